@@ -1,0 +1,1 @@
+"""IEC 61851 connector control, the Station, configuration, CLI and daemon."""

@@ -1,0 +1,176 @@
+"""The ``evse`` command line: daemon, config check, status, simulator control.
+
+Every command takes ``--config PATH`` (default ``$EVSE_CONFIG`` or /etc/evse/evse.toml).
+Commands other than ``run`` and ``config check`` talk to the running daemon over its control
+socket (see :mod:`evse.control` for the protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from evse.config import ConfigError, load_config
+from evse.control import ControlError, request
+
+DEFAULT_CONFIG = os.environ.get("EVSE_CONFIG", "/etc/evse/evse.toml")
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help=f"configuration file (default: {DEFAULT_CONFIG}, or $EVSE_CONFIG)",
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evse.daemon import run_daemon
+
+    return run_daemon(args.config)
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from evse.daemon import load_checked_config
+
+    try:
+        config = load_checked_config(args.config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 1
+    print(f"{config.path}: OK ({len(config.connectors)} connector(s), station {config.station_id})")
+    return 0
+
+
+def _send(args: argparse.Namespace, command: str, **params: Any) -> dict[str, Any]:
+    config = load_config(args.config)
+    return request(config.control_socket, command, **params)
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    link = status["csms"]
+    print(f"station {status['station_id']}  CSMS {link['state']}  ({link['url']})")
+    for conn in status["connectors"]:
+        line = (
+            f"  connector {conn['id']}: {conn['status']:<14} pilot {conn['pilot']}  "
+            f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
+            f"offered {conn['offered_current_a']:.1f} A"
+        )
+        if conn.get("error_code") not in (None, "NoError"):
+            line += f"  error {conn['error_code']}"
+        print(line)
+        session = conn.get("session")
+        if session:
+            print(
+                f"    session {session['session_id']} idTag {session['id_tag']} "
+                f"transactionId {session.get('transaction_id')} "
+                f"energy {session['energy_wh']:.0f} Wh"
+            )
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    status = _send(args, "status")
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        _print_status(status)
+    return 0
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    action = args.sim_action
+    if action == "plug":
+        params = {
+            "connector_id": args.connector,
+            "max_current_a": args.max_current,
+            "phases": args.phases,
+        }
+    elif action == "unplug":
+        params = {"connector_id": args.connector}
+    elif action == "swipe":
+        params = {"id_tag": args.tag}
+    elif action == "ev":
+        params = {"connector_id": args.connector, "action": args.ev_action}
+    elif action in ("fault", "clear"):
+        params = {"connector_id": args.connector, "kind": args.kind}
+    _send(args, f"sim.{action}", **params)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``evse`` argument parser (every command documented in ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="evse",
+        description="Charge point firmware: IEC 61851 connector control and OCPP 1.6J.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon in the foreground (logs to stdout)")
+    _config_arg(run)
+    run.set_defaults(func=_cmd_run)
+
+    config = sub.add_parser("config", help="configuration commands")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate the config (exit 0 ok, 1 errors)")
+    _config_arg(check)
+    check.set_defaults(func=_cmd_config_check)
+
+    status = sub.add_parser(
+        "status", help="connectors, states, sessions, energy and CSMS link of the daemon"
+    )
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_cmd_status)
+
+    sim = sub.add_parser("sim", help="drive the simulator of a running daemon")
+    sim_sub = sim.add_subparsers(dest="sim_action", required=True, metavar="ACTION")
+    plug = sim_sub.add_parser("plug", help="plug a simulated EV into CONNECTOR")
+    plug.add_argument("connector", type=int, metavar="CONNECTOR")
+    plug.add_argument("--max-current", type=float, default=32.0, metavar="A",
+                      help="EV's maximum current per phase, A (default 32)")
+    plug.add_argument("--phases", type=int, default=3, choices=(1, 2, 3),
+                      help="phases the EV draws on (default 3)")
+    unplug = sim_sub.add_parser("unplug", help="unplug the EV from CONNECTOR")
+    unplug.add_argument("connector", type=int, metavar="CONNECTOR")
+    swipe = sim_sub.add_parser("swipe", help="present an RFID card with idTag TAG")
+    swipe.add_argument("tag", metavar="TAG")
+    ev = sim_sub.add_parser("ev", help="the EV on CONNECTOR pauses (C→B) or resumes (B→C)")
+    ev.add_argument("connector", type=int, metavar="CONNECTOR")
+    ev.add_argument("ev_action", choices=("pause", "resume"))
+    for name, text in (("fault", "inject a fault"), ("clear", "remove an injected fault")):
+        fault = sim_sub.add_parser(name, help=f"{text} on CONNECTOR")
+        fault.add_argument("connector", type=int, metavar="CONNECTOR")
+        fault.add_argument(
+            "kind",
+            choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock"),
+        )
+    for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
+        _config_arg(p)
+    sim.set_defaults(func=_cmd_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evse`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 1
+    except ControlError as exc:
+        print(f"evse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Hardware abstraction: small interfaces for the parts of a charger, and their backends.
+
+``hal`` imports nothing else of this project (DESIGN.md, Layers).
+"""
+
+from hal.board import Board, ConnectorHardware, SimulatorControl
+from hal.contactor import Contactor
+from hal.id_reader import IdReader
+from hal.lock import ConnectorLock, ConnectorLockFailure
+from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
+from hal.pilot import ControlPilot, PilotReading, PilotState, current_for_duty, duty_for_current
+from hal.rcd import Rcd
+
+__all__ = [
+    "Board",
+    "ConnectorHardware",
+    "ConnectorLock",
+    "ConnectorLockFailure",
+    "Contactor",
+    "ControlPilot",
+    "EnergyMeter",
+    "IdReader",
+    "MeterReading",
+    "PilotReading",
+    "PilotState",
+    "PowerMeterFailure",
+    "Rcd",
+    "SimulatorControl",
+    "current_for_duty",
+    "duty_for_current",
+]

@@ -1,0 +1,76 @@
+"""A controller board: the hardware of every connector plus station-wide parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hal.contactor import Contactor
+from hal.id_reader import IdReader
+from hal.lock import ConnectorLock
+from hal.meter import EnergyMeter
+from hal.pilot import ControlPilot
+from hal.rcd import Rcd
+
+
+@dataclass
+class ConnectorHardware:
+    """The parts wired to one connector (``connector_id`` ≥ 1, as OCPP numbers them)."""
+
+    connector_id: int
+    pilot: ControlPilot
+    contactor: Contactor
+    rcd: Rcd
+    meter: EnergyMeter
+    lock: ConnectorLock | None = None
+
+
+class SimulatorControl(Protocol):
+    """What a simulated board lets a technician, test or CSMS integrator drive
+    (``evse sim ...``). Real boards have none."""
+
+    def plug(self, connector_id: int, max_current_a: float, phases: int) -> None:
+        """Plug an EV drawing at most ``max_current_a`` A per phase on ``phases`` phases."""
+
+    def unplug(self, connector_id: int) -> None:
+        """Unplug the EV (pilot back to state A)."""
+
+    def swipe(self, id_tag: str) -> None:
+        """Present a card with ``id_tag`` to the station's reader."""
+
+    def ev_pause(self, connector_id: int) -> None:
+        """The EV stops asking for energy (C → B)."""
+
+    def ev_resume(self, connector_id: int) -> None:
+        """The EV asks for energy again (B → C)."""
+
+    def fault(self, connector_id: int, kind: str) -> None:
+        """Inject a fault (rcd, diode, weld, overcurrent, overtemp, meter, lock); ValueError
+        for an unknown kind."""
+
+    def clear(self, connector_id: int, kind: str) -> None:
+        """Remove an injected fault."""
+
+    def describe(self) -> dict[str, object]:
+        """JSON-able state of the simulated EVs, for ``evse status``."""
+
+
+@dataclass
+class Board:
+    """Everything the composition root hands to the Station."""
+
+    connectors: list[ConnectorHardware]
+    id_readers: list[IdReader] = field(default_factory=list)
+    simulator: SimulatorControl | None = None
+
+    def close(self) -> None:
+        """Open every contactor, then release all hardware."""
+        for hw in self.connectors:
+            hw.contactor.open()
+        for hw in self.connectors:
+            for part in (hw.pilot, hw.rcd, hw.meter, hw.lock):
+                if part is not None:
+                    part.close()
+            hw.contactor.close_hw()
+        for reader in self.id_readers:
+            reader.close()

@@ -1,0 +1,70 @@
+"""Backends chosen by name from config, imported lazily.
+
+Like python-can's ``interface = "socketcan"``: the ``[hardware] driver`` key names a board
+backend and ``[connector.meter] driver`` a meter backend. A backend whose module (or a
+library it needs) is missing gives one :class:`BackendError` naming the config key.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from hal.board import Board
+from hal.meter import EnergyMeter
+
+#: ``[hardware] driver`` name → "module:factory"; factory(hardware, connectors) -> Board.
+BOARD_BACKENDS: dict[str, str] = {
+    "sim": "hal.sim.board:create_board",
+    "gpio": "hal.gpio.board:create_board",
+}
+
+#: ``[connector.meter] driver`` name → "module:factory"; factory(meter_config) -> EnergyMeter.
+#: ``sim`` meters belong to the simulated board and are built by it.
+METER_BACKENDS: dict[str, str] = {
+    "modbus-tcp": "hal.meters.modbus:create_meter",
+    "modbus-rtu": "hal.meters.modbus:create_meter",
+    "can": "hal.meters.can_bus:create_meter",
+}
+
+
+class BackendError(Exception):
+    """A configured backend is unknown, not installed, or failed to start."""
+
+
+def _load(table: Mapping[str, str], name: str, key: str) -> Callable[..., Any]:
+    try:
+        target = table[name]
+    except KeyError:
+        raise BackendError(
+            f"{key} = {name!r}: unknown backend (expected one of {', '.join(sorted(table))})"
+        ) from None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendError(f"{key} = {name!r}: backend not available ({exc})") from exc
+    return cast(Callable[..., Any], getattr(module, attr))
+
+
+def create_board(
+    hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]
+) -> Board:
+    """Build the board named by ``hardware["driver"]`` for the ``[[connector]]`` tables.
+
+    Raises:
+        BackendError: unknown or unavailable backend, or the hardware failed to open.
+    """
+    factory = _load(BOARD_BACKENDS, str(hardware["driver"]), "[hardware] driver")
+    return cast(Board, factory(hardware, connectors))
+
+
+def create_meter(meter: Mapping[str, Any]) -> EnergyMeter:
+    """Build a bus meter from a ``[connector.meter]`` table (see METER_BACKENDS).
+
+    Raises:
+        BackendError: unknown or unavailable backend.
+    """
+    factory = _load(METER_BACKENDS, str(meter["driver"]), "[connector.meter] driver")
+    return cast(EnergyMeter, factory(meter))

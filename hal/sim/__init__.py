@@ -1,0 +1,1 @@
+"""The ``sim`` backend: a simulated controller board with one simulated EV per connector."""

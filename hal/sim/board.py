@@ -1,0 +1,317 @@
+"""Simulated board: pilot, contactor, RCD, meter, lock and reader driven by simulated EVs.
+
+Listeners are called on the thread that changed the simulation (the control socket handler
+or a test), the way a GPIO callback fires on the pin library's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hal.board import Board, ConnectorHardware
+from hal.contactor import Contactor
+from hal.id_reader import IdReader
+from hal.lock import ConnectorLock, ConnectorLockFailure
+from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
+from hal.pilot import ControlPilot, PilotReading, PilotState
+from hal.rcd import Rcd
+from hal.registry import create_meter
+from hal.sim.ev import SimEV
+
+#: Fault kinds ``evse sim fault`` can inject.
+FAULT_KINDS = ("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock")
+
+#: Nominal phase voltage of the simulated grid, volts.
+NOMINAL_VOLTAGE_V = 230.0
+
+
+class SimConnector:
+    """The simulated hardware of one connector, sharing one lock and one EV."""
+
+    def __init__(self, connector_id: int, max_current_a: float, phases: int) -> None:
+        self.connector_id = connector_id
+        self.ev = SimEV(max_current_a=max_current_a, phases=phases)
+        self.faults: set[str] = set()
+        self.lock = threading.RLock()
+        self.duty_percent = 100.0
+        self.state_f = False
+        self.contactor_closed = False
+        self.cable_locked = False
+        self.temperature_c = 25.0
+        self._energy_wh = 0.0
+        self._power_w = 0.0
+        self._last_t = time.monotonic()
+        self.pilot = SimPilot(self)
+        self.contactor = SimContactor(self)
+        self.rcd = SimRcd(self)
+        self.meter = SimMeter(self)
+        self.cable_lock = SimLock(self)
+        self._last_reading = self.pilot_reading()
+
+    # -- physics -----------------------------------------------------------------------
+    def pilot_reading(self) -> PilotReading:
+        if self.state_f:
+            return PilotReading(PilotState.F)
+        state = self.ev.pilot_state(self.duty_percent)
+        diode_fault = "diode" in self.faults and self.ev.plugged and self.duty_percent < 100.0
+        return PilotReading(state, diode_fault)
+
+    def current_per_phase(self) -> float:
+        duty = 100.0 if self.state_f else self.duty_percent
+        return self.ev.current_per_phase(duty, self.contactor_closed)
+
+    def integrate(self) -> None:
+        """Advance the energy register to now at the power drawn since the last change."""
+        now = time.monotonic()
+        self._energy_wh += self._power_w * (now - self._last_t) / 3600.0
+        self._last_t = now
+
+    def changed(self) -> None:
+        """Recompute power and pilot after any change; emit a pilot change if there is one."""
+        with self.lock:
+            self.integrate()
+            amps = self.current_per_phase()
+            self._power_w = amps * NOMINAL_VOLTAGE_V * self.ev.phases
+            reading = self.pilot_reading()
+            emit = reading != self._last_reading
+            self._last_reading = reading
+        if emit:
+            self.pilot._emit(reading)
+
+    def snapshot(self) -> MeterReading:
+        with self.lock:
+            self.integrate()
+            amps = self.current_per_phase()
+            phases = self.ev.phases
+            return MeterReading(
+                energy_active_import_wh=self._energy_wh,
+                power_active_w=self._power_w,
+                voltage_v=(NOMINAL_VOLTAGE_V,) * 3,
+                current_a=tuple(amps if i < phases else 0.0 for i in range(3)),
+                timestamp=time.time(),
+            )
+
+    def describe(self) -> dict[str, object]:
+        with self.lock:
+            return {
+                "plugged": self.ev.plugged,
+                "ev_max_current_a": self.ev.max_current_a,
+                "phases": self.ev.phases,
+                "ev_wants_energy": self.ev.wants_energy,
+                "pilot": self.pilot_reading().state.value,
+                "duty_percent": round(self.duty_percent, 2),
+                "contactor_closed": self.contactor_closed,
+                "faults": sorted(self.faults),
+            }
+
+
+class SimPilot(ControlPilot):
+    """Pilot whose CP voltage is what the simulated EV presents."""
+
+    def __init__(self, conn: SimConnector) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def set_duty(self, duty_percent: float) -> None:
+        if not 0.0 <= duty_percent <= 100.0:
+            raise ValueError(f"duty {duty_percent} % outside 0–100 %")
+        self._conn.duty_percent = duty_percent
+        self._conn.state_f = False
+        self._conn.changed()
+
+    def set_off(self) -> None:
+        self.set_duty(100.0)
+
+    def set_state_f(self) -> None:
+        self._conn.state_f = True
+        self._conn.changed()
+
+    @property
+    def duty_percent(self) -> float:
+        return 0.0 if self._conn.state_f else self._conn.duty_percent
+
+    def read(self) -> PilotReading:
+        return self._conn.pilot_reading()
+
+
+class SimContactor(Contactor):
+    """Contactor whose mirror contact follows the command unless welded."""
+
+    def __init__(self, conn: SimConnector) -> None:
+        super().__init__()
+        self._conn = conn
+        self._commanded = False
+
+    def close(self) -> None:
+        self._commanded = True
+        self._conn.contactor_closed = True
+        self._conn.changed()
+
+    def open(self) -> None:
+        welded = "weld" in self._conn.faults
+        was_closed = self._conn.contactor_closed
+        if not welded:
+            self._conn.contactor_closed = False
+            self._conn.changed()
+        self._commanded = False
+        if welded and was_closed:
+            self._emit_fault("welded")
+
+    @property
+    def commanded_closed(self) -> bool:
+        return self._commanded
+
+    @property
+    def feedback_closed(self) -> bool | None:
+        return self._conn.contactor_closed
+
+
+class SimRcd(Rcd):
+    def __init__(self, conn: SimConnector) -> None:
+        super().__init__()
+        self._conn = conn
+
+    @property
+    def tripped(self) -> bool:
+        return "rcd" in self._conn.faults
+
+    def self_test(self) -> bool:
+        return "rcd" not in self._conn.faults
+
+    def reset(self) -> None:
+        pass
+
+
+class SimMeter(EnergyMeter):
+    def __init__(self, conn: SimConnector) -> None:
+        self._conn = conn
+
+    def read(self) -> MeterReading:
+        if "meter" in self._conn.faults:
+            raise PowerMeterFailure("simulated meter does not answer")
+        return self._conn.snapshot()
+
+
+class SimLock(ConnectorLock):
+    def __init__(self, conn: SimConnector) -> None:
+        self._conn = conn
+
+    def lock(self) -> None:
+        if "lock" in self._conn.faults:
+            raise ConnectorLockFailure("simulated lock did not engage")
+        self._conn.cable_locked = True
+
+    def unlock(self) -> None:
+        if "lock" in self._conn.faults:
+            raise ConnectorLockFailure("simulated lock did not release")
+        self._conn.cable_locked = False
+
+    @property
+    def locked(self) -> bool:
+        return self._conn.cable_locked
+
+
+class SimIdReader(IdReader):
+    """Reader that presents whatever ``evse sim swipe`` gives it."""
+
+    def present(self, id_tag: str) -> None:
+        self._emit(id_tag.strip().upper())
+
+
+class SimBoard:
+    """The :class:`hal.board.SimulatorControl` of a simulated board."""
+
+    def __init__(self, connectors: Sequence[SimConnector], reader: SimIdReader) -> None:
+        self._connectors = {c.connector_id: c for c in connectors}
+        self._reader = reader
+
+    def connector(self, connector_id: int) -> SimConnector:
+        try:
+            return self._connectors[connector_id]
+        except KeyError:
+            raise ValueError(f"no connector {connector_id}") from None
+
+    def plug(self, connector_id: int, max_current_a: float, phases: int) -> None:
+        if phases not in (1, 2, 3):
+            raise ValueError("phases must be 1, 2 or 3")
+        conn = self.connector(connector_id)
+        with conn.lock:
+            conn.ev.plugged = True
+            conn.ev.max_current_a = max_current_a
+            conn.ev.phases = phases
+            conn.ev.wants_energy = True
+        conn.changed()
+
+    def unplug(self, connector_id: int) -> None:
+        conn = self.connector(connector_id)
+        conn.ev.plugged = False
+        conn.changed()
+
+    def swipe(self, id_tag: str) -> None:
+        self._reader.present(id_tag)
+
+    def ev_pause(self, connector_id: int) -> None:
+        conn = self.connector(connector_id)
+        conn.ev.wants_energy = False
+        conn.changed()
+
+    def ev_resume(self, connector_id: int) -> None:
+        conn = self.connector(connector_id)
+        conn.ev.wants_energy = True
+        conn.changed()
+
+    def fault(self, connector_id: int, kind: str) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r} (expected one of {', '.join(FAULT_KINDS)})")
+        conn = self.connector(connector_id)
+        conn.faults.add(kind)
+        if kind == "overcurrent":
+            conn.ev.ignore_pilot = True
+        elif kind == "overtemp":
+            conn.temperature_c = 95.0
+        conn.changed()
+        if kind == "rcd":
+            conn.rcd._emit_trip()
+
+    def clear(self, connector_id: int, kind: str) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r} (expected one of {', '.join(FAULT_KINDS)})")
+        conn = self.connector(connector_id)
+        conn.faults.discard(kind)
+        if kind == "overcurrent":
+            conn.ev.ignore_pilot = False
+        elif kind == "overtemp":
+            conn.temperature_c = 25.0
+        elif kind == "weld":
+            conn.contactor_closed = conn.contactor.commanded_closed
+        conn.changed()
+
+    def describe(self) -> dict[str, object]:
+        return {str(cid): c.describe() for cid, c in self._connectors.items()}
+
+
+def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]) -> Board:
+    """Build a simulated board for the ``[[connector]]`` tables (``id``, ``max_current_a``,
+    ``phases``; a ``[connector.meter]`` other than ``sim`` is built by its own backend)."""
+    sims = [
+        SimConnector(int(c["id"]), float(c["max_current_a"]), int(c["phases"])) for c in connectors
+    ]
+    reader = SimIdReader()
+    parts = []
+    for sim, cfg in zip(sims, connectors, strict=True):
+        meter_cfg = cfg.get("meter", {"driver": "sim"})
+        meter = sim.meter if meter_cfg.get("driver", "sim") == "sim" else create_meter(meter_cfg)
+        parts.append(
+            ConnectorHardware(
+                connector_id=sim.connector_id,
+                pilot=sim.pilot,
+                contactor=sim.contactor,
+                rcd=sim.rcd,
+                meter=meter,
+                lock=sim.cable_lock if cfg.get("lock", False) else None,
+            )
+        )
+    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader))

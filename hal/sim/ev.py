@@ -1,0 +1,40 @@
+"""A simulated electric vehicle on one connector, following the control pilot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hal.pilot import PilotState, current_for_duty
+
+
+@dataclass
+class SimEV:
+    """An EV as the pilot and the meter see it.
+
+    It reports B when plugged, C when it wants energy and the EVSE offers PWM (IEC 61851-1
+    A.2), and draws min(offered current, its own max) per phase, but only while energized.
+    With ``ignore_pilot`` (the over-current fault) it draws its own max whatever is offered.
+    """
+
+    plugged: bool = False
+    max_current_a: float = 32.0
+    phases: int = 3
+    wants_energy: bool = True
+    ignore_pilot: bool = False
+    ventilation_needed: bool = False
+
+    def pilot_state(self, duty_percent: float) -> PilotState:
+        """State this EV presents on the CP line for the EVSE's current duty."""
+        if not self.plugged:
+            return PilotState.A
+        if self.wants_energy and current_for_duty(duty_percent) > 0.0:
+            return PilotState.D if self.ventilation_needed else PilotState.C
+        return PilotState.B
+
+    def current_per_phase(self, duty_percent: float, energized: bool) -> float:
+        """Amperes drawn on each of its phases."""
+        if not (self.plugged and energized and self.wants_energy):
+            return 0.0
+        if self.ignore_pilot:
+            return self.max_current_a
+        return min(current_for_duty(duty_percent), self.max_current_a)
