@@ -128,5 +128,14 @@ class ControlPilot(ABC):
     def read(self) -> PilotReading:
         """The latest classified pilot reading."""
 
+    def sampler_age_s(self) -> float:
+        """Seconds since the pilot sampler last completed a cycle (monotonic clock).
+
+        The safety liveness check (systemd watchdog) fails when this grows past its bound:
+        a stuck sampler must stop the watchdog pings. Event-driven drivers (the simulator)
+        have no sampler and return 0.0.
+        """
+        return 0.0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the hardware; leaves the CP line at a safe level where possible."""
