@@ -62,7 +62,7 @@ def _print_status(status: dict[str, Any]) -> None:
             f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
             f"offered {conn['offered_current_a']:.1f} A"
         )
-        if conn.get("error_code") not in (None, "NoError"):
+        if conn.get("error_code") not in (None, "no_error"):
             line += f"  error {conn['error_code']}"
         print(line)
         session = conn.get("session")

@@ -1,0 +1,243 @@
+"""The composition root: build drivers from config, hand them to the Station, attach the
+protocol adapter, serve the control socket, and shut down safely.
+
+This is the one module that names concrete backends and adapters, and it does so by name
+through lazy imports (``hal.registry``, :data:`PROTOCOL_ADAPTERS`), so the core never imports
+a driver or a protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from evse.config import Config, ConfigError, load_config
+from evse.control import ControlServer
+from evse.domain import StopReason
+from evse.state_db import open_state_db
+from evse.station import Station
+from hal.board import Board
+from hal.registry import BackendError, create_board
+
+log = logging.getLogger("evse")
+
+#: ``[ocpp] version`` → adapter module (with ``create_adapter`` and ``check_config``).
+PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16.adapter"}
+
+
+class ProtocolAdapter(Protocol):
+    """What the daemon needs of a protocol adapter (OCPP 1.6 now, 2.0.1 next)."""
+
+    on_reset: Callable[[str], None] | None
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _adapter_module(config: Config) -> Any:
+    return importlib.import_module(PROTOCOL_ADAPTERS[config.ocpp_version])
+
+
+def load_checked_config(path: str) -> Config:
+    """The daemon's loader (also ``evse config check``): schema + adapter checks.
+
+    Raises:
+        ConfigError: every problem found.
+    """
+    config = load_config(path)
+    errors: list[str] = _adapter_module(config).check_config(config)
+    if errors:
+        raise ConfigError(errors)
+    return config
+
+
+class Daemon:
+    """One running charge point: board, station, adapter, control socket."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.board: Board | None = None
+        self.station: Station | None = None
+        self.adapter: ProtocolAdapter | None = None
+        self.db: sqlite3.Connection | None = None
+        self.control: ControlServer | None = None
+        self.reset_kind: str | None = None
+        self._stop = asyncio.Event()
+        self._link_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Bring everything up; contactors are verified open before the station runs.
+
+        Raises:
+            BackendError: the hardware could not be opened.
+        """
+        config = self.config
+        self.db = open_state_db(config.state_dir)
+        self.board = create_board(config.hardware, [c.raw for c in config.connectors])
+        for hw in self.board.connectors:
+            hw.contactor.open()
+            if hw.contactor.feedback_closed:
+                raise BackendError(
+                    f"connector {hw.connector_id}: contactor feedback reports closed after "
+                    "open (welded?); refusing to start")
+        self.station = Station(
+            self.board,
+            {c.id: c.max_current_a for c in config.connectors},
+            float(config.station["max_current_a"]),
+            self.db,
+        )
+        adapter_module = _adapter_module(config)
+        self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
+        assert self.adapter is not None
+        self.adapter.on_reset = self._on_reset
+        loop = asyncio.get_running_loop()
+        station = self.station
+        for reader in self.board.id_readers:
+            reader.add_listener(lambda tag: station.on_card_hw(loop, tag))
+            reader.start()
+        await self.station.start()
+        self.control = ControlServer(config.control_socket, self._handlers())
+        await self.control.start()
+        self._link_task = loop.create_task(self.adapter.run())
+        log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
+                 config.station_id, len(self.board.connectors), config.ocpp_url,
+                 config.control_socket)
+
+    def request_stop(self) -> None:
+        """Ask the daemon to shut down (signal handlers call this)."""
+        self._stop.set()
+
+    def _on_reset(self, kind: str) -> None:
+        self.reset_kind = kind
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Run until a stop is requested."""
+        await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        """Open contactors, stop running transactions (queued for the CSMS), close all."""
+        if self.board is not None:
+            for hw in self.board.connectors:
+                hw.contactor.open()
+        if self.station is not None:
+            reason = {"Hard": StopReason.HARD_RESET, "Soft": StopReason.SOFT_RESET}.get(
+                self.reset_kind or "", StopReason.REBOOT)
+            await self.station.stop_all(reason)
+        if self.adapter is not None:
+            await self.adapter.close()
+        if self._link_task is not None:
+            self._link_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._link_task
+        if self.control is not None:
+            await self.control.close()
+        if self.station is not None:
+            await self.station.close()
+        if self.board is not None:
+            self.board.close()
+        if self.db is not None:
+            self.db.close()
+        log.info("stopped")
+
+    # -- control socket -----------------------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        async def status(_: dict[str, Any]) -> dict[str, Any]:
+            assert self.station is not None and self.adapter is not None
+            result: dict[str, Any] = {
+                "station_id": self.config.station_id,
+                "csms": self.adapter.describe(),
+                **self.station.describe(),
+            }
+            if self.board is not None and self.board.simulator is not None:
+                result["simulator"] = self.board.simulator.describe()
+            return result
+
+        def sim(action: Callable[..., None]) -> Callable[[dict[str, Any]], Any]:
+            async def handler(params: dict[str, Any]) -> dict[str, Any]:
+                if self.board is None or self.board.simulator is None:
+                    raise ValueError("this daemon runs real hardware, not the simulator")
+                action(self.board.simulator, params)
+                return {}
+            return handler
+
+        def ev(s: Any, p: dict[str, Any]) -> None:
+            if p["action"] == "pause":
+                s.ev_pause(int(p["connector_id"]))
+            elif p["action"] == "resume":
+                s.ev_resume(int(p["connector_id"]))
+            else:
+                raise ValueError("action must be pause or resume")
+
+        return {
+            "status": status,
+            "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
+                                                float(p.get("max_current_a", 32.0)),
+                                                int(p.get("phases", 3)))),
+            "sim.unplug": sim(lambda s, p: s.unplug(int(p["connector_id"]))),
+            "sim.swipe": sim(lambda s, p: s.swipe(str(p["id_tag"]))),
+            "sim.ev": sim(ev),
+            "sim.fault": sim(lambda s, p: s.fault(int(p["connector_id"]), str(p["kind"]))),
+            "sim.clear": sim(lambda s, p: s.clear(int(p["connector_id"]), str(p["kind"]))),
+        }
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+        force=True,
+    )
+    # The ocpp library logs every frame at INFO; keep that for debug level.
+    logging.getLogger("ocpp").setLevel(logging.INFO if level == "debug" else logging.WARNING)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+async def _main(config: Config) -> str | None:
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.start()
+        await daemon.wait()
+    finally:
+        await daemon.shutdown()
+    return daemon.reset_kind
+
+
+def run_daemon(config_path: str) -> int:
+    """``evse run``: run until SIGTERM/SIGINT; returns the exit status.
+
+    A Reset from the CSMS ends the run and re-executes the daemon (OCPP 1.6 §5.14).
+    """
+    try:
+        config = load_checked_config(config_path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 1
+    _configure_logging(config.raw["logging"]["level"])
+    try:
+        reset_kind = asyncio.run(_main(config))
+    except BackendError as exc:
+        log.critical("hardware: %s", exc)
+        return 1
+    if reset_kind is not None:
+        log.warning("%s reset: restarting", reset_kind)
+        os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
+                                  str(config.path)])
+    return 0

@@ -1,0 +1,89 @@
+"""Durable record of charging sessions, so a power cut never loses one (DESIGN.md, Persistence).
+
+A session row is written before the transaction proceeds and updated with each meter
+reading; a row still open at start-up belongs to a session the power cut interrupted, and is
+closed with reason PowerLoss from its last persisted reading (OCPP 1.6 §4.10 Reason).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass
+class Session:
+    """A transaction on one connector. Energies in Wh, times UTC epoch seconds."""
+
+    session_id: int
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    meter_start_wh: int
+    start_ts: float
+    last_meter_wh: float
+    last_ts: float
+
+
+class SessionStore:
+    """The ``sessions`` table of the state database."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS sessions (
+                session_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                connector_id INTEGER NOT NULL,
+                id_tag TEXT NOT NULL,
+                parent_id_tag TEXT,
+                meter_start_wh INTEGER NOT NULL,
+                start_ts REAL NOT NULL,
+                last_meter_wh REAL NOT NULL,
+                last_ts REAL NOT NULL,
+                stop_reason TEXT
+            )"""
+        )
+
+    def begin(
+        self,
+        connector_id: int,
+        id_tag: str,
+        parent_id_tag: str | None,
+        meter_start_wh: int,
+        start_ts: float,
+    ) -> Session:
+        """Persist a new session (fsync'd) and return it with its local id."""
+        cur = self._db.execute(
+            "INSERT INTO sessions (connector_id, id_tag, parent_id_tag, meter_start_wh,"
+            " start_ts, last_meter_wh, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (connector_id, id_tag, parent_id_tag, meter_start_wh, start_ts, meter_start_wh,
+             start_ts),
+        )
+        assert cur.lastrowid is not None
+        return Session(cur.lastrowid, connector_id, id_tag, parent_id_tag, meter_start_wh,
+                       start_ts, float(meter_start_wh), start_ts)
+
+    def record_meter(self, session: Session, energy_wh: float, ts: float) -> None:
+        """Remember the latest reading (the meterStop used after a power cut)."""
+        session.last_meter_wh = energy_wh
+        session.last_ts = ts
+        self._db.execute(
+            "UPDATE sessions SET last_meter_wh = ?, last_ts = ? WHERE session_id = ?",
+            (energy_wh, ts, session.session_id),
+        )
+
+    def finish(self, session: Session, reason: str) -> None:
+        """Mark the session closed."""
+        self._db.execute(
+            "UPDATE sessions SET stop_reason = ? WHERE session_id = ?",
+            (reason, session.session_id),
+        )
+
+    def interrupted(self) -> list[Session]:
+        """Sessions left open by a crash or power cut, oldest first."""
+        rows = self._db.execute(
+            "SELECT session_id, connector_id, id_tag, parent_id_tag, meter_start_wh, start_ts,"
+            " last_meter_wh, last_ts FROM sessions WHERE stop_reason IS NULL"
+            " ORDER BY session_id"
+        ).fetchall()
+        return [Session(*row) for row in rows]

@@ -1,0 +1,32 @@
+"""The state database: one SQLite file in the state directory (DESIGN.md, Persistence).
+
+WAL journal, ``synchronous=FULL``: a committed row survives a power cut. Each module that
+persists something owns its tables and creates them with ``CREATE TABLE IF NOT EXISTS``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+#: File name of the database inside the state directory.
+DB_NAME = "evse.db"
+
+
+def open_state_db(state_dir: Path) -> sqlite3.Connection:
+    """Open (creating if needed) ``<state_dir>/evse.db`` in WAL mode with full fsync.
+
+    The connection is in autocommit mode (``isolation_level=None``); use explicit
+    ``with conn:`` blocks or BEGIN/COMMIT for multi-statement atomicity.
+
+    Raises:
+        sqlite3.Error / OSError: the directory or file cannot be created or opened.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        state_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=10.0
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn

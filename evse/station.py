@@ -1,0 +1,419 @@
+"""The Station: every connector, the card reader, sessions, and the command API.
+
+The Station is the core's face towards the protocol adapters. It emits domain events
+(:mod:`evse.domain`) to subscribers and offers commands (remote start/stop, availability,
+unlock, limits, reset). It never speaks OCPP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from evse.authorization import Authorizer, AuthResult, DenyAll
+from evse.connector import TRANSACTION_STATES, Connector
+from evse.domain import (
+    ConnectorStatus,
+    DomainEvent,
+    ErrorCode,
+    MeterSample,
+    ReadingContext,
+    StatusChanged,
+    StopReason,
+    TransactionStarted,
+    TransactionStopped,
+)
+from evse.sessions import Session, SessionStore
+from hal.board import Board
+from hal.lock import ConnectorLockFailure
+from hal.meter import PowerMeterFailure
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[DomainEvent], None]
+
+
+class Station:
+    """All connectors of one charge point.
+
+    Args:
+        board: the hardware.
+        connector_limits_a: rated current per connector id, A.
+        station_limit_a: station / grid limit per phase, A.
+        db: the state database (sessions, availability).
+        meter_poll_s: how often each meter is read, seconds.
+    """
+
+    def __init__(
+        self,
+        board: Board,
+        connector_limits_a: dict[int, float],
+        station_limit_a: float,
+        db: sqlite3.Connection,
+        meter_poll_s: float = 1.0,
+    ) -> None:
+        self.board = board
+        self.station_limit_a = station_limit_a
+        self.authorizer: Authorizer = DenyAll()
+        #: ConnectionTimeOut (OCPP 1.6 §9.1.6): seconds an authorization waits for a plug.
+        self.connection_timeout_s = 60.0
+        #: StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29).
+        self.stop_on_ev_disconnect = True
+        self.meter_poll_s = meter_poll_s
+        self._subscribers: list[Subscriber] = []
+        self._sessions = SessionStore(db)
+        self._db = db
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS connector_availability"
+            " (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL)"
+        )
+        self.connectors: dict[int, Connector] = {
+            hw.connector_id: Connector(
+                hw,
+                connector_limits_a[hw.connector_id],
+                lambda: self.station_limit_a,
+                self._on_status,
+            )
+            for hw in board.connectors
+        }
+        self._scheduled_operative: dict[int, bool] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy: dict[int, asyncio.Lock] = {cid: asyncio.Lock() for cid in self.connectors}
+        self._running = False
+
+    # -- events -------------------------------------------------------------------------
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber(event)`` on the loop for every domain event, in order."""
+        self._subscribers.append(subscriber)
+
+    def _publish(self, event: DomainEvent) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", type(event).__name__)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_status(self, event: StatusChanged) -> None:
+        conn = self.connectors.get(event.connector_id)
+        self._publish(event)
+        if conn is None:
+            return
+        # A transaction ends when its connector leaves the transaction states.
+        if conn.session is not None and event.status.value not in TRANSACTION_STATES:
+            reason = {
+                ConnectorStatus.FAULTED: StopReason.OTHER,
+                ConnectorStatus.AVAILABLE: StopReason.EV_DISCONNECTED,
+            }.get(event.status, StopReason.LOCAL)
+            if conn.error_code is ErrorCode.GROUND_FAILURE:
+                reason = StopReason.EMERGENCY_STOP
+            self._spawn(self._finish_session(conn, conn.session, reason, None))
+        if event.status is ConnectorStatus.AVAILABLE or event.status is ConnectorStatus.FINISHING:
+            self._apply_scheduled(conn)
+
+    # -- start-up -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Attach hardware listeners, close interrupted sessions, start meter polling."""
+        loop = asyncio.get_running_loop()
+        self._running = True
+        for row in self._db.execute("SELECT connector_id, operative FROM connector_availability"):
+            conn = self.connectors.get(row[0])
+            if conn is not None:
+                conn.operative = bool(row[1])
+        for conn in self.connectors.values():
+            conn.hw.contactor.open()
+            conn.attach(loop)
+            conn.pilot = conn.hw.pilot.read()
+            if not conn.operative:
+                conn.disable()
+            elif conn.plugged():
+                conn.plug()
+            else:
+                conn.publish()
+        for session in self._sessions.interrupted():
+            self._close_interrupted(session)
+        for conn in self.connectors.values():
+            self._spawn(self._poll_meter(conn))
+            self._spawn(self._watch_pending(conn))
+
+    def _close_interrupted(self, session: Session) -> None:
+        """A session the last run left open (power cut, kill -9): close it with PowerLoss,
+        meterStop from its last persisted reading (OCPP 1.6 §4.10)."""
+        log.warning("session %d on connector %d was interrupted: closing with PowerLoss",
+                    session.session_id, session.connector_id)
+        self._sessions.finish(session, StopReason.POWER_LOSS.value)
+        self._publish(TransactionStopped(
+            connector_id=session.connector_id,
+            session_id=session.session_id,
+            id_tag=None,
+            meter_stop_wh=round(session.last_meter_wh),
+            timestamp=session.last_ts,
+            reason=StopReason.POWER_LOSS,
+        ))
+
+    async def _poll_meter(self, conn: Connector) -> None:
+        while self._running:
+            try:
+                reading = await conn.read_meter()
+                if conn.session is not None:
+                    self._sessions.record_meter(
+                        conn.session, reading.energy_active_import_wh, reading.timestamp
+                    )
+            except PowerMeterFailure as exc:
+                log.warning("connector %d: meter: %s", conn.id, exc.reason)
+            await asyncio.sleep(self.meter_poll_s)
+
+    async def _watch_pending(self, conn: Connector) -> None:
+        while self._running:
+            await asyncio.sleep(0.5)
+            if conn.pending_id_tag is not None and time.monotonic() > conn.pending_deadline:
+                log.info("connector %d: no EV plugged within ConnectionTimeOut", conn.id)
+                conn.pending_id_tag = None
+                if conn.state == ConnectorStatus.PREPARING.value and not conn.plugged():
+                    conn.timeout()
+
+    # -- sessions -----------------------------------------------------------------------
+    def _on_plug_ready(self, conn: Connector) -> None:
+        if conn.pending_id_tag is not None and conn.plugged() and conn.session is None:
+            tag, parent = conn.pending_id_tag, conn.pending_parent_id_tag
+            self._clear_pending(tag)
+            self._spawn(self._begin_session(conn, tag, parent))
+
+    def _clear_pending(self, id_tag: str) -> None:
+        for other in self.connectors.values():
+            if other.pending_id_tag == id_tag:
+                other.pending_id_tag = None
+                if other.state == ConnectorStatus.PREPARING.value and not other.plugged():
+                    other.timeout()
+
+    async def _begin_session(self, conn: Connector, id_tag: str, parent: str | None) -> None:
+        async with self._busy[conn.id]:
+            if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
+                return
+            try:
+                reading = await conn.read_meter()
+            except PowerMeterFailure as exc:
+                log.error("connector %d: cannot start, meter: %s", conn.id, exc.reason)
+                conn.set_fault(ErrorCode.POWER_METER_FAILURE, exc.reason)
+                return
+            now = time.time()
+            session = self._sessions.begin(
+                conn.id, id_tag, parent, round(reading.energy_active_import_wh), now
+            )
+            conn.session = session
+            log.info("connector %d: transaction %d started for %s at %d Wh",
+                     conn.id, session.session_id, id_tag, session.meter_start_wh)
+            self._publish(TransactionStarted(conn.id, session.session_id, id_tag,
+                                             session.meter_start_wh, now))
+            self._publish(MeterSample(conn.id, session.session_id, reading,
+                                      ReadingContext.TRANSACTION_BEGIN))
+            conn.start()
+
+    async def _finish_session(
+        self, conn: Connector, session: Session, reason: StopReason, id_tag: str | None
+    ) -> None:
+        async with self._busy[conn.id]:
+            if conn.session is not session:
+                return
+            conn.session = None
+            try:
+                reading = await conn.read_meter()
+                energy, ts = reading.energy_active_import_wh, time.time()
+            except PowerMeterFailure as exc:
+                log.error("connector %d: meter at stop: %s; using last persisted reading",
+                          conn.id, exc.reason)
+                reading, energy, ts = None, session.last_meter_wh, time.time()
+            self._sessions.record_meter(session, energy, ts)
+            self._sessions.finish(session, reason.value)
+            log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
+                     conn.id, session.session_id, reason.value, round(energy),
+                     energy - session.meter_start_wh)
+            self._publish(TransactionStopped(conn.id, session.session_id, id_tag, round(energy),
+                                             ts, reason, reading))
+            if conn.state == ConnectorStatus.AVAILABLE.value:
+                self._apply_scheduled(conn)
+
+    async def stop_transaction(
+        self, connector_id: int, reason: StopReason, id_tag: str | None = None
+    ) -> bool:
+        """Stop the transaction on ``connector_id``; False when none runs."""
+        conn = self.connectors.get(connector_id)
+        if conn is None or conn.session is None:
+            return False
+        session = conn.session
+        if conn.state in TRANSACTION_STATES:
+            # Outputs off first (the on_enter of Finishing/Available opens the contactor);
+            # the StatusChanged handler must not finish it again with another reason.
+            conn.session = None
+            conn.stop()
+            conn.session = session
+        await self._finish_session(conn, session, reason, id_tag)
+        return True
+
+    async def stop_all(self, reason: StopReason) -> None:
+        """Stop every running transaction (shutdown, reset)."""
+        for cid, conn in self.connectors.items():
+            if conn.session is not None:
+                await self.stop_transaction(cid, reason)
+
+    def session_by_id(self, session_id: int) -> Connector | None:
+        """The connector running local session ``session_id``, if any."""
+        for conn in self.connectors.values():
+            if conn.session is not None and conn.session.session_id == session_id:
+                return conn
+        return None
+
+    # -- identification -----------------------------------------------------------------
+    def on_card_hw(self, loop: asyncio.AbstractEventLoop, id_tag: str) -> None:
+        """Reader thread: hand a presented card to the loop."""
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._spawn, self.present_card(id_tag))
+
+    async def present_card(self, id_tag: str) -> None:
+        """A user presents ``id_tag``: stop their session, or authorize and start one.
+
+        Same idTag (or same parentIdTag group) as a running session stops it (OCPP 1.6
+        §3.5.3); otherwise the card is authorized and used on the plugged connector that
+        waits for one, or held for ConnectionTimeOut until an EV is plugged in.
+        """
+        for conn in self.connectors.values():
+            if conn.session is not None and conn.session.id_tag == id_tag:
+                await self.stop_transaction(conn.id, StopReason.LOCAL, id_tag)
+                return
+        if any(c.pending_id_tag == id_tag for c in self.connectors.values()):
+            log.info("card %s presented again: authorization withdrawn", id_tag)
+            self._clear_pending(id_tag)
+            return
+        result = await self.authorizer.authorize(id_tag)
+        if result.parent_id_tag is not None:
+            for conn in self.connectors.values():
+                if (conn.session is not None and result.accepted
+                        and conn.session.parent_id_tag == result.parent_id_tag):
+                    await self.stop_transaction(conn.id, StopReason.LOCAL, id_tag)
+                    return
+        if not result.accepted:
+            log.info("card %s not authorized (%s)", id_tag, result.status.value)
+            return
+        self._hold_authorization(id_tag, result, None)
+
+    def _hold_authorization(
+        self, id_tag: str, result: AuthResult, connector_id: int | None
+    ) -> bool:
+        candidates = [
+            c for c in self.connectors.values()
+            if (connector_id is None or c.id == connector_id) and c.session is None
+            and c.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.PREPARING.value)
+            and c.pending_id_tag is None
+        ]
+        plugged = [c for c in candidates if c.plugged()]
+        target = plugged[:1] or candidates
+        if not target:
+            log.info("idTag %s authorized but no connector is free", id_tag)
+            return False
+        deadline = time.monotonic() + self.connection_timeout_s
+        for conn in target:
+            conn.pending_id_tag, conn.pending_parent_id_tag = id_tag, result.parent_id_tag
+            conn.pending_deadline = deadline
+            if conn.state == ConnectorStatus.AVAILABLE.value:
+                conn.authorize()
+            self._on_plug_ready(conn)
+        return True
+
+    # -- commands from the CSMS side ----------------------------------------------------
+    def remote_start(self, id_tag: str, connector_id: int | None, result: AuthResult) -> bool:
+        """RemoteStartTransaction (OCPP 1.6 §5.11): hold an authorization for ``id_tag`` on
+        ``connector_id`` (or any free connector). False = rejected (busy / unknown)."""
+        if connector_id is not None and connector_id not in self.connectors:
+            return False
+        return self._hold_authorization(id_tag, result, connector_id)
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """ChangeAvailability (OCPP 1.6 §5.2) for one connector or all (0).
+
+        Returns "accepted", "scheduled" (a transaction runs: applied when it ends) or
+        "rejected" (no such connector).
+        """
+        if connector_id != 0 and connector_id not in self.connectors:
+            return "rejected"
+        targets = list(self.connectors.values()) if connector_id == 0 else [
+            self.connectors[connector_id]]
+        answer = "accepted"
+        for conn in targets:
+            self._db.execute(
+                "INSERT OR REPLACE INTO connector_availability VALUES (?, ?)",
+                (conn.id, int(operative)),
+            )
+            if conn.session is not None:
+                self._scheduled_operative[conn.id] = operative
+                answer = "scheduled"
+                continue
+            self._set_operative(conn, operative)
+        return answer
+
+    def _set_operative(self, conn: Connector, operative: bool) -> None:
+        conn.operative = operative
+        if not operative and conn.state in (ConnectorStatus.AVAILABLE.value,
+                                            ConnectorStatus.PREPARING.value,
+                                            ConnectorStatus.FINISHING.value,
+                                            ConnectorStatus.RESERVED.value):
+            conn.pending_id_tag = None
+            conn.disable()
+        elif operative and conn.state == ConnectorStatus.UNAVAILABLE.value:
+            conn.enable()
+
+    def _apply_scheduled(self, conn: Connector) -> None:
+        operative = self._scheduled_operative.pop(conn.id, None)
+        if operative is not None and conn.session is None:
+            self._set_operative(conn, operative)
+
+    async def unlock(self, connector_id: int) -> str:
+        """UnlockConnector (OCPP 1.6 §5.18): stop a running transaction, then unlock.
+
+        Returns "unlocked", "unlock_failed" or "not_supported" (no lock / no connector).
+        """
+        conn = self.connectors.get(connector_id)
+        if conn is None:
+            return "not_supported"
+        if conn.session is not None:
+            await self.stop_transaction(connector_id, StopReason.UNLOCK_COMMAND)
+        if conn.hw.lock is None:
+            return "not_supported"
+        try:
+            await asyncio.to_thread(conn.hw.lock.unlock)
+        except ConnectorLockFailure as exc:
+            log.error("connector %d: unlock failed: %s", connector_id, exc)
+            return "unlock_failed"
+        return "unlocked"
+
+    def set_charging_limit(self, connector_id: int, limit_a: float | None) -> None:
+        """Apply a charging limit per phase (A) from the protocol side; None removes it.
+        Below 6 A the connector pauses (SuspendedEVSE)."""
+        conn = self.connectors[connector_id]
+        conn.limit_a = limit_a
+        conn.reevaluate()
+
+    def publish_all_statuses(self) -> None:
+        """Re-emit every connector's current status (after a reconnect)."""
+        for conn in self.connectors.values():
+            conn.publish()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able state of every connector."""
+        return {"connectors": [c.describe() for c in self.connectors.values()]}
+
+    async def close(self) -> None:
+        """Stop polling, open every contactor."""
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in self.connectors.values():
+            conn.hw.contactor.open()

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""A development CSMS: the ``ocpp`` library's central-system side on a websockets server.
+
+Accepts every BootNotification, authorizes the configured idTags, hands out transaction ids,
+validates every frame against the OCPP 1.6 JSON schemas (the library's default) and logs
+every message. Tests import it (``DevCsms``) as the real peer on loopback; ``scripts/demo``
+runs it as a process:
+
+    python scripts/dev_csms.py --port 9000 --accept-tag DEMO01
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from ocpp.messages import unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+
+log = logging.getLogger("dev_csms")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Frame:
+    """One logged OCPP-J frame. ``direction`` is "in" (from the charge point) or "out"."""
+
+    station_id: str
+    direction: str
+    raw: str
+    at: float = field(default_factory=time.time)
+
+    @property
+    def parsed(self) -> list[Any]:
+        frame: list[Any] = json.loads(self.raw)
+        return frame
+
+
+class CsmsChargePoint(ChargePoint):
+    """The CSMS's view of one connected charge point."""
+
+    def __init__(self, station_id: str, connection: Any, csms: DevCsms) -> None:
+        super().__init__(station_id, connection, response_timeout=10)
+        self.csms = csms
+
+    async def route_message(self, raw_msg: Any) -> None:
+        self.csms.record(Frame(self.id, "in", raw_msg))
+        try:
+            msg = unpack(raw_msg)
+            if msg.message_type_id == 2:  # CALL: remember for dedupe
+                self.csms.calls.append((self.id, msg.action, msg.payload, msg.unique_id))
+        except Exception:
+            pass
+        await super().route_message(raw_msg)
+
+    async def _send(self, message: str) -> None:
+        self.csms.record(Frame(self.id, "out", message))
+        await super()._send(message)
+
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any
+                ) -> call_result.BootNotification:
+        return call_result.BootNotification(current_time=_now(), interval=self.csms.heartbeat_s,
+                                            status=self.csms.boot_status)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self) -> call_result.Heartbeat:
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=self.csms.id_tag_info(id_tag))
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                 **_: Any) -> call_result.StartTransaction:
+        key = (self.id, connector_id, id_tag, meter_start, timestamp)
+        if key not in self.csms.transaction_ids:  # a re-sent StartTransaction gets the same id
+            self.csms.transaction_ids[key] = next(self.csms.next_transaction_id)
+        return call_result.StartTransaction(transaction_id=self.csms.transaction_ids[key],
+                                            id_tag_info=self.csms.id_tag_info(id_tag))
+
+    @on(Action.stop_transaction)
+    def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any
+                ) -> call_result.StopTransaction:
+        tag = kw.get("id_tag")
+        return call_result.StopTransaction(
+            id_tag_info=self.csms.id_tag_info(tag) if tag else None)
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id: int, meter_value: list[Any], **_: Any
+                        ) -> call_result.MeterValues:
+        return call_result.MeterValues()
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, error_code: str, status: str, **_: Any
+                  ) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+
+class DevCsms:
+    """The server: ``await start()``, connected charge points in ``stations``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9000,
+                 accept_tags: tuple[str, ...] = ("DEMO01",),
+                 on_frame: Callable[[Frame], None] | None = None) -> None:
+        self.host, self.port = host, port
+        self.accept_tags = set(accept_tags)
+        self.blocked_tags: set[str] = set()
+        self.boot_status = RegistrationStatus.accepted
+        self.heartbeat_s = 300
+        self.frames: list[Frame] = []
+        self.calls: list[tuple[str, str, dict[str, Any], str]] = []
+        self.stations: dict[str, CsmsChargePoint] = {}
+        self.transaction_ids: dict[tuple[Any, ...], int] = {}
+        self.next_transaction_id = itertools.count(1000)
+        self._on_frame = on_frame
+        self._changed = asyncio.Condition()
+        self._server: Any = None
+
+    def id_tag_info(self, id_tag: str) -> dict[str, str]:
+        if id_tag in self.blocked_tags:
+            return {"status": AuthorizationStatus.blocked}
+        ok = id_tag in self.accept_tags
+        return {"status": AuthorizationStatus.accepted if ok else AuthorizationStatus.invalid}
+
+    def record(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        if self._on_frame is not None:
+            self._on_frame(frame)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked on every frame); return its value.
+
+        Raises:
+            TimeoutError: not within ``timeout`` seconds.
+        """
+        async def waiter() -> Any:
+            async with self._changed:
+                while not (value := predicate()):
+                    await self._changed.wait()
+                return value
+        return await asyncio.wait_for(waiter(), timeout)
+
+    def actions(self, action: str, station_id: str | None = None) -> list[dict[str, Any]]:
+        """Payloads of CALLs with ``action`` received from charge points, in order."""
+        return [p for sid, a, p, _ in self.calls
+                if a == action and (station_id is None or sid == station_id)]
+
+    async def _handle(self, connection: Any) -> None:
+        station_id = connection.request.path.strip("/").split("/")[-1]
+        if connection.subprotocol != "ocpp1.6":
+            await connection.close(1002, "subprotocol ocpp1.6 required")
+            return
+        cp = CsmsChargePoint(station_id, connection, self)
+        self.stations[station_id] = cp
+        log.info("%s connected", station_id)
+        try:
+            await cp.start()
+        except websockets.exceptions.ConnectionClosed:
+            log.info("%s disconnected", station_id)
+        finally:
+            if self.stations.get(station_id) is cp:
+                del self.stations[station_id]
+
+    async def start(self) -> None:
+        self._server = await websockets.serve(
+            self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")])
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+def _print_frame(frame: Frame) -> None:
+    arrow = "CP → CSMS" if frame.direction == "in" else "CSMS → CP"
+    print(f"{datetime.fromtimestamp(frame.at).strftime('%H:%M:%S.%f')[:-3]} {arrow} "
+          f"{frame.station_id}: {frame.raw}", flush=True)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    csms = DevCsms(args.host, args.port, tuple(args.accept_tag), on_frame=_print_frame)
+    await csms.start()
+    print(f"dev CSMS listening on ws://{args.host}:{csms.port}/ (accepting "
+          f"{', '.join(sorted(csms.accept_tags))})", flush=True)
+    await asyncio.Future()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--accept-tag", action="append", default=[],
+                        help="idTag to accept (repeatable; default DEMO01)")
+    args = parser.parse_args()
+    args.accept_tag = args.accept_tag or ["DEMO01"]
+    logging.basicConfig(level=logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()
