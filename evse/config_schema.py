@@ -110,7 +110,7 @@ OCPP = _table(
             1.0, 0.1, 600.0, "s", "Shortest delay between reconnect attempts (backoff floor)."
         ),
         "reconnect_max_s": _num(
-            60.0, 1.0, 3600.0, "s", "Longest delay between reconnect attempts (backoff cap)."
+            60.0, 0.2, 3600.0, "s", "Longest delay between reconnect attempts (backoff cap)."
         ),
         "configuration": {
             "type": "object",

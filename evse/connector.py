@@ -141,6 +141,8 @@ class Connector:
         self.last_reading: MeterReading | None = None
         self.meter_fault: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Called (on the loop) when an EV is plugged in, after the state machine moved.
+        self.on_plugged: Callable[[Connector], None] = lambda _c: None
         self.machine = Machine(
             model=self,
             states=STATES,
@@ -292,8 +294,10 @@ class Connector:
                                               S.FINISHING.value):
                 self.unplug()
             return
-        if not was_plugged and self.state in (S.AVAILABLE.value, S.RESERVED.value):
-            self.plug()
+        if not was_plugged:
+            if self.state in (S.AVAILABLE.value, S.RESERVED.value):
+                self.plug()
+            self.on_plugged(self)
         elif self.state in TRANSACTION_STATES:
             self.reevaluate()
 

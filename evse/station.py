@@ -65,6 +65,9 @@ class Station:
         #: StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29).
         self.stop_on_ev_disconnect = True
         self.meter_poll_s = meter_poll_s
+        #: Seconds between periodic MeterSample events of running transactions; 0 = none
+        #: (the adapter sets it, e.g. from OCPP MeterValueSampleInterval).
+        self.sample_interval_s = 0.0
         self._subscribers: list[Subscriber] = []
         self._sessions = SessionStore(db)
         self._db = db
@@ -81,6 +84,8 @@ class Station:
             )
             for hw in board.connectors
         }
+        for conn in self.connectors.values():
+            conn.on_plugged = self._on_plug_ready
         self._scheduled_operative: dict[int, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: dict[int, asyncio.Lock] = {cid: asyncio.Lock() for cid in self.connectors}
@@ -144,6 +149,7 @@ class Station:
         for conn in self.connectors.values():
             self._spawn(self._poll_meter(conn))
             self._spawn(self._watch_pending(conn))
+        self._spawn(self._sample_periodically())
 
     def _close_interrupted(self, session: Session) -> None:
         """A session the last run left open (power cut, kill -9): close it with PowerLoss,
@@ -171,6 +177,26 @@ class Station:
             except PowerMeterFailure as exc:
                 log.warning("connector %d: meter: %s", conn.id, exc.reason)
             await asyncio.sleep(self.meter_poll_s)
+
+    async def _sample_periodically(self) -> None:
+        """Publish a periodic MeterSample per running transaction every sample_interval_s;
+        a failing meter gives no sample rather than a stale one."""
+        while self._running:
+            interval = self.sample_interval_s
+            await asyncio.sleep(interval if interval > 0 else 1.0)
+            if interval <= 0:
+                continue
+            for conn in list(self.connectors.values()):
+                if conn.session is None:
+                    continue
+                try:
+                    reading = await conn.read_meter()
+                except PowerMeterFailure as exc:
+                    log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
+                    continue
+                if conn.session is not None:
+                    self._publish(MeterSample(conn.id, conn.session.session_id, reading,
+                                              ReadingContext.PERIODIC))
 
     async def _watch_pending(self, conn: Connector) -> None:
         while self._running:

@@ -104,6 +104,7 @@ class SimConnector:
                 "pilot": self.pilot_reading().state.value,
                 "duty_percent": round(self.duty_percent, 2),
                 "contactor_closed": self.contactor_closed,
+                "energy_wh": self.snapshot().energy_active_import_wh,
                 "faults": sorted(self.faults),
             }
 

@@ -105,6 +105,8 @@ class Ocpp16Adapter:
 
     def _apply_configuration(self) -> None:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
+        self.station.sample_interval_s = float(
+            self.configuration.get_int("MeterValueSampleInterval"))
         self.station.stop_on_ev_disconnect = self.configuration.get_bool(
             "StopTransactionOnEVSideDisconnect")
 
@@ -281,7 +283,6 @@ class Ocpp16Adapter:
     # -- link -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Keep the link up forever (cancel to stop); also runs the meter value sampler."""
-        self._spawn(self._sample_meter_values())
         ocpp = self.config.ocpp
         delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
                          ocpp["reconnect_max_s"])
@@ -311,7 +312,7 @@ class Ocpp16Adapter:
             await asyncio.sleep(delay)
 
     def _go_offline(self) -> None:
-        if self.link_state != "disconnected":
+        if self._online.is_set():
             log.warning("CSMS link down")
         self._online.clear()
         self.link_state = "disconnected"
@@ -456,25 +457,6 @@ class Ocpp16Adapter:
             tag = message.payload.get("id_tag")
             if tag:
                 self._id_tag_info(tag, result.id_tag_info)
-
-    async def _sample_meter_values(self) -> None:
-        """Periodic transaction MeterValues every MeterValueSampleInterval seconds (§9.1.14)."""
-        while True:
-            interval = self.configuration.get_int("MeterValueSampleInterval")
-            await asyncio.sleep(interval if interval > 0 else 5)
-            if interval <= 0:
-                continue
-            for conn in list(self.station.connectors.values()):
-                if conn.session is None:
-                    continue
-                try:
-                    reading = await conn.read_meter()
-                except Exception as exc:  # PowerMeterFailure: no value rather than a stale one
-                    log.warning("connector %d: no periodic meter value: %s", conn.id, exc)
-                    continue
-                if conn.session is not None:
-                    self._queue_meter_values(MeterSample(conn.id, conn.session.session_id,
-                                                         reading, ReadingContext.PERIODIC))
 
     async def close(self) -> None:
         """Let the queue drain briefly (up to 2 s), then cancel everything."""
