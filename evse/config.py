@@ -110,7 +110,7 @@ def _describe(error: ValidationError, file: Path) -> list[str]:
     if error.validator == "required":
         return [f"{where}: {error.message}"]
     expected = {
-        "type": f"a {schema.get('type')}",
+        "type": f"type {schema.get('type')}",
         "enum": f"one of {schema.get('enum')}",
         "minimum": f"≥ {schema.get('minimum')} {schema.get('x-unit', '')}".rstrip(),
         "maximum": f"≤ {schema.get('maximum')} {schema.get('x-unit', '')}".rstrip(),

@@ -44,6 +44,10 @@ class ProtocolAdapter(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def transaction_ref(self, session_id: int) -> str | None:
+        """The CSMS's id of local session ``session_id`` (None until it is known)."""
+        ...
+
 
 def _adapter_module(config: Config) -> Any:
     return importlib.import_module(PROTOCOL_ADAPTERS[config.ocpp_version])
@@ -160,6 +164,10 @@ class Daemon:
                 "csms": self.adapter.describe(),
                 **self.station.describe(),
             }
+            for conn in result["connectors"]:
+                if conn["session"] is not None:
+                    conn["session"]["transaction_id"] = self.adapter.transaction_ref(
+                        conn["session"]["session_id"])
             if self.board is not None and self.board.simulator is not None:
                 result["simulator"] = self.board.simulator.describe()
             return result

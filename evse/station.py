@@ -122,8 +122,10 @@ class Station:
             if conn.error_code is ErrorCode.GROUND_FAILURE:
                 reason = StopReason.EMERGENCY_STOP
             self._spawn(self._finish_session(conn, conn.session, reason, None))
-        if event.status is ConnectorStatus.AVAILABLE or event.status is ConnectorStatus.FINISHING:
-            self._apply_scheduled(conn)
+        if conn.session is None and event.status in (ConnectorStatus.AVAILABLE,
+                                                     ConnectorStatus.FINISHING):
+            # Deferred: never trigger a transition from inside another one's callbacks.
+            asyncio.get_running_loop().call_soon(self._apply_scheduled, conn)
 
     # -- start-up -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -265,8 +267,7 @@ class Station:
                      energy - session.meter_start_wh)
             self._publish(TransactionStopped(conn.id, session.session_id, id_tag, round(energy),
                                              ts, reason, reading))
-            if conn.state == ConnectorStatus.AVAILABLE.value:
-                self._apply_scheduled(conn)
+            self._apply_scheduled(conn)
 
     async def stop_transaction(
         self, connector_id: int, reason: StopReason, id_tag: str | None = None
@@ -397,9 +398,10 @@ class Station:
             conn.enable()
 
     def _apply_scheduled(self, conn: Connector) -> None:
-        operative = self._scheduled_operative.pop(conn.id, None)
-        if operative is not None and conn.session is None:
-            self._set_operative(conn, operative)
+        """Apply a ChangeAvailability that waited for the transaction to end."""
+        if conn.session is not None or conn.id not in self._scheduled_operative:
+            return
+        self._set_operative(conn, self._scheduled_operative.pop(conn.id))
 
     async def unlock(self, connector_id: int) -> str:
         """UnlockConnector (OCPP 1.6 §5.18): stop a running transaction, then unlock.

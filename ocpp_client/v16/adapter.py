@@ -120,6 +120,11 @@ class Ocpp16Adapter:
         return {"state": self.link_state, "url": self.url, "queued": len(self.outbox),
                 "dropped": self.outbox.dropped}
 
+    def transaction_ref(self, session_id: int) -> str | None:
+        """The transactionId the CSMS gave local session ``session_id``, as text."""
+        transaction_id = self.transactions.transaction_id(session_id)
+        return None if transaction_id is None else str(transaction_id)
+
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

@@ -11,7 +11,12 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import FormatViolationError, OCPPError
+from ocpp.exceptions import (
+    FormatViolationError,
+    NotImplementedError,
+    NotSupportedError,
+    OCPPError,
+)
 from ocpp.messages import Call, CallError, MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
@@ -55,6 +60,17 @@ def _unique_id_of(raw: Any) -> str:
     return "-1"
 
 
+def _unknown_action(action: str) -> OCPPError:
+    """OCPP-J 1.6 §4.2.3: an action the receiver does not know is NotImplemented; a 1.6
+    action it knows but does not support is NotSupported. (The ``ocpp`` library swaps the
+    two, so the charge point decides itself.)"""
+    if action in {a.value for a in Action}:
+        return NotSupportedError(description="Requested Action is recognized but not "
+                                 "supported by the receiver", details={"action": action})
+    return NotImplementedError(description="Requested Action is not known by receiver",
+                               details={"action": action})
+
+
 class ChargePoint16(ChargePoint):
     """``ocpp.v16.ChargePoint`` with this charge point's handlers and 1.6 error codes."""
 
@@ -73,6 +89,9 @@ class ChargePoint16(ChargePoint):
             await self._send(_error_16(_unique_id_of(raw_msg), error))
             return
         if msg.message_type_id == MessageType.Call:
+            if msg.action not in self.route_map:
+                await self._send(_error_16(msg.unique_id, _unknown_action(msg.action)))
+                return
             try:
                 await self._handle_call(msg)
             except OCPPError as error:

@@ -107,8 +107,9 @@ def check_toml_defaults(defaults: Mapping[str, Any]) -> list[str]:
             errors.append(f"ocpp.configuration.{name}: unknown OCPP 1.6 key{hint}")
             continue
         if type(value) is not key.type:
-            errors.append(f"ocpp.configuration.{name}: found {value!r}, expected a "
-                          f"{key.type.__name__}")
+            toml_type = {bool: "boolean", int: "integer", str: "string"}[key.type]
+            errors.append(f"ocpp.configuration.{name}: found {value!r}, expected type "
+                          f"{toml_type}")
             continue
         if key.check is not None and not key.check(value):
             errors.append(f"ocpp.configuration.{name}: found {value!r}, not allowed")
