@@ -136,3 +136,40 @@ async def test_csms_unreachable_at_start_delivers_everything_once(
         assert csms.actions("StartTransaction")[0]["idTag"] == "OFFLINE1"
     finally:
         await csms.stop()
+
+
+async def test_boot_pending_sends_nothing_else_until_accepted(
+    csms: DevCsms, daemon_factory: DaemonFactory
+) -> None:
+    csms.boot_status = "Pending"  # type: ignore[assignment]
+    csms.heartbeat_s = 1
+    daemon = await daemon_factory(f"ws://127.0.0.1:{csms.port}/")
+    await csms.wait_for(lambda: len(csms.actions("BootNotification")) >= 2, timeout=10)
+    assert {a for _, a, _, _ in csms.calls} == {"BootNotification"}
+    assert daemon.adapter is not None and daemon.adapter.describe()["state"] == "pending"
+    csms.boot_status = "Accepted"  # type: ignore[assignment]
+    await csms.wait_for(lambda: csms.actions("StatusNotification"), timeout=10)
+    assert daemon.adapter.describe()["state"] == "accepted"
+
+
+async def test_card_then_plug_and_same_card_stops(
+    csms: DevCsms, daemon_factory: DaemonFactory
+) -> None:
+    daemon = await daemon_factory(f"ws://127.0.0.1:{csms.port}/")
+    sim = daemon.board.simulator  # type: ignore[union-attr]
+    assert sim is not None and daemon.station is not None
+    events = EventLog(daemon.station)
+    await csms.wait_for(lambda: "Available" in statuses(csms))
+    sim.swipe("TAG-B")  # card first: the connector waits for a plug (ConnectionTimeOut)
+    await events.wait_for(lambda: "preparing" in events.statuses())
+    sim.plug(1, 32.0, 3)
+    await events.wait_for(lambda: "charging" in events.statuses())
+    sim.swipe("TAG-B")  # the same card again ends the session
+    stop = (await csms.wait_for(lambda: csms.actions("StopTransaction")))[0]
+    assert stop["reason"] == "Local" and stop["idTag"] == "TAG-B"
+    await events.wait_for(lambda: events.statuses()[-1] == "finishing")
+    sim.swipe("NOBODY")  # an unknown card starts nothing
+    await csms.wait_for(lambda: any(p["idTag"] == "NOBODY" for p in csms.actions("Authorize")))
+    sim.unplug(1)
+    await events.wait_for(lambda: events.statuses()[-1] == "available")
+    assert len(csms.actions("StartTransaction")) == 1

@@ -367,8 +367,8 @@ class Ocpp16Adapter:
 
     async def _boot(self, cp: ChargePoint16) -> int:
         """BootNotification until Accepted (§4.2); returns the heartbeat interval, s."""
+        self.link_state = "booting"
         while True:
-            self.link_state = "booting"
             result = await cp.call(self._boot_call(), suppress=False)
             self._set_clock(result.current_time)
             if result.status == RegistrationStatus.accepted:
