@@ -43,7 +43,9 @@ def _bool(default: bool, description: str) -> Schema:
     return {"type": "boolean", "default": default, "description": description}
 
 
-def _table(properties: dict[str, Schema], description: str, required: list[str] | None = None) -> Schema:
+def _table(
+    properties: dict[str, Schema], description: str, required: list[str] | None = None
+) -> Schema:
     return {
         "type": "object",
         "additionalProperties": False,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 CardListener = Callable[[str], None]
 
 
-class IdReader(ABC):
+class IdReader(ABC):  # noqa: B024 - all hooks are optional
     """Reports identifiers (idTags) presented by users.
 
     idTags are delivered normalised: uppercase hex, no separators (the form CSMSs expect,

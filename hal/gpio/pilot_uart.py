@@ -23,6 +23,7 @@ reader thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -147,10 +148,8 @@ class UartPilot(ControlPilot):
 
     def close(self) -> None:
         """Ask for constant +12 V, stop the reader and close the port."""
-        try:
+        with contextlib.suppress(serial.SerialException, OSError):
             self.set_off()
-        except (serial.SerialException, OSError):
-            pass
         self._stop.set()
         self._thread.join(2)
         self._port.close()

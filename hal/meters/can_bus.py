@@ -28,6 +28,10 @@ from hal.meters.plausibility import ReadingGuard
 log = logging.getLogger(__name__)
 
 
+def _phases(values: Mapping[str, float], prefix: str) -> tuple[float, ...]:
+    return tuple(values[f"{prefix}_l{i}"] for i in (1, 2, 3) if f"{prefix}_l{i}" in values)
+
+
 class CanMeter(EnergyMeter):
     """A meter whose values arrive as cyclic CAN frames.
 
@@ -110,8 +114,8 @@ class CanMeter(EnergyMeter):
         reading = MeterReading(
             energy_active_import_wh=values["energy_active_import"],
             power_active_w=values["power_active"],
-            voltage_v=tuple(values[f"voltage_l{i}"] for i in (1, 2, 3) if f"voltage_l{i}" in values),
-            current_a=tuple(values[f"current_l{i}"] for i in (1, 2, 3) if f"current_l{i}" in values),
+            voltage_v=_phases(values, "voltage"),
+            current_a=_phases(values, "current"),
             timestamp=time.time(),
         )
         return self._guard.check(reading)

@@ -47,8 +47,11 @@ class CanSignal:
             raise ValueError(
                 f"frame 0x{self.can_id:X} reports an error (status 0x{data[self.status_byte]:02X})"
             )
-        order = "big" if self.byte_order == "big" else "little"
-        raw = int.from_bytes(data[self.start : self.start + self.length], order, signed=self.signed)
+        chunk = data[self.start : self.start + self.length]
+        if self.byte_order == "big":
+            raw = int.from_bytes(chunk, "big", signed=self.signed)
+        else:
+            raw = int.from_bytes(chunk, "little", signed=self.signed)
         return raw * self.scale
 
 

@@ -103,7 +103,7 @@ def test_rcd_self_test_passes_and_trip_edge_reaches_listener(factory: MockFactor
     trip = factory.pin(5)
     factory.pin(6, pin_class=MirrorPin, input_pin=trip)  # test input makes the module trip
     rcd = GpioRcd(5, test_pin=6, trip_window_s=0.2, clear_window_s=0.2, pin_factory=factory)
-    trips: list[str] = [] 
+    trips: list[str] = []
     rcd.add_trip_listener(lambda: trips.append(threading.current_thread().name))
     assert rcd.self_test() is True
     assert trips == []  # the induced test trip is not a trip
@@ -166,7 +166,7 @@ class PilotRig:
         pwm = factory.pin(18)
         self.line = CpLine(pwm)
         self.slave = Mcp3008Slave(self.line.adc_volts)
-        adc = MCP3008(channel=0, pin_factory=factory)
+        self.adc = adc = MCP3008(channel=0, pin_factory=factory)
         self.pilot = AdcPilot(18, adc, samples=12, period_s=0.001, debounce=2,
                               pin_factory=factory)
         self.cond = threading.Condition()
@@ -257,3 +257,36 @@ def test_adc_temperature(factory: MockFactory) -> None:
     assert sensor.read_c() == pytest.approx(25.0, abs=0.5)
     sensor.close()
     slave.close()
+
+
+def test_pilot_c_to_b_reaches_listener_fast(rig: PilotRig) -> None:
+    """Safety path: a C→B change on the CP line reaches the listener (which opens the
+    contactor) well within IEC 61851-1's 100 ms (DESIGN.md aims at ≤ 50 ms)."""
+    import time
+
+    rig.line.high_v = 6.0
+    rig.pilot.set_duty(50.0)
+    rig.wait_for(PilotReading(PilotState.C))
+    heard = threading.Event()
+    at: list[float] = []
+    rig.pilot.add_listener(lambda r: (at.append(time.monotonic()), heard.set())
+                           if r.state is PilotState.B else None)
+    t0 = time.monotonic()
+    rig.line.high_v = 9.0
+    assert heard.wait(2.0)
+    latency = at[0] - t0
+    print(f"C→B latency (mock SPI, 12 samples/burst, debounce 2): {latency * 1000:.1f} ms")
+    assert latency < 0.1
+
+
+def test_stuck_sampler_is_visible(rig: PilotRig, caplog: pytest.LogCaptureFixture) -> None:
+    """An ADC that stops converting stops the sampler's clock: sampler_age_s() grows."""
+    import time
+
+    assert rig.pilot.sampler_age_s() < 1.0
+    rig.adc.close()  # every conversion now raises
+    deadline = time.monotonic() + 2.0
+    while rig.pilot.sampler_age_s() < 0.1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert any("ADC read failed" in r.message for r in caplog.records)

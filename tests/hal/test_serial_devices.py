@@ -147,7 +147,7 @@ def test_pn532_card_events_and_debounce(pty: PtyDevice, caplog: pytest.LogCaptur
         chip.stop()
 
 
-class chip_polled:  # noqa: N801 - used as a context manager
+class chip_polled:
     """Wait until the chip has answered ``count`` commands."""
 
     def __init__(self, chip: Pn532Chip, count: int) -> None:
