@@ -150,6 +150,26 @@ def test_gpio_board_from_toml(factory: MockFactory, config_file: Path) -> None:
     assert wiring.coil.state == 0  # closing the board opened the contactor
 
 
+def test_board_builds_the_configured_reader(factory: MockFactory, config_file: Path) -> None:
+    from hal.readers.line_reader import LineReader
+    from hal.readers.pn532 import Pn532Reader
+
+    wiring = Wiring(factory)
+    config = load_config(config_file)
+    try:
+        for driver, cls in (("pn532", Pn532Reader), ("line", LineReader)):
+            hardware = {**config.hardware,
+                        "reader": {**config.hardware["reader"], "driver": driver,
+                                   "device": "/dev/null"}}
+            board = create_board(hardware, [c.raw for c in config.connectors])
+            try:
+                assert [type(r) for r in board.id_readers] == [cls]
+            finally:
+                board.close()
+    finally:
+        wiring.close()
+
+
 def test_hw_test_passes(factory: MockFactory, config_file: Path,
                         capsys: pytest.CaptureFixture[str]) -> None:
     wiring = Wiring(factory)

@@ -188,7 +188,7 @@ def test_missing_host_names_the_key() -> None:
         create_meter({"driver": "modbus-tcp", "model": "ivt-s", "host": "x"})
 
 
-@pytest.mark.parametrize("model", ["sdm630", "em340"])
+@pytest.mark.parametrize("model", list(MODELS))
 def test_rtu_over_pty(model: str) -> None:
     first, last, fill = MODELS[model]
     with pty_link() as link:
