@@ -104,6 +104,72 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_meter_read(args: argparse.Namespace) -> int:
+    from evse.commissioning import read_meters
+
+    results = read_meters(load_config(args.config))
+    if args.json:
+        print(json.dumps({str(r.connector_id): r.as_json() for r in results}, indent=2))
+    for r in results if not args.json else []:
+        if r.reading is None:
+            print(f"connector {r.connector_id}: FAULT {r.fault}")
+            continue
+        m = r.reading
+        print(f"connector {r.connector_id}:")
+        print(f"  Energy.Active.Import.Register  {m.energy_active_import_wh:.1f} Wh")
+        print(f"  Power.Active.Import            {m.power_active_w:.1f} W")
+        for i, v in enumerate(m.voltage_v, 1):
+            print(f"  Voltage L{i}                     {v:.1f} V")
+        for i, a in enumerate(m.current_a, 1):
+            print(f"  Current.Import L{i}              {a:.2f} A")
+    return 0 if all(r.reading is not None for r in results) else 1
+
+
+def _cmd_hw_test(args: argparse.Namespace) -> int:
+    from evse.commissioning import hardware_test
+    from hal.registry import BackendError
+
+    config = load_config(args.config)
+    try:
+        request(config.control_socket, "status", timeout_s=2.0)
+    except ControlError:
+        pass
+    else:
+        print("evse: the daemon is running; stop it before testing hardware "
+              "(systemctl stop evse)", file=sys.stderr)
+        return 2
+    try:
+        results = hardware_test(config)
+    except BackendError as exc:
+        print(f"evse: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"connector {r.connector_id} {r.part:<10} {'PASS' if r.passed else 'FAIL'}  "
+              f"{r.detail}")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _add_commissioning(sub: Any) -> None:
+    meter = sub.add_parser("meter", help="energy meter commissioning")
+    meter_sub = meter.add_subparsers(dest="meter_action", required=True, metavar="ACTION")
+    read = meter_sub.add_parser(
+        "read", help="read the configured meter(s) once and print every value with units"
+    )
+    _config_arg(read)
+    read.add_argument("--json", action="store_true",
+                      help="print one JSON object keyed by connector id")
+    read.set_defaults(func=_cmd_meter_read)
+    hw = sub.add_parser("hw", help="hardware commissioning (daemon must be stopped)")
+    hw_sub = hw.add_subparsers(dest="hw_action", required=True, metavar="ACTION")
+    test = hw_sub.add_parser(
+        "test",
+        help="contactor close/open with feedback, RCD self-test, pilot A level, lock cycle; "
+        "pass/fail per part (exit 0 all pass, 1 a failure, 2 daemon running)",
+    )
+    _config_arg(test)
+    test.set_defaults(func=_cmd_hw_test)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``evse`` argument parser (every command documented in ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -154,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
+    _add_commissioning(sub)
     return parser
 
 

@@ -137,6 +137,51 @@ def _fill_defaults(schema: Schema, value: Any) -> Any:
     return value
 
 
+#: Meter models each bus driver can read.
+_METER_MODELS = {
+    "modbus-tcp": ("sdm630", "sdm72dm", "abb-b23", "em340", "custom"),
+    "modbus-rtu": ("sdm630", "sdm72dm", "abb-b23", "em340", "custom"),
+    "can": ("ivt-s", "custom"),
+}
+
+
+def _check_backends(doc: dict[str, Any], file: Path) -> list[str]:
+    """Cross-field rules of hardware and meter tables the schema cannot express."""
+    errors: list[str] = []
+    board = doc["hardware"]["driver"]
+    reader = doc["hardware"]["reader"]
+    if reader["driver"] != "none" and not reader["device"]:
+        errors.append(f"{file}: hardware.reader.device: required for driver = "
+                      f"{reader['driver']!r}")
+    for index, conn in enumerate(doc["connector"]):
+        meter = conn["meter"]
+        where = f"{file}: connector[{index}].meter"
+        driver = meter["driver"]
+        if driver == "sim":
+            if board != "sim":
+                errors.append(f"{where}.driver: found 'sim', expected a bus meter "
+                              f"(modbus-tcp, modbus-rtu, can) with [hardware] driver = {board!r}")
+            continue
+        if meter["model"] not in _METER_MODELS[driver]:
+            errors.append(f"{where}.model: found {meter['model']!r}, expected one of "
+                          f"{list(_METER_MODELS[driver])} for driver = {driver!r}")
+        if driver == "modbus-tcp" and not meter["host"]:
+            errors.append(f"{where}.host: required for driver = 'modbus-tcp'")
+        if driver == "modbus-rtu" and not meter["device"]:
+            errors.append(f"{where}.device: required for driver = 'modbus-rtu'")
+        if meter["model"] == "custom":
+            table = meter["custom"] if driver != "can" else meter["signals"]
+            name = "custom" if driver != "can" else "signals"
+            for quantity in ("energy_active_import", "power_active"):
+                if quantity not in table:
+                    errors.append(f"{where}.{name}.{quantity}: required for model = 'custom'")
+        pilot = conn["gpio"]["pilot"]
+        if board == "gpio" and pilot["mode"] == "uart" and not pilot["device"]:
+            errors.append(f"{file}: connector[{index}].gpio.pilot.device: required for "
+                          "mode = 'uart'")
+    return errors
+
+
 def validate_document(document: dict[str, Any], file: Path) -> dict[str, Any]:
     """Validate a parsed TOML document; return it with defaults filled.
 
@@ -150,6 +195,7 @@ def validate_document(document: dict[str, Any], file: Path) -> dict[str, Any]:
     if errors:
         raise ConfigError(errors)
     filled: dict[str, Any] = _fill_defaults(SCHEMA, document)
+    errors.extend(_check_backends(filled, file))
     ids = [c["id"] for c in filled["connector"]]
     for index, cid in enumerate(ids):
         if ids.index(cid) != index:

@@ -125,6 +125,37 @@ OCPP = _table(
     required=["url"],
 )
 
+def _pin(default: int, description: str) -> Schema:
+    return _int(default, -1, 53, "BCM GPIO", description + " (-1 = not wired).")
+
+
+READER = _table(
+    {
+        "driver": {
+            "enum": ["none", "pn532", "line"],
+            "default": "none",
+            "description": "RFID reader on a serial port: \"pn532\" (NXP PN532 in HSU/UART "
+            "mode), \"line\" (a reader that prints one UID per line) or \"none\".",
+        },
+        "device": _str("", "Serial device of the reader, e.g. /dev/serial0 or /dev/ttyUSB1."),
+        "baudrate": _int(115200, 1200, 921600, "bit/s",
+                         "Serial speed (PN532 HSU default 115200; line readers often 9600)."),
+        "poll_interval_s": _num(0.2, 0.01, 5.0, "s", "PN532: time between card polls."),
+        "debounce_s": _num(2.0, 0.0, 60.0, "s",
+                           "The same card is reported again only after it was away this long."),
+        "uppercase": _bool(True, "idTag hex digits in uppercase (the form CSMSs expect)."),
+        "reverse_bytes": _bool(False, "Reverse the UID byte order (readers that print LSB first)."),
+        "input_format": {
+            "enum": ["hex", "decimal"],
+            "default": "hex",
+            "description": "Line readers: UID printed as hex bytes (separators : - . space "
+            "allowed) or as one decimal number (4-byte UID).",
+        },
+    },
+    "Station RFID reader ([hardware] driver = \"gpio\"); idTags are uppercase hex without "
+    "separators.",
+)
+
 HARDWARE = _table(
     {
         "driver": {
@@ -132,8 +163,89 @@ HARDWARE = _table(
             "default": "sim",
             "description": "Board backend: \"sim\" (simulated board and EVs) or \"gpio\".",
         },
+        "pin_factory": {
+            "enum": ["lgpio", "rpigpio", "pigpio", "native", "mock"],
+            "default": "lgpio",
+            "description": "gpiozero pin factory of the gpio board. PWM on the CP pin: pigpio "
+            "= DMA-timed (best on a Raspberry Pi, needs pigpiod), lgpio = software-timed "
+            "(Pi 5 / any gpiochip), rpigpio = software PWM (too jittery), native = no PWM "
+            "(use a UART pilot), mock = no hardware (tests, bench).",
+        },
+        "pigpio_host": _str("localhost", "pigpio daemon host (pin_factory = \"pigpio\")."),
+        "pigpio_port": _int(8888, 1, 65535, "TCP port", "pigpio daemon port."),
+        "reader": READER,
     },
     "The controller board.",
+)
+
+_REGISTER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["address"],
+    "description": "One register: {address, type, scale}.",
+    "properties": {
+        "address": _int(0, 0, 65535, "register", "0-based register address as on the wire."),
+        "type": {
+            "enum": ["uint16", "int16", "uint32", "int32", "float32", "uint64", "int64"],
+            "default": "float32",
+            "description": "Encoding of the value.",
+        },
+        "scale": _num(1.0, -1e9, 1e9, "", "Multiply the raw value by this to get W, Wh, V or A."),
+    },
+}
+
+_QUANTITIES = (
+    ("energy_active_import", "Energy.Active.Import.Register, scaled to Wh (required)"),
+    ("power_active", "total active power, scaled to W (required)"),
+    ("voltage_l1", "L1-N voltage, V"),
+    ("voltage_l2", "L2-N voltage, V"),
+    ("voltage_l3", "L3-N voltage, V"),
+    ("current_l1", "L1 current, A"),
+    ("current_l2", "L2 current, A"),
+    ("current_l3", "L3 current, A"),
+)
+
+CUSTOM_MODBUS = _table(
+    {
+        "function": {
+            "enum": ["input", "holding"],
+            "default": "input",
+            "description": "Register type: \"input\" (FC04) or \"holding\" (FC03).",
+        },
+        "word_order": {
+            "enum": ["big", "little"],
+            "default": "big",
+            "description": "32/64-bit values: \"big\" = high word first, \"little\" = low "
+            "word first.",
+        },
+        "max_gap": _int(0, 0, 100, "registers",
+                        "Unmapped registers one read may span when merging neighbours."),
+        **{name: {**_REGISTER, "description": text} for name, text in _QUANTITIES},
+    },
+    "Register map of model = \"custom\" Modbus meters: one inline table per quantity, e.g. "
+    "energy_active_import = {address = 0x48, type = \"float32\", scale = 1000.0}.",
+)
+
+_SIGNAL = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id"],
+    "properties": {
+        "id": _int(0, 0, 0x1FFFFFFF, "CAN id", "Arbitration id of the frame."),
+        "extended": _bool(False, "29-bit identifier."),
+        "start": _int(0, 0, 7, "byte", "First data byte of the value."),
+        "length": _int(4, 1, 8, "bytes", "Length of the value."),
+        "signed": _bool(True, "Two's complement value."),
+        "byte_order": {"enum": ["big", "little"], "default": "big",
+                       "description": "\"big\" (Motorola) or \"little\" (Intel)."},
+        "scale": _num(1.0, -1e9, 1e9, "", "Multiply the raw value by this to get W, Wh, V or A."),
+    },
+}
+
+CUSTOM_CAN = _table(
+    {name: {**_SIGNAL, "description": text} for name, text in _QUANTITIES},
+    "Signal map of model = \"custom\" CAN meters: one inline table per quantity, e.g. "
+    "energy_active_import = {id = 0x528, start = 2, length = 4, scale = 1.0}.",
 )
 
 METER = _table(
@@ -143,8 +255,131 @@ METER = _table(
             "default": "sim",
             "description": "Meter backend; \"sim\" integrates the simulated EV's power.",
         },
+        "model": {
+            "enum": ["sdm630", "sdm72dm", "abb-b23", "em340", "ivt-s", "custom"],
+            "default": "sdm630",
+            "description": "Meter model: Eastron SDM630 v2 / SDM72D-M v2, ABB B23, Carlo "
+            "Gavazzi EM340 (Modbus), Isabellenhütte IVT-S (CAN), or \"custom\" with "
+            "[connector.meter.custom] (Modbus) / [connector.meter.signals] (CAN).",
+        },
+        "host": _str("", "Modbus TCP: meter or gateway address (required for modbus-tcp)."),
+        "port": _int(502, 1, 65535, "TCP port", "Modbus TCP port."),
+        "unit_id": _int(1, 0, 247, "unit id", "Modbus unit (slave) id."),
+        "device": _str("", "Modbus RTU: serial device, e.g. /dev/ttyUSB0 (required for "
+                       "modbus-rtu)."),
+        "baudrate": _int(9600, 1200, 921600, "bit/s", "Modbus RTU serial speed."),
+        "parity": {"enum": ["N", "E", "O"], "default": "N",
+                   "description": "Modbus RTU parity: N(one), E(ven) or O(dd)."},
+        "stopbits": _int(1, 1, 2, "bits", "Modbus RTU stop bits."),
+        "rs485_rts": _bool(False, "Drive RTS for RS-485 direction (adapters without automatic "
+                           "direction control)."),
+        "interface": _str("socketcan", "CAN: python-can interface (socketcan on boards, "
+                          "virtual for tests)."),
+        "channel": _str("can0", "CAN: channel (interface name), e.g. can0."),
+        "bitrate": _int(500000, 10000, 1000000, "bit/s", "CAN bitrate (IVT-S default 500k)."),
+        "timeout_s": _num(1.0, 0.05, 30.0, "s", "Modbus: answer timeout; CAN: oldest "
+                          "acceptable frame."),
+        "poll_interval_s": _num(1.0, 0.0, 3600.0, "s", "Modbus: minimum time between bus "
+                                "reads (reads within it share the last answer)."),
+        "frozen_after_s": _num(30.0, 0.0, 3600.0, "s", "All values unchanged this long while "
+                               "current flows = meter frozen (0 disables)."),
+        "custom": CUSTOM_MODBUS,
+        "signals": CUSTOM_CAN,
     },
     "The connector's energy meter.",
+)
+
+PILOT = _table(
+    {
+        "mode": {"enum": ["adc", "uart"], "default": "adc",
+                 "description": "\"adc\": PWM pin + SPI ADC sampled on a thread; \"uart\": "
+                 "pilot co-processor (see hal/gpio/pilot_uart.py for its line protocol)."},
+        "pwm_pin": _pin(18, "PWM output driving the ±12 V CP stage (GPIO18 = PWM0 on a Pi)"),
+        "pwm_active_high": _bool(True, "Pin high gives +12 V on the CP line."),
+        "adc_chip": {"enum": ["mcp3008", "mcp3208"], "default": "mcp3008",
+                     "description": "SPI ADC sampling the CP divider (10 or 12 bit)."},
+        "adc_channel": _int(0, 0, 7, "channel", "ADC channel of the CP divider."),
+        "spi_port": _int(0, 0, 1, "SPI bus", "SPI bus of the ADC."),
+        "spi_device": _int(0, 0, 2, "chip select", "SPI chip select of the ADC."),
+        "adc_vref_v": _num(3.3, 1.0, 5.5, "V", "ADC reference voltage."),
+        "adc_offset_v": _num(1.65, -5.0, 5.5, "V", "ADC input voltage for 0 V on the CP line."),
+        "adc_divider": _num(8.0, 0.1, 100.0, "V/V", "CP volts per ADC volt: "
+                            "pilot_v = (adc_v − adc_offset_v) × adc_divider."),
+        "samples": _int(16, 2, 256, "conversions", "Conversions per sampling burst."),
+        "period_s": _num(0.005, 0.0005, 0.1, "s", "Time between sampling bursts."),
+        "debounce": _int(3, 1, 20, "bursts", "Bursts that must agree before a state change."),
+        "hysteresis_v": _num(0.4, 0.0, 1.5, "V", "Widening of the current state's band."),
+        "device": _str("", "mode = \"uart\": serial device of the co-processor."),
+        "baudrate": _int(115200, 1200, 921600, "bit/s", "mode = \"uart\": serial speed."),
+    },
+    "Control pilot wiring.",
+)
+
+CONTACTOR = _table(
+    {
+        "pin": _pin(17, "Contactor coil output (active-high, pull-down in hardware)"),
+        "active_high": _bool(True, "Output level that closes the contactor."),
+        "feedback_pin": _pin(-1, "Mirror-contact input"),
+        "feedback_active_high": _bool(True, "Feedback level that means \"closed\"."),
+        "feedback_pull_up": _bool(False, "Use the SoC pull-up on the feedback input "
+                                  "(else pull-down)."),
+        "fault_after_s": _num(1.0, 0.05, 10.0, "s", "Feedback disagreeing longer than this = "
+                              "welded / failed-to-close contactor."),
+    },
+    "Contactor wiring.",
+)
+
+RCD = _table(
+    {
+        "trip_pin": _pin(27, "Trip / fault output of the RCD or RDC-DD module"),
+        "trip_active_high": _bool(True, "Trip input level that means \"tripped\"."),
+        "test_pin": _pin(22, "Test input of the module (self-test)"),
+        "reset_pin": _pin(-1, "Reset input of the module"),
+        "test_active_high": _bool(True, "Level that activates test / reset."),
+        "trip_window_s": _num(0.5, 0.01, 5.0, "s", "Self-test: trip expected within this."),
+        "clear_window_s": _num(1.0, 0.01, 10.0, "s", "Self-test: trip must clear within this "
+                               "after release."),
+    },
+    "Residual current device wiring.",
+)
+
+LOCK = _table(
+    {
+        "lock_pin": _pin(5, "Motor output towards \"locked\""),
+        "unlock_pin": _pin(6, "Motor output towards \"unlocked\""),
+        "feedback_pin": _pin(13, "Lock feedback switch input"),
+        "feedback_active_high": _bool(True, "Feedback level that means \"locked\"."),
+        "timeout_s": _num(1.0, 0.05, 10.0, "s", "Feedback must follow within this, else "
+                          "ConnectorLockFailure."),
+    },
+    "Cable lock wiring (used when [[connector]] lock = true).",
+)
+
+TEMPERATURE = _table(
+    {
+        "sensor": {"enum": ["none", "ds18b20", "adc"], "default": "none",
+                   "description": "Temperature sensor for derating."},
+        "w1_id": _str("", "DS18B20 1-Wire id (28-...); empty = the only one present."),
+        "adc_chip": {"enum": ["mcp3008", "mcp3208"], "default": "mcp3008",
+                     "description": "ADC of an analog sensor."},
+        "adc_channel": _int(1, 0, 7, "channel", "ADC channel of an analog sensor."),
+        "spi_port": _int(0, 0, 1, "SPI bus", "SPI bus of the ADC."),
+        "spi_device": _int(0, 0, 2, "chip select", "SPI chip select of the ADC."),
+        "offset_v": _num(0.5, -5.0, 5.0, "V", "Analog sensor output at 0 °C (TMP36: 0.5)."),
+        "degrees_per_volt": _num(100.0, -1000.0, 1000.0, "°C/V", "Analog sensor slope."),
+    },
+    "Temperature sensor wiring.",
+)
+
+GPIO = _table(
+    {
+        "pilot": PILOT,
+        "contactor": CONTACTOR,
+        "rcd": RCD,
+        "lock": LOCK,
+        "temperature": TEMPERATURE,
+    },
+    "Wiring of this connector on a [hardware] driver = \"gpio\" board (BCM pin numbers).",
 )
 
 CONNECTOR = _table(
@@ -161,6 +396,7 @@ CONNECTOR = _table(
         "phases": _int(3, 1, 3, "phases", "Number of phases wired to the connector."),
         "lock": _bool(False, "A socket outlet with a cable lock (Type 2 socket)."),
         "meter": METER,
+        "gpio": GPIO,
     },
     "One connector (EVSE outlet).",
     required=["id"],

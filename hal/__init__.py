@@ -10,6 +10,7 @@ from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.pilot import ControlPilot, PilotReading, PilotState, current_for_duty, duty_for_current
 from hal.rcd import Rcd
+from hal.temperature import TemperatureSensor
 
 __all__ = [
     "Board",
@@ -26,6 +27,7 @@ __all__ = [
     "PowerMeterFailure",
     "Rcd",
     "SimulatorControl",
+    "TemperatureSensor",
     "current_for_duty",
     "duty_for_current",
 ]

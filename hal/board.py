@@ -11,6 +11,7 @@ from hal.lock import ConnectorLock
 from hal.meter import EnergyMeter
 from hal.pilot import ControlPilot
 from hal.rcd import Rcd
+from hal.temperature import TemperatureSensor
 
 
 @dataclass
@@ -23,6 +24,8 @@ class ConnectorHardware:
     rcd: Rcd
     meter: EnergyMeter
     lock: ConnectorLock | None = None
+    #: Optional temperature sensor (socket / cable), °C, for derating.
+    temperature: TemperatureSensor | None = None
 
 
 class SimulatorControl(Protocol):
@@ -68,7 +71,7 @@ class Board:
         for hw in self.connectors:
             hw.contactor.open()
         for hw in self.connectors:
-            for part in (hw.pilot, hw.rcd, hw.meter, hw.lock):
+            for part in (hw.pilot, hw.rcd, hw.meter, hw.lock, hw.temperature):
                 if part is not None:
                     part.close()
             hw.contactor.close_hw()

@@ -1,0 +1,1 @@
+"""GPIO controller board (gpiozero): pilot, contactor, RCD, lock, temperature."""

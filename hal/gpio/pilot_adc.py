@@ -1,0 +1,243 @@
+"""Control pilot: 1 kHz PWM on a GPIO pin, CP voltage sampled through an SPI ADC.
+
+The PWM pin drives the ±12 V CP output stage (pin high → +12 V, low → −12 V). The CP line is
+scaled into the ADC range by a divider with an offset; the conversion comes from config::
+
+    adc_v   = counts / (2**bits − 1) × adc_vref_v
+    pilot_v = (adc_v − adc_offset_v) × adc_divider
+
+A dedicated thread samples bursts of ``samples`` conversions every ``period_s``. With PWM
+running, the highest sample is the positive plateau (the EV's state) and the lowest the
+negative plateau (diode check: it must be ≈ −12 V, IEC 61851-1 A.2.3); with a constant
+output the median is the level. Levels are classified A–F with hysteresis (IEC 61851-1
+Table A.4 ranges) and a new state must be seen in ``debounce`` consecutive bursts before
+listeners hear of it — on the sampling thread, so a C→B or state E opens the contactor
+without any queue in between.
+
+Sampling is not synchronised with the PWM edges: at low duty a burst can miss the positive
+plateau, in which case the burst is not classified. Boards that need edge-synchronous
+sampling use the pilot co-processor (:mod:`hal.gpio.pilot_uart`).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gpiozero import PWMOutputDevice
+from gpiozero.pins import Factory
+
+from hal.pilot import ControlPilot, PilotReading, PilotState
+
+log = logging.getLogger(__name__)
+
+#: PWM frequency of the CP signal (IEC 61851-1 A.2.2: 1 kHz ± 0.5 %), Hz.
+PWM_FREQUENCY_HZ = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PilotThresholds:
+    """Lower bounds (V) of the positive-plateau bands, IEC 61851-1 Table A.4 midpoints.
+
+    A ≥ ``a_min_v`` > B ≥ ``b_min_v`` > C ≥ ``c_min_v`` > D ≥ ``d_min_v`` > E ≥ ``f_max_v`` > F.
+    Anything between 0 V and −12 V that is not F counts as E (CP fault). ``diode_max_v``:
+    while PWM runs the negative plateau must be at or below this. ``hysteresis_v`` widens the
+    band of the current state.
+    """
+
+    a_min_v: float = 10.5
+    b_min_v: float = 7.5
+    c_min_v: float = 4.5
+    d_min_v: float = 1.5
+    f_max_v: float = -10.5
+    diode_max_v: float = -10.5
+    hysteresis_v: float = 0.4
+
+
+_ORDER = (PilotState.A, PilotState.B, PilotState.C, PilotState.D, PilotState.E, PilotState.F)
+
+
+def _bands(t: PilotThresholds) -> dict[PilotState, tuple[float, float]]:
+    inf = float("inf")
+    return {
+        PilotState.A: (t.a_min_v, inf),
+        PilotState.B: (t.b_min_v, t.a_min_v),
+        PilotState.C: (t.c_min_v, t.b_min_v),
+        PilotState.D: (t.d_min_v, t.c_min_v),
+        PilotState.E: (t.f_max_v, t.d_min_v),
+        PilotState.F: (-inf, t.f_max_v),
+    }
+
+
+def classify_level(
+    volts: float, previous: PilotState | None, thresholds: PilotThresholds
+) -> PilotState:
+    """State for a positive-plateau voltage, keeping ``previous`` within its hysteresis."""
+    bands = _bands(thresholds)
+    if previous is not None:
+        low, high = bands[previous]
+        h = thresholds.hysteresis_v
+        if low - h <= volts < high + h:
+            return previous
+    for state in _ORDER:
+        low, high = bands[state]
+        if low <= volts < high:
+            return state
+    return PilotState.E
+
+
+def classify_burst(
+    samples: list[float],
+    pwm_running: bool,
+    previous: PilotState | None,
+    thresholds: PilotThresholds,
+) -> PilotReading | None:
+    """Classify one burst of CP voltages (V). None when PWM runs and no sample landed on the
+    positive plateau."""
+    if not samples:
+        return None
+    if not pwm_running:
+        return PilotReading(classify_level(statistics.median(samples), previous, thresholds))
+    high, low = max(samples), min(samples)
+    if high < thresholds.f_max_v:
+        return None
+    state = classify_level(high, previous, thresholds)
+    diode_fault = state in (PilotState.B, PilotState.C, PilotState.D) and (
+        low > thresholds.diode_max_v
+    )
+    return PilotReading(state, diode_fault)
+
+
+class AdcPilot(ControlPilot):
+    """CP generator on a PWM pin and CP sampler on an MCP3xxx ADC channel.
+
+    Args:
+        pwm_pin: GPIO driving the CP output stage (hardware-timed PWM: see hal.gpio.pins).
+        adc: a gpiozero MCP3xxx device (``raw_value``, ``bits``), e.g.
+            ``MCP3008(channel=0, pin_factory=f)``.
+        adc_vref_v: ADC reference voltage, V.
+        adc_offset_v: ADC input voltage at 0 V on the CP line, V.
+        adc_divider: CP volts per ADC volt.
+        samples: conversions per burst.
+        period_s: time between bursts, s.
+        debounce: consecutive bursts that must agree before a change is reported.
+        thresholds: classification bands.
+        pwm_active_high: pin level that gives +12 V on the CP line.
+        pin_factory: gpiozero pin factory.
+    """
+
+    def __init__(
+        self,
+        pwm_pin: int | str,
+        adc: Any,
+        adc_vref_v: float = 3.3,
+        adc_offset_v: float = 1.65,
+        adc_divider: float = 8.0,
+        samples: int = 16,
+        period_s: float = 0.005,
+        debounce: int = 3,
+        thresholds: PilotThresholds | None = None,
+        pwm_active_high: bool = True,
+        pin_factory: Factory | None = None,
+    ) -> None:
+        super().__init__()
+        self._pwm = PWMOutputDevice(
+            pwm_pin,
+            active_high=pwm_active_high,
+            initial_value=1.0,
+            frequency=PWM_FREQUENCY_HZ,
+            pin_factory=pin_factory,
+        )
+        self._adc = adc
+        self._full_scale = float(2 ** int(adc.bits) - 1)
+        self.adc_vref_v = adc_vref_v
+        self.adc_offset_v = adc_offset_v
+        self.adc_divider = adc_divider
+        self.samples = samples
+        self.period_s = period_s
+        self.debounce = debounce
+        self.thresholds = thresholds or PilotThresholds()
+        self._duty = 100.0
+        self._lock = threading.Lock()
+        # Until the first bursts say otherwise: no EV (the safe assumption: no charging).
+        self._reading = PilotReading(PilotState.A)
+        self._candidate: PilotReading | None = None
+        self._candidate_count = 0
+        self._last_cycle = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
+        self._thread.start()
+
+    # -- output ----------------------------------------------------------------------
+    def set_duty(self, duty_percent: float) -> None:
+        if not 0.0 <= duty_percent <= 100.0:
+            raise ValueError(f"duty {duty_percent} % outside 0–100 %")
+        with self._lock:
+            self._duty = duty_percent
+            self._pwm.value = duty_percent / 100.0
+
+    def set_off(self) -> None:
+        self.set_duty(100.0)
+
+    def set_state_f(self) -> None:
+        self.set_duty(0.0)
+
+    @property
+    def duty_percent(self) -> float:
+        return self._duty
+
+    # -- sampling ----------------------------------------------------------------------
+    def to_volts(self, counts: int) -> float:
+        """CP line voltage for an ADC reading in counts, V."""
+        adc_v = counts / self._full_scale * self.adc_vref_v
+        return (adc_v - self.adc_offset_v) * self.adc_divider
+
+    def _burst(self) -> list[float]:
+        return [self.to_volts(int(self._adc.raw_value)) for _ in range(self.samples)]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                duty = self._duty
+                samples = self._burst()
+                pwm_running = 0.0 < duty < 100.0
+                self._step(classify_burst(samples, pwm_running, self._reading.state,
+                                          self.thresholds))
+                self._last_cycle = time.monotonic()
+            except Exception:
+                log.exception("pilot sampler: ADC read failed")
+            self._stop.wait(self.period_s)
+
+    def _step(self, reading: PilotReading | None) -> None:
+        if reading is None:
+            return
+        if reading == self._reading:
+            self._candidate, self._candidate_count = None, 0
+            return
+        if reading == self._candidate:
+            self._candidate_count += 1
+        else:
+            self._candidate, self._candidate_count = reading, 1
+        if self._candidate_count >= self.debounce:
+            self._reading = reading
+            self._candidate, self._candidate_count = None, 0
+            self._emit(reading)
+
+    def read(self) -> PilotReading:
+        return self._reading
+
+    def sampler_age_s(self) -> float:
+        """Seconds since the sampling thread last completed a burst."""
+        return time.monotonic() - self._last_cycle
+
+    def close(self) -> None:
+        """Stop sampling, leave the CP line at +12 V (no charging allowed), release pins."""
+        self._stop.set()
+        self._thread.join(2)
+        self._pwm.value = 1.0
+        self._pwm.close()
+        self._adc.close()

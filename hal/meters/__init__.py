@@ -1,0 +1,1 @@
+"""Bus energy meters: Modbus RTU/TCP (model profiles as data) and CAN (IVT-S)."""

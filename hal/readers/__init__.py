@@ -1,0 +1,1 @@
+"""RFID / identification readers on serial ports."""
