@@ -43,14 +43,17 @@ default below. The commented example is [`config/evse.toml`](../config/evse.toml
 """
 
 
-def resolve(node: Schema, root: Schema = SCHEMA) -> Schema:
+_root: Schema = SCHEMA  # the schema being rendered, for $ref
+
+
+def resolve(node: Schema) -> Schema:
     """Follow a local ``$ref`` (``#/...``); other nodes are returned as they are."""
     seen = 0
     while "$ref" in node and seen < 32:
         ref = str(node["$ref"])
         if not ref.startswith("#/"):
             break
-        target: Any = root
+        target: Any = _root
         for part in ref[2:].split("/"):
             target = target[part.replace("~1", "/").replace("~0", "~")]
         node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
@@ -209,6 +212,8 @@ def render_table(name: str, node: Schema, heading: str, out: list[str]) -> None:
 
 def render(schema: Schema = SCHEMA) -> str:
     """The whole Markdown document for ``schema``."""
+    global _root
+    _root = schema
     out = [HEADER]
     top = resolve(schema)
     required = set(top.get("required", []))
