@@ -82,3 +82,24 @@ def abstract_notify_socket() -> Iterator[NotifyListener]:
     sock.setblocking(False)
     yield NotifyListener("@" + name, sock)
     sock.close()
+
+
+def _require_tool(name: str, install_hint: str) -> str:
+    """Path of ``name``; skip the test with a clear reason when missing.
+
+    Under CI (``$CI`` set) a missing tool is a failure: scripts/test installs it first, so a
+    skip there would hide a broken check.
+    """
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed ({install_hint}); scripts/test installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def require_tool() -> Callable[[str, str], str]:
+    """``require_tool(name, install_hint)`` → the tool's path, or skip (fail under CI)."""
+    return _require_tool
