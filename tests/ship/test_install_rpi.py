@@ -122,3 +122,16 @@ def test_help() -> None:
     result = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0 and "--uninstall" in result.stdout
+
+
+def test_shellcheck_clean() -> None:
+    """Lint the installer when shellcheck is available (optional tool: skipped otherwise)."""
+    import shutil
+
+    import pytest
+
+    tool = shutil.which("shellcheck")
+    if tool is None:
+        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    result = subprocess.run([tool, str(SCRIPT)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
