@@ -43,6 +43,17 @@ def _bool(default: bool, description: str) -> Schema:
     return {"type": "boolean", "default": default, "description": description}
 
 
+def _argv(default: list[str], description: str, **extra: Any) -> Schema:
+    return {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+        "default": default,
+        "description": description,
+        **extra,
+    }
+
+
 def _table(
     properties: dict[str, Schema], description: str, required: list[str] | None = None
 ) -> Schema:
@@ -413,6 +424,37 @@ LOGGING = _table(
     "Logging.",
 )
 
+SYSTEM = _table(
+    {
+        "reboot_command": _argv(
+            ["systemctl", "reboot"],
+            "Command (argv list, no shell) that reboots the board for an OCPP Reset Hard. "
+            "The evse user may run `systemctl reboot` through the polkit rule installed with "
+            "the service.",
+            items={"type": "string", "minLength": 1, "pattern": "^[^{}]*$"},
+        ),
+        "reboot_timeout_s": _num(
+            60.0, 1.0, 3600.0, "s", "How long the reboot command may run before it is killed."
+        ),
+        "firmware_install_command": _argv(
+            ["rauc", "install", "{file}"],
+            "Command (argv list, no shell) that installs a downloaded firmware image for OCPP "
+            "UpdateFirmware; {file} is replaced by the image's path. Alternatives: "
+            '["swupdate", "-i", "{file}"] (SWUpdate), or a vendor script.',
+            items={"type": "string", "minLength": 1, "pattern": "^([^{}]|\\{file\\})*$"},
+            contains={"type": "string", "pattern": "\\{file\\}"},
+        ),
+        "firmware_install_timeout_s": _num(
+            1800.0,
+            10.0,
+            14400.0,
+            "s",
+            "How long the firmware install command may run before it is killed.",
+        ),
+    },
+    "Board-level actions requested by the CSMS (reboot, firmware install).",
+)
+
 SCHEMA: Schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -429,5 +471,6 @@ SCHEMA: Schema = {
             "items": CONNECTOR,
         },
         "logging": LOGGING,
+        "system": SYSTEM,
     },
 }

@@ -22,8 +22,12 @@ from typing import Any, Protocol
 from evse.config import Config, ConfigError, load_config
 from evse.control import ControlServer
 from evse.domain import StopReason
+from evse.logging_setup import configure_logging
+from evse.sd_notify import Notifier
 from evse.state_db import open_state_db
 from evse.station import Station
+from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
+from evse.watchdog import run_watchdog, sampler_liveness
 from hal.board import Board
 from hal.registry import BackendError, create_board
 
@@ -61,6 +65,10 @@ def load_checked_config(path: str) -> Config:
     """
     config = load_config(path)
     errors: list[str] = _adapter_module(config).check_config(config)
+    try:
+        SystemActions.from_config(config.raw["system"])
+    except SystemActionError as exc:
+        errors.append(f"{config.path}: {exc}")
     if errors:
         raise ConfigError(errors)
     return config
@@ -69,8 +77,15 @@ def load_checked_config(path: str) -> Config:
 class Daemon:
     """One running charge point: board, station, adapter, control socket."""
 
-    def __init__(self, config: Config) -> None:
+    #: Longest a pilot sampler may go without completing a cycle before the safety
+    #: liveness check fails (and the systemd watchdog stops being pinged), seconds.
+    SAMPLER_MAX_AGE_S = 0.5
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
         self.config = config
+        self.notifier = notifier or Notifier()
+        self.actions = SystemActions.from_config(config.raw["system"])
+        self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
         self.adapter: ProtocolAdapter | None = None
@@ -114,9 +129,22 @@ class Daemon:
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
         self._link_task = loop.create_task(self.adapter.run())
+        # READY=1 only now: hardware initialised, every contactor verified open.
+        self.notifier.ready(self.status_line())
+        liveness = sampler_liveness([hw.pilot for hw in self.board.connectors],
+                                    max_age_s=self.SAMPLER_MAX_AGE_S)
+        self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
+                                                       self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
                  config.station_id, len(self.board.connectors), config.ocpp_url,
                  config.control_socket)
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=: CSMS link and every connector's status."""
+        link = self.adapter.describe()["state"] if self.adapter is not None else "down"
+        conns = ", ".join(f"{c.id}: {c.status.value}" for c in self.station.connectors.values()
+                          ) if self.station is not None else "starting"
+        return f"CSMS {link}; connector {conns}"
 
     def request_stop(self) -> None:
         """Ask the daemon to shut down (signal handlers call this)."""
@@ -132,6 +160,9 @@ class Daemon:
 
     async def shutdown(self) -> None:
         """Open contactors, stop running transactions (queued for the CSMS), close all."""
+        self.notifier.stopping("stopping: contactors opening")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.board is not None:
             for hw in self.board.connectors:
                 hw.contactor.open()
@@ -153,6 +184,11 @@ class Daemon:
             self.board.close()
         if self.db is not None:
             self.db.close()
+        if self.reset_kind == "Hard":
+            try:
+                await self.actions.reboot()
+            except SystemActionError as exc:
+                log.error("Reset Hard: %s; restarting the daemon instead", exc)
         log.info("stopped")
 
     # -- control socket -----------------------------------------------------------------
@@ -202,16 +238,11 @@ class Daemon:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-        force=True,
-    )
+    configure_logging(level)
     # The ocpp library logs every frame at INFO; keep that for debug level.
     logging.getLogger("ocpp").setLevel(logging.INFO if level == "debug" else logging.WARNING)
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    for noisy in ("websockets", "transitions", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _main(config: Config) -> str | None:
@@ -245,6 +276,10 @@ def run_daemon(config_path: str) -> int:
         log.critical("hardware: %s", exc)
         return 1
     if reset_kind is not None:
+        if os.environ.get("INVOCATION_ID"):  # under systemd: Restart=on-failure restarts us
+            log.warning("%s reset: exiting with %d for systemd to restart the service",
+                        reset_kind, SOFT_RESET_EXIT_STATUS)
+            return SOFT_RESET_EXIT_STATUS
         log.warning("%s reset: restarting", reset_kind)
         os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
                                   str(config.path)])
