@@ -104,6 +104,11 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fault_reset(args: argparse.Namespace) -> int:
+    _send(args, "fault.reset", connector_id=args.connector)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``evse`` argument parser (every command documented in ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -149,11 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
         fault.add_argument("connector", type=int, metavar="CONNECTOR")
         fault.add_argument(
             "kind",
-            choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock"),
+            choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
+                     "cp_short", "stuck_open"),
         )
     for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
+
+    fault_cmd = sub.add_parser("fault", help="technician commands for latched faults")
+    fault_sub = fault_cmd.add_subparsers(dest="fault_action", required=True, metavar="ACTION")
+    reset = fault_sub.add_parser(
+        "reset", help="clear latched faults (welded contactor, RCD) on CONNECTOR (0 = all); "
+        "causes still present fault again at once")
+    reset.add_argument("connector", type=int, metavar="CONNECTOR")
+    _config_arg(reset)
+    reset.set_defaults(func=_cmd_fault_reset)
     return parser
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from evse.config import Config, ConfigError, load_config
 from evse.control import ControlServer
 from evse.domain import StopReason
+from evse.iec61851 import Iec61851Settings
 from evse.state_db import open_state_db
 from evse.station import Station
 from hal.board import Board
@@ -96,6 +97,8 @@ class Daemon:
             {c.id: c.max_current_a for c in config.connectors},
             float(config.station["max_current_a"]),
             self.db,
+            settings=Iec61851Settings.from_table(config.raw["iec61851"]),
+            ventilation=frozenset(c.id for c in config.connectors if c.raw["ventilation"]),
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
@@ -180,8 +183,16 @@ class Daemon:
             else:
                 raise ValueError("action must be pause or resume")
 
+        async def fault_reset(params: dict[str, Any]) -> dict[str, Any]:
+            assert self.station is not None
+            connector_id = int(params.get("connector_id", 0))
+            if not self.station.technician_reset(connector_id):
+                raise ValueError(f"no connector {connector_id}")
+            return {}
+
         return {
             "status": status,
+            "fault.reset": fault_reset,
             "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
                                                 float(p.get("max_current_a", 32.0)),
                                                 int(p.get("phases", 3)))),

@@ -11,6 +11,7 @@ from hal.lock import ConnectorLock
 from hal.meter import EnergyMeter
 from hal.pilot import ControlPilot
 from hal.rcd import Rcd
+from hal.temperature import TemperatureSensor
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ConnectorHardware:
     rcd: Rcd
     meter: EnergyMeter
     lock: ConnectorLock | None = None
+    temperature: TemperatureSensor | None = None
 
 
 class SimulatorControl(Protocol):
@@ -45,8 +47,9 @@ class SimulatorControl(Protocol):
         """The EV asks for energy again (B → C)."""
 
     def fault(self, connector_id: int, kind: str) -> None:
-        """Inject a fault (rcd, diode, weld, overcurrent, overtemp, meter, lock); ValueError
-        for an unknown kind."""
+        """Inject a fault (rcd, diode, weld, overcurrent, overtemp, meter, lock, and the
+        simulator's extras: cp_short = pilot state E, stuck_open = contactor fails to close);
+        ValueError for an unknown kind."""
 
     def clear(self, connector_id: int, kind: str) -> None:
         """Remove an injected fault."""
@@ -68,7 +71,7 @@ class Board:
         for hw in self.connectors:
             hw.contactor.open()
         for hw in self.connectors:
-            for part in (hw.pilot, hw.rcd, hw.meter, hw.lock):
+            for part in (hw.pilot, hw.rcd, hw.meter, hw.lock, hw.temperature):
                 if part is not None:
                     part.close()
             hw.contactor.close_hw()
