@@ -63,7 +63,8 @@ FAULT_CODES: dict[Fault, ErrorCode] = {
     Fault.STATION: ErrorCode.OTHER_ERROR,
 }
 
-_BASE_RECOVERY: dict[Fault, Recovery] = {
+#: Recovery rule of each fault before trip counting (see module docstring).
+BASE_RECOVERY: dict[Fault, Recovery] = {
     Fault.RCD_TRIP: Recovery.RETRY,
     Fault.RCD_SELF_TEST: Recovery.TECHNICIAN,
     Fault.PILOT_E: Recovery.RETRY,
@@ -105,7 +106,7 @@ class FaultLatch:
 
     def raise_fault(self, fault: Fault, info: str) -> ActiveFault:
         """Record ``fault``; returns its entry with the recovery rule that applies now."""
-        recovery = _BASE_RECOVERY[fault]
+        recovery = BASE_RECOVERY[fault]
         retry_s = self.settings.fault_retry_s
         if fault is Fault.RCD_TRIP:
             self.rcd_trips += 1

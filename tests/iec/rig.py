@@ -127,9 +127,11 @@ class StationRig:
             self.clock.advance(seconds)
             await self.settle()
             return
+        # A poll per second for the first 10 s (over-current, derating act on readings),
+        # then one jump: long waits (retry timers) need no readings in between.
         remaining = seconds
         while remaining > 1e-9:
-            step = min(1.0, remaining)
+            step = min(1.0, remaining) if seconds - remaining < 10.0 else remaining
             self.clock.advance(step)
             remaining -= step
             await self.poll()
