@@ -552,17 +552,6 @@ class Connector:
         else:
             self.fault()
 
-    def set_fault(self, code: ErrorCode, info: str) -> None:
-        """Loop: fault with an error code only (mapped to the matching :class:`Fault`)."""
-        by_code = {ErrorCode.GROUND_FAILURE: Fault.RCD_TRIP,
-                   ErrorCode.POWER_SWITCH_FAILURE: Fault.FAILED_CLOSE,
-                   ErrorCode.OVER_CURRENT_FAILURE: Fault.OVERCURRENT,
-                   ErrorCode.HIGH_TEMPERATURE: Fault.OVERTEMP,
-                   ErrorCode.CONNECTOR_LOCK_FAILURE: Fault.LOCK,
-                   ErrorCode.POWER_METER_FAILURE: Fault.METER,
-                   ErrorCode.EV_COMMUNICATION_ERROR: Fault.PILOT_E}
-        self.raise_fault(by_code.get(code, Fault.STATION), info)
-
     def clear_condition(self, fault: Fault) -> None:
         """Loop: the condition behind a ``CONDITION`` fault is gone."""
         if self.faults.clear(fault):
