@@ -296,8 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spacing-ms", type=float, default=1.0,
                         help="pause between trips, ms (the loop catches up; default 1)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.CRITICAL)  # the faults it injects are expected
-    data = asyncio.run(run(args.n, args.spacing_ms / 1000.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        # Logged as in production (the journal), to a file: the loop pays for it, the
+        # safety path never logs before the open.
+        logging.basicConfig(level=logging.INFO, filename=str(Path(tmp) / "evse.log"))
+        data = asyncio.run(run(args.n, args.spacing_ms / 1000.0))
     report(data)
     return 0
 

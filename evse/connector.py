@@ -487,7 +487,8 @@ class Connector:
             return Fault.PILOT_E, "control pilot shorted (state E)"
         if reading.state is PilotState.D and not self.ventilation:
             return Fault.VENTILATION, "EV requests ventilation (state D), none available"
-        if reading.state is PilotState.F and self.hw.pilot.duty_percent != 0.0:
+        if (reading.state is PilotState.F and self.hw.pilot.duty_percent != 0.0
+                and self.hw.pilot.read().state is PilotState.F):  # not a stale F of ours
             return Fault.PILOT_F, "control pilot at -12 V (state F) not driven by the EVSE"
         return None
 
