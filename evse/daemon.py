@@ -141,9 +141,14 @@ class Daemon:
         if self.adapter is not None:
             await self.adapter.close()
         if self._link_task is not None:
-            self._link_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._link_task
+            # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
+            # library's call) can swallow a cancellation that races with its result, which
+            # left the link task, and shutdown, waiting forever.
+            while not self._link_task.done():
+                self._link_task.cancel()
+                await asyncio.wait({self._link_task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                self._link_task.result()
         if self.control is not None:
             await self.control.close()
         if self.station is not None:
