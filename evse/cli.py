@@ -168,6 +168,9 @@ def _add_commissioning(sub: Any) -> None:
     )
     _config_arg(test)
     test.set_defaults(func=_cmd_hw_test)
+def _cmd_fault_reset(args: argparse.Namespace) -> int:
+    _send(args, "fault.reset", connector_id=args.connector)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,12 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
         fault.add_argument("connector", type=int, metavar="CONNECTOR")
         fault.add_argument(
             "kind",
-            choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock"),
+            choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
+                     "cp_short", "stuck_open"),
         )
     for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
     _add_commissioning(sub)
+
+    fault_cmd = sub.add_parser("fault", help="technician commands for latched faults")
+    fault_sub = fault_cmd.add_subparsers(dest="fault_action", required=True, metavar="ACTION")
+    reset = fault_sub.add_parser(
+        "reset", help="clear latched faults (welded contactor, RCD) on CONNECTOR (0 = all); "
+        "causes still present fault again at once")
+    reset.add_argument("connector", type=int, metavar="CONNECTOR")
+    _config_arg(reset)
+    reset.set_defaults(func=_cmd_fault_reset)
     return parser
 
 

@@ -406,11 +406,102 @@ CONNECTOR = _table(
         ),
         "phases": _int(3, 1, 3, "phases", "Number of phases wired to the connector."),
         "lock": _bool(False, "A socket outlet with a cable lock (Type 2 socket)."),
+        "ventilation": _bool(
+            False,
+            "Ventilation is available: an EV in state D (+3 V, IEC 61851-1 A.2.2) may be "
+            "energized. Without it state D is a fault and the contactor stays open.",
+        ),
         "meter": METER,
         "gpio": GPIO,
     },
     "One connector (EVSE outlet).",
     required=["id"],
+)
+
+IEC61851 = _table(
+    {
+        "pwm_off_timeout_s": _num(
+            6.0, 0.0, 6.0, "s",
+            "PWM withdrawn (stop, pause) while the EV stays in state C: the contactor is forced "
+            "open after this long (IEC 61851-1 Table A.6, seq. 10.2: at most 6 s). 0 = open "
+            "at once without waiting for the EV to go to B.",
+        ),
+        "duty_change_interval_s": _num(
+            5.0, 5.0, 60.0, "s",
+            "Shortest time between two PWM duty changes (IEC 61851-1 A.5.2: the EV has 5 s "
+            "to follow a change). Stopping PWM is never delayed.",
+        ),
+        "state_f_min_s": _num(
+            0.3, 0.3, 10.0, "s",
+            "Minimum time the pilot stays in state F (−12 V) after a fault before it may "
+            "return to +12 V (IEC 61851-1 A.5.3: ≥ 300 ms).",
+        ),
+        "fault_retry_s": _num(
+            30.0, 5.0, 3600.0, "s",
+            "Delay before a self-clearing fault (pilot state E, diode, ventilation, "
+            "over-current, lock, contactor failed to close) is retried.",
+        ),
+        "rcd_retry_s": _num(
+            300.0, 60.0, 86400.0, "s",
+            "Delay before the connector retries after a residual current trip (the RCD "
+            "must report clear by then).",
+        ),
+        "rcd_max_trips": _int(
+            3, 1, 10, "trips",
+            "Residual current trips after which the fault latches until a technician clears "
+            "it (`evse fault reset`); a CSMS command cannot clear it.",
+        ),
+        "rcd_self_test": {
+            "enum": ["every_session", "never"],
+            "default": "every_session",
+            "description": "RCD self-test before the contactor closes for a session "
+            "(IEC 62955 RDC-DD): \"every_session\" or \"never\" (a device testing "
+            "itself). A failed test latches a GroundFailure until a technician clears it.",
+        },
+        "overcurrent_margin_percent": _num(
+            10.0, 0.0, 20.0, "%",
+            "Over-current tolerance: the EV may draw the offered current plus this share of "
+            "it, plus overcurrent_margin_a.",
+        ),
+        "overcurrent_margin_a": _num(
+            0.5, 0.0, 2.0, "A", "Over-current tolerance added to the percentage, amperes."
+        ),
+        "overcurrent_time_s": _num(
+            7.0, 1.0, 10.0, "s",
+            "Drawing more than offered current + margins for longer than this stops charging "
+            "with OverCurrentFailure.",
+        ),
+        "derating_start_c": _num(
+            60.0, 30.0, 100.0, "°C",
+            "Connector temperature at which the offered current starts to be reduced.",
+        ),
+        "derating_step_c": _num(
+            5.0, 1.0, 20.0, "°C", "Each further step of this size reduces the current again."
+        ),
+        "derating_step_percent": _num(
+            25.0, 5.0, 50.0, "%",
+            "Reduction per derating step, as a share of the connector's rated current "
+            "(below 6 A the connector pauses: SuspendedEVSE).",
+        ),
+        "overtemp_trip_c": _num(
+            80.0, 40.0, 120.0, "°C",
+            "Temperature at which the contactor opens at once (HighTemperature fault).",
+        ),
+        "overtemp_hysteresis_c": _num(
+            10.0, 2.0, 30.0, "°C",
+            "The HighTemperature fault clears once the temperature is this far below "
+            "overtemp_trip_c.",
+        ),
+        "meter_failure": {
+            "enum": ["stop", "continue"],
+            "default": "stop",
+            "description": "A failing energy meter (PowerMeterFailure): \"stop\" faults the "
+            "connector (running transactions stop), \"continue\" keeps charging without "
+            "metering and reports the error code with the status.",
+        },
+    },
+    "IEC 61851-1 connector behaviour: timings, fault retry policy, derating. Every timer "
+    "is bounded to the range the standard allows.",
 )
 
 LOGGING = _table(
@@ -470,6 +561,7 @@ SCHEMA: Schema = {
             "description": "[[connector]] tables, one per connector.",
             "items": CONNECTOR,
         },
+        "iec61851": IEC61851,
         "logging": LOGGING,
         "system": SYSTEM,
     },

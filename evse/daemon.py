@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from evse.config import Config, ConfigError, load_config
 from evse.control import ControlServer
 from evse.domain import StopReason
+from evse.iec61851 import Iec61851Settings
 from evse.logging_setup import configure_logging
 from evse.sd_notify import Notifier
 from evse.state_db import open_state_db
@@ -115,6 +116,8 @@ class Daemon:
             {c.id: c.max_current_a for c in config.connectors},
             float(config.station["max_current_a"]),
             self.db,
+            settings=Iec61851Settings.from_table(config.raw["iec61851"]),
+            ventilation=frozenset(c.id for c in config.connectors if c.raw["ventilation"]),
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
@@ -173,9 +176,14 @@ class Daemon:
         if self.adapter is not None:
             await self.adapter.close()
         if self._link_task is not None:
-            self._link_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._link_task
+            # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
+            # library's call) can swallow a cancellation that races with its result, which
+            # left the link task, and shutdown, waiting forever.
+            while not self._link_task.done():
+                self._link_task.cancel()
+                await asyncio.wait({self._link_task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                self._link_task.result()
         if self.control is not None:
             await self.control.close()
         if self.station is not None:
@@ -224,8 +232,16 @@ class Daemon:
             else:
                 raise ValueError("action must be pause or resume")
 
+        async def fault_reset(params: dict[str, Any]) -> dict[str, Any]:
+            assert self.station is not None
+            connector_id = int(params.get("connector_id", 0))
+            if not self.station.technician_reset(connector_id):
+                raise ValueError(f"no connector {connector_id}")
+            return {}
+
         return {
             "status": status,
+            "fault.reset": fault_reset,
             "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
                                                 float(p.get("max_current_a", 32.0)),
                                                 int(p.get("phases", 3)))),

@@ -28,10 +28,13 @@ from evse.domain import (
     TransactionStarted,
     TransactionStopped,
 )
+from evse.faults import Fault
+from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.sessions import Session, SessionStore
+from evse.timers import Clock, LoopClock, Timer
 from hal.board import Board
 from hal.lock import ConnectorLockFailure
-from hal.meter import PowerMeterFailure
+from hal.meter import MeterReading, PowerMeterFailure
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,10 @@ class Station:
         connector_limits_a: rated current per connector id, A.
         station_limit_a: station / grid limit per phase, A.
         db: the state database (sessions, availability).
-        meter_poll_s: how often each meter is read, seconds.
+        meter_poll_s: how often each meter (and temperature sensor) is read, seconds.
+        settings: IEC 61851 timings and fault policy (``[iec61851]``).
+        ventilation: connector ids whose state D may be energized.
+        clock: the clock every timer runs on (default: the running loop's).
     """
 
     def __init__(
@@ -56,14 +62,17 @@ class Station:
         station_limit_a: float,
         db: sqlite3.Connection,
         meter_poll_s: float = 1.0,
+        settings: Iec61851Settings | None = None,
+        ventilation: frozenset[int] = frozenset(),
+        clock: Clock | None = None,
     ) -> None:
         self.board = board
         self.station_limit_a = station_limit_a
+        self.settings = settings or Iec61851Settings()
+        self.clock: Clock = clock or LoopClock()
         self.authorizer: Authorizer = DenyAll()
         #: ConnectionTimeOut (OCPP 1.6 §9.1.6): seconds an authorization waits for a plug.
         self.connection_timeout_s = 60.0
-        #: StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29).
-        self.stop_on_ev_disconnect = True
         self.meter_poll_s = meter_poll_s
         #: Seconds between periodic MeterSample events of running transactions; 0 = none
         #: (the adapter sets it, e.g. from OCPP MeterValueSampleInterval).
@@ -81,15 +90,45 @@ class Station:
                 connector_limits_a[hw.connector_id],
                 lambda: self.station_limit_a,
                 self._on_status,
+                ventilation=hw.connector_id in ventilation,
+                settings=self.settings,
+                clock=self.clock,
             )
             for hw in board.connectors
         }
+        self._connection_timers: dict[int, Timer] = {}
         for conn in self.connectors.values():
             conn.on_plugged = self._on_plug_ready
+            self._connection_timers[conn.id] = Timer(
+                self.clock, "connection_timeout",
+                lambda c=conn: self._connection_timed_out(c))  # type: ignore[misc]
         self._scheduled_operative: dict[int, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._busy: dict[int, asyncio.Lock] = {cid: asyncio.Lock() for cid in self.connectors}
         self._running = False
+        self._station_fault: str | None = None
+
+    # -- OCPP-side switches, pushed into every connector ---------------------------------
+    @property
+    def stop_on_ev_disconnect(self) -> bool:
+        """StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29)."""
+        return all(c.stop_on_ev_disconnect_flag for c in self.connectors.values())
+
+    @stop_on_ev_disconnect.setter
+    def stop_on_ev_disconnect(self, value: bool) -> None:
+        for conn in self.connectors.values():
+            conn.stop_on_ev_disconnect_flag = value
+
+    @property
+    def unlock_on_ev_disconnect(self) -> bool:
+        """UnlockConnectorOnEVSideDisconnect (OCPP 1.6 §9.1.33)."""
+        return all(c.unlock_on_ev_disconnect for c in self.connectors.values())
+
+    @unlock_on_ev_disconnect.setter
+    def unlock_on_ev_disconnect(self, value: bool) -> None:
+        for conn in self.connectors.values():
+            conn.unlock_on_ev_disconnect = value
 
     # -- events -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -103,10 +142,11 @@ class Station:
             except Exception:
                 log.exception("event subscriber failed on %s", type(event).__name__)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, background: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._background if background else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _on_status(self, event: StatusChanged) -> None:
         conn = self.connectors.get(event.connector_id)
@@ -128,8 +168,9 @@ class Station:
             asyncio.get_running_loop().call_soon(self._apply_scheduled, conn)
 
     # -- start-up -----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Attach hardware listeners, close interrupted sessions, start meter polling."""
+    async def start(self, poll: bool = True) -> None:
+        """Attach hardware listeners, close interrupted sessions, start meter polling
+        (``poll=False``: tests call :meth:`poll_once` themselves)."""
         loop = asyncio.get_running_loop()
         self._running = True
         for row in self._db.execute("SELECT connector_id, operative FROM connector_availability"):
@@ -140,6 +181,8 @@ class Station:
             conn.hw.contactor.open()
             conn.attach(loop)
             conn.pilot = conn.hw.pilot.read()
+            conn.hw.pilot.set_off()
+            conn.pilot = conn.hw.pilot.read()
             if not conn.operative:
                 conn.disable()
             elif conn.plugged():
@@ -148,10 +191,11 @@ class Station:
                 conn.publish()
         for session in self._sessions.interrupted():
             self._close_interrupted(session)
+        if not poll:
+            return
         for conn in self.connectors.values():
-            self._spawn(self._poll_meter(conn))
-            self._spawn(self._watch_pending(conn))
-        self._spawn(self._sample_periodically())
+            self._spawn(self._poll_meter(conn), background=True)
+        self._spawn(self._sample_periodically(), background=True)
 
     def _close_interrupted(self, session: Session) -> None:
         """A session the last run left open (power cut, kill -9): close it with PowerLoss,
@@ -168,16 +212,24 @@ class Station:
             reason=StopReason.POWER_LOSS,
         ))
 
+    async def poll_once(self, conn: Connector) -> None:
+        """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,
+        derating and the temperature trip follow from the readings)."""
+        try:
+            reading = await conn.read_meter()
+            if conn.session is not None:
+                self._sessions.record_meter(
+                    conn.session, reading.energy_active_import_wh, reading.timestamp
+                )
+        except PowerMeterFailure as exc:
+            log.warning("connector %d: meter: %s", conn.id, exc.reason)
+        if conn.hw.temperature is not None:
+            # On a worker thread: a trip opens the contactor there, before the loop hears.
+            await asyncio.to_thread(conn.read_temperature_hw)
+
     async def _poll_meter(self, conn: Connector) -> None:
         while self._running:
-            try:
-                reading = await conn.read_meter()
-                if conn.session is not None:
-                    self._sessions.record_meter(
-                        conn.session, reading.energy_active_import_wh, reading.timestamp
-                    )
-            except PowerMeterFailure as exc:
-                log.warning("connector %d: meter: %s", conn.id, exc.reason)
+            await self.poll_once(conn)
             await asyncio.sleep(self.meter_poll_s)
 
     async def _sample_periodically(self) -> None:
@@ -200,26 +252,29 @@ class Station:
                     self._publish(MeterSample(conn.id, conn.session.session_id, reading,
                                               ReadingContext.PERIODIC))
 
-    async def _watch_pending(self, conn: Connector) -> None:
-        while self._running:
-            await asyncio.sleep(0.5)
-            if conn.pending_id_tag is not None and time.monotonic() > conn.pending_deadline:
-                log.info("connector %d: no EV plugged within ConnectionTimeOut", conn.id)
-                conn.pending_id_tag = None
-                if conn.state == ConnectorStatus.PREPARING.value and not conn.plugged():
-                    conn.timeout()
+    def _connection_timed_out(self, conn: Connector) -> None:
+        """ConnectionTimeOut (OCPP 1.6 §9.1.6) expired without a plug: drop the
+        authorization and go back to Available."""
+        if conn.pending_id_tag is None:
+            return
+        log.info("connector %d: no EV plugged within ConnectionTimeOut", conn.id)
+        conn.pending_id_tag = None
+        if conn.state == ConnectorStatus.PREPARING.value and not conn.plugged():
+            conn.timeout()
 
     # -- sessions -----------------------------------------------------------------------
     def _on_plug_ready(self, conn: Connector) -> None:
         if conn.pending_id_tag is not None and conn.plugged() and conn.session is None:
             tag, parent = conn.pending_id_tag, conn.pending_parent_id_tag
             self._clear_pending(tag)
+            self._connection_timers[conn.id].cancel()
             self._spawn(self._begin_session(conn, tag, parent))
 
     def _clear_pending(self, id_tag: str) -> None:
         for other in self.connectors.values():
             if other.pending_id_tag == id_tag:
                 other.pending_id_tag = None
+                self._connection_timers[other.id].cancel()
                 if other.state == ConnectorStatus.PREPARING.value and not other.plugged():
                     other.timeout()
 
@@ -227,23 +282,37 @@ class Station:
         async with self._busy[conn.id]:
             if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
                 return
+            if self.settings.rcd_self_test is RcdSelfTest.EVERY_SESSION:
+                passed = await asyncio.to_thread(conn.hw.rcd.self_test)
+                if not passed:
+                    conn.raise_fault(Fault.RCD_SELF_TEST, "RCD self-test failed before "
+                                     "closing: technician reset required")
+                    return
+                if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
+                    return
+            reading: MeterReading | None
             try:
                 reading = await conn.read_meter()
             except PowerMeterFailure as exc:
-                log.error("connector %d: cannot start, meter: %s", conn.id, exc.reason)
-                conn.set_fault(ErrorCode.POWER_METER_FAILURE, exc.reason)
+                log.error("connector %d: meter at start: %s", conn.id, exc.reason)
+                if self.settings.meter_failure is MeterFailurePolicy.STOP:
+                    return  # the connector faulted (PowerMeterFailure)
+                reading = None
+            if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
                 return
             now = time.time()
-            session = self._sessions.begin(
-                conn.id, id_tag, parent, round(reading.energy_active_import_wh), now
-            )
+            start_wh = (reading.energy_active_import_wh if reading is not None
+                        else conn.last_reading.energy_active_import_wh
+                        if conn.last_reading is not None else 0.0)
+            session = self._sessions.begin(conn.id, id_tag, parent, round(start_wh), now)
             conn.session = session
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_tag, session.meter_start_wh)
             self._publish(TransactionStarted(conn.id, session.session_id, id_tag,
                                              session.meter_start_wh, now))
-            self._publish(MeterSample(conn.id, session.session_id, reading,
-                                      ReadingContext.TRANSACTION_BEGIN))
+            if reading is not None:
+                self._publish(MeterSample(conn.id, session.session_id, reading,
+                                          ReadingContext.TRANSACTION_BEGIN))
             conn.start()
 
     async def _finish_session(
@@ -315,6 +384,12 @@ class Station:
         for conn in self.connectors.values():
             if conn.session is not None and conn.session.id_tag == id_tag:
                 await self.stop_transaction(conn.id, StopReason.LOCAL, id_tag)
+                conn.release_lock()
+                return
+        for conn in self.connectors.values():
+            if conn.lock_held_for == id_tag:
+                log.info("card %s: cable released on connector %d", id_tag, conn.id)
+                conn.release_lock()
                 return
         if any(c.pending_id_tag == id_tag for c in self.connectors.values()):
             log.info("card %s presented again: authorization withdrawn", id_tag)
@@ -338,7 +413,8 @@ class Station:
         candidates = [
             c for c in self.connectors.values()
             if (connector_id is None or c.id == connector_id) and c.session is None
-            and c.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.PREPARING.value)
+            and c.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.PREPARING.value,
+                            ConnectorStatus.FINISHING.value)
             and c.pending_id_tag is None
         ]
         plugged = [c for c in candidates if c.plugged()]
@@ -346,11 +422,10 @@ class Station:
         if not target:
             log.info("idTag %s authorized but no connector is free", id_tag)
             return False
-        deadline = time.monotonic() + self.connection_timeout_s
         for conn in target:
             conn.pending_id_tag, conn.pending_parent_id_tag = id_tag, result.parent_id_tag
-            conn.pending_deadline = deadline
-            if conn.state == ConnectorStatus.AVAILABLE.value:
+            self._connection_timers[conn.id].start(self.connection_timeout_s)
+            if conn.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.FINISHING.value):
                 conn.authorize()
             self._on_plug_ready(conn)
         return True
@@ -413,6 +488,7 @@ class Station:
             return "not_supported"
         if conn.session is not None:
             await self.stop_transaction(connector_id, StopReason.UNLOCK_COMMAND)
+        conn.lock_held_for = None
         if conn.hw.lock is None:
             return "not_supported"
         try:
@@ -429,6 +505,37 @@ class Station:
         conn.limit_a = limit_a
         conn.reevaluate()
 
+    # -- faults -------------------------------------------------------------------------
+    def technician_reset(self, connector_id: int) -> bool:
+        """A technician clears latched faults locally (``evse fault reset``; 0 = all).
+        Never reachable from the CSMS. False for an unknown connector."""
+        if connector_id != 0 and connector_id not in self.connectors:
+            return False
+        for conn in self.connectors.values():
+            if connector_id in (0, conn.id):
+                log.warning("connector %d: technician reset of faults", conn.id)
+                conn.technician_reset()
+        return True
+
+    def raise_station_fault(self, info: str) -> None:
+        """A station-wide fault (shared RCD, supply, enclosure): every connector faults."""
+        self._station_fault = info
+        for conn in self.connectors.values():
+            conn.raise_fault(Fault.STATION, info)
+
+    def clear_station_fault(self) -> None:
+        """The station-wide fault is gone: connectors recover (unless they hold others)."""
+        self._station_fault = None
+        for conn in self.connectors.values():
+            conn.clear_condition(Fault.STATION)
+
+    async def idle(self) -> None:
+        """Wait until no session work (card, start, stop) is in flight (tests, shutdown)."""
+        for _ in range(3):  # callbacks posted by the hardware may spawn more work
+            await asyncio.sleep(0)
+            while busy := [t for t in self._tasks if not t.done()]:
+                await asyncio.wait(busy)
+
     def publish_all_statuses(self) -> None:
         """Re-emit every connector's current status (after a reconnect)."""
         for conn in self.connectors.values():
@@ -441,7 +548,7 @@ class Station:
     async def close(self) -> None:
         """Stop polling, open every contactor."""
         self._running = False
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():
             conn.hw.contactor.open()

@@ -128,6 +128,11 @@ class ControlPilot(ABC):
     def read(self) -> PilotReading:
         """The latest classified pilot reading."""
 
+    def cable_ampacity_a(self) -> float | None:
+        """Ampacity of a plugged cable from its PP resistor (IEC 61851-1 Annex B.5), A;
+        None when no PP is read (tethered cable, or no cable plugged). Default: None."""
+        return None
+
     def sampler_age_s(self) -> float:
         """Seconds since the pilot sampler last completed a cycle (monotonic clock).
 

@@ -20,9 +20,16 @@ from hal.pilot import ControlPilot, PilotReading, PilotState
 from hal.rcd import Rcd
 from hal.registry import create_meter
 from hal.sim.ev import SimEV
+from hal.temperature import TemperatureSensor
 
 #: Fault kinds ``evse sim fault`` can inject.
-FAULT_KINDS = ("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock")
+FAULT_KINDS = ("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
+               "cp_short", "stuck_open")
+
+#: Temperature the ``overtemp`` fault sets, °C (above any allowed trip level).
+OVERTEMP_C = 125.0
+#: Ambient temperature of the simulated connector, °C.
+AMBIENT_C = 25.0
 
 #: Nominal phase voltage of the simulated grid, volts.
 NOMINAL_VOLTAGE_V = 230.0
@@ -40,7 +47,7 @@ class SimConnector:
         self.state_f = False
         self.contactor_closed = False
         self.cable_locked = False
-        self.temperature_c = 25.0
+        self.temperature_c = AMBIENT_C
         self._energy_wh = 0.0
         self._power_w = 0.0
         self._last_t = time.monotonic()
@@ -49,10 +56,13 @@ class SimConnector:
         self.rcd = SimRcd(self)
         self.meter = SimMeter(self)
         self.cable_lock = SimLock(self)
+        self.temperature = SimTemperature(self)
         self._last_reading = self.pilot_reading()
 
     # -- physics -----------------------------------------------------------------------
     def pilot_reading(self) -> PilotReading:
+        if "cp_short" in self.faults:  # CP shorted to PE reads 0 V whatever is driven
+            return PilotReading(PilotState.E)
         if self.state_f:
             return PilotReading(PilotState.F)
         state = self.ev.pilot_state(self.duty_percent)
@@ -106,6 +116,7 @@ class SimConnector:
                 "contactor_closed": self.contactor_closed,
                 "energy_wh": self.snapshot().energy_active_import_wh,
                 "faults": sorted(self.faults),
+                "temperature_c": self.temperature_c,
             }
 
 
@@ -115,6 +126,10 @@ class SimPilot(ControlPilot):
     def __init__(self, conn: SimConnector) -> None:
         super().__init__()
         self._conn = conn
+
+    def cable_ampacity_a(self) -> float | None:
+        ev = self._conn.ev
+        return ev.cable_ampacity_a if ev.plugged else None
 
     def set_duty(self, duty_percent: float) -> None:
         if not 0.0 <= duty_percent <= 100.0:
@@ -145,20 +160,28 @@ class SimContactor(Contactor):
         super().__init__()
         self._conn = conn
         self._commanded = False
+        self._weld_reported = False
 
     def close(self) -> None:
         self._commanded = True
+        if "stuck_open" in self._conn.faults:
+            self._emit_fault("failed_to_close")
+            return
+        self._weld_reported = False
         self._conn.contactor_closed = True
         self._conn.changed()
 
     def open(self) -> None:
         welded = "weld" in self._conn.faults
         was_closed = self._conn.contactor_closed
-        if not welded:
-            self._conn.contactor_closed = False
-            self._conn.changed()
         self._commanded = False
-        if welded and was_closed:
+        if not welded:
+            if was_closed:
+                self._conn.contactor_closed = False
+                self._conn.changed()
+            return
+        if was_closed and not self._weld_reported:  # the mirror contact stays closed
+            self._weld_reported = True
             self._emit_fault("welded")
 
     @property
@@ -213,6 +236,16 @@ class SimLock(ConnectorLock):
     @property
     def locked(self) -> bool:
         return self._conn.cable_locked
+
+
+class SimTemperature(TemperatureSensor):
+    """The connector's temperature as the simulation sets it (``overtemp`` fault: hot)."""
+
+    def __init__(self, conn: SimConnector) -> None:
+        self._conn = conn
+
+    def read_c(self) -> float:
+        return self._conn.temperature_c
 
 
 class SimIdReader(IdReader):
@@ -272,7 +305,7 @@ class SimBoard:
         if kind == "overcurrent":
             conn.ev.ignore_pilot = True
         elif kind == "overtemp":
-            conn.temperature_c = 95.0
+            conn.temperature_c = OVERTEMP_C
         conn.changed()
         if kind == "rcd":
             conn.rcd._emit_trip()
@@ -285,7 +318,7 @@ class SimBoard:
         if kind == "overcurrent":
             conn.ev.ignore_pilot = False
         elif kind == "overtemp":
-            conn.temperature_c = 25.0
+            conn.temperature_c = AMBIENT_C
         elif kind == "weld":
             conn.contactor_closed = conn.contactor.commanded_closed
         conn.changed()
@@ -313,6 +346,7 @@ def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, 
                 rcd=sim.rcd,
                 meter=meter,
                 lock=sim.cable_lock if cfg.get("lock", False) else None,
+                temperature=sim.temperature,
             )
         )
     return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader))

@@ -22,12 +22,17 @@ class SimEV:
     wants_energy: bool = True
     ignore_pilot: bool = False
     ventilation_needed: bool = False
+    #: Stays in C when PWM is withdrawn (a misbehaving EV; IEC 61851-1 seq. 10.2 force-off).
+    ignore_pwm_off: bool = False
+    #: Ampacity coded by the cable's PP resistor, A; None = tethered / not read.
+    cable_ampacity_a: float | None = None
 
     def pilot_state(self, duty_percent: float) -> PilotState:
         """State this EV presents on the CP line for the EVSE's current duty."""
         if not self.plugged:
             return PilotState.A
-        if self.wants_energy and current_for_duty(duty_percent) > 0.0:
+        offered = current_for_duty(duty_percent) > 0.0
+        if self.wants_energy and (offered or (self.ignore_pwm_off and duty_percent >= 100.0)):
             return PilotState.D if self.ventilation_needed else PilotState.C
         return PilotState.B
 
@@ -35,6 +40,6 @@ class SimEV:
         """Amperes drawn on each of its phases."""
         if not (self.plugged and energized and self.wants_energy):
             return 0.0
-        if self.ignore_pilot:
+        if self.ignore_pilot or (self.ignore_pwm_off and duty_percent >= 100.0):
             return self.max_current_a
         return min(current_for_duty(duty_percent), self.max_current_a)

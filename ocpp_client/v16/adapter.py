@@ -109,6 +109,8 @@ class Ocpp16Adapter:
             self.configuration.get_int("MeterValueSampleInterval"))
         self.station.stop_on_ev_disconnect = self.configuration.get_bool(
             "StopTransactionOnEVSideDisconnect")
+        self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
+            "UnlockConnectorOnEVSideDisconnect")
 
     @property
     def online(self) -> bool:
