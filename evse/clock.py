@@ -44,6 +44,9 @@ class Clock:
         start = max(wall(), floor_s, EARLIEST_PLAUSIBLE_S)
         self._base = start - monotonic()
         self._last = start
+        #: The clock's value when this run started (after :meth:`raise_floor`); an older
+        #: timestamp was not stamped by this run and is never corrected by its sync.
+        self.run_started_s = start
         #: True once a CSMS time arrived in this run.
         self.synced = False
         #: Identifies this run: timestamps stamped before sync can only be corrected by
@@ -63,6 +66,12 @@ class Clock:
         if not self.synced and floor_s > self.now():
             self._base += floor_s - self.now()
             self._last = max(self._last, floor_s)
+            self.run_started_s = max(self.run_started_s, floor_s)
+
+    def stamped_unsynced(self, timestamp_s: float) -> bool:
+        """Whether ``timestamp_s`` was stamped by this run before its first sync, and so
+        needs the correction listeners get (older timestamps come from persisted data)."""
+        return not self.synced and timestamp_s >= self.run_started_s
 
     def on_first_sync(self, listener: Callable[[float], None]) -> None:
         """Call ``listener(correction_s)`` once, when the first CSMS time arrives; the

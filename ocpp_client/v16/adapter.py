@@ -166,7 +166,11 @@ class Ocpp16Adapter:
 
     # -- domain events → CALLs ----------------------------------------------------------
     def _on_event(self, event: DomainEvent) -> None:
-        synced = self.clock.synced
+        # Timestamps this run stamped before its first CSMS time get corrected later; an
+        # interrupted session's stop time comes from the DB and is kept as persisted.
+        synced = self.clock.synced or (
+            isinstance(event, TransactionStopped)
+            and not self.clock.stamped_unsynced(event.timestamp))
         if isinstance(event, StatusChanged):
             if self.online:
                 self._live.put_nowait((time.monotonic(), self._status_call(event)))
