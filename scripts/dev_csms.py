@@ -126,6 +126,8 @@ class DevCsms:
         self.host, self.port = host, port
         self.accept_tags = set(accept_tags)
         self.blocked_tags: set[str] = set()
+        #: Full IdTagInfo per idTag (status, expiryDate, parentIdTag), overriding the above.
+        self.tag_info: dict[str, dict[str, str]] = {}
         self.boot_status = RegistrationStatus.accepted
         self.heartbeat_s = 300
         self.frames: list[Frame] = []
@@ -138,6 +140,8 @@ class DevCsms:
         self._server: Any = None
 
     def id_tag_info(self, id_tag: str) -> dict[str, str]:
+        if id_tag in self.tag_info:
+            return dict(self.tag_info[id_tag])
         if id_tag in self.blocked_tags:
             return {"status": AuthorizationStatus.blocked}
         ok = id_tag in self.accept_tags
