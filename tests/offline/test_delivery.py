@@ -3,6 +3,7 @@ re-sends, status after reconnect, live messages next to a backlog, clock correct
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -42,7 +43,7 @@ async def test_callerror_retried_at_growing_intervals_with_same_message(
     await rig.csms.wait_for(lambda: rig.csms.transaction_ids, timeout=10)
     sent = _frames(rig.csms, "StartTransaction")
     assert len(sent) == 3 and len({uid for _, uid in sent}) == 1  # identical re-sends
-    gaps = [b[0] - a[0] for a, b in zip(sent, sent[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(sent)]
     # TransactionMessageRetryInterval × attempts so far: 1 s, then 2 s.
     assert 0.9 <= gaps[0] < 1.8 and 1.9 <= gaps[1] < 2.8, gaps
     assert rig.adapter.outbox.dropped == 0
