@@ -24,6 +24,7 @@ Guarantees (docs/offline-delivery.md states them for operators):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -65,6 +66,8 @@ class QueuedMessage:
     unique_id: str
     attempts: int
     kind: str = KIND_OTHER
+    #: Payload size as stored, bytes.
+    size: int = 0
 
 
 _COLUMNS = ("id, action, payload, connector_id, session_id, unique_id, attempts, kind")
@@ -72,7 +75,7 @@ _COLUMNS = ("id, action, payload, connector_id, session_id, unique_id, attempts,
 
 def _row(row: tuple[Any, ...]) -> QueuedMessage:
     return QueuedMessage(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
-                         row[7])
+                         row[7], len(row[2]))
 
 
 class Outbox:
@@ -257,8 +260,7 @@ class Outbox:
         self._blocked_until.pop(message.connector_id, None)
         if not self._pending_acks:
             self._first_pending = time.monotonic()
-        self._pending_acks.append((message.id, len(json.dumps(message.payload,
-                                                                separators=(",", ":")))))
+        self._pending_acks.append((message.id, message.size))
         if (commit_now or len(self._pending_acks) >= ACK_BATCH
                 or time.monotonic() - self._first_pending >= ACK_DELAY_S):
             self.flush()
@@ -293,9 +295,7 @@ class Outbox:
         attempts = message.attempts + 1
         head = self._heads.get(message.connector_id)
         if head and head[0].id == message.id:
-            head[0] = QueuedMessage(message.id, message.action, message.payload,
-                                    message.connector_id, message.session_id,
-                                    message.unique_id, attempts, message.kind)
+            head[0] = dataclasses.replace(message, attempts=attempts)
         self._blocked_until[message.connector_id] = time.monotonic() + retry_in_s
         return attempts
 
