@@ -23,6 +23,7 @@ from typing import Any
 from dev_csms import DevCsms
 
 from evse.control import ControlError, request
+from ocpp_client.v16.meter_values import parse_timestamp
 from tests.conftest import ROOT
 from tests.offline.csms_log import analyse
 from tests.offline.proxy import TcpProxy
@@ -124,11 +125,11 @@ async def _drive(daemon: DaemonProcess, proxy: TcpProxy, rng: random.Random) -> 
             await daemon.request("sim.plug", connector_id=cid, max_current_a=16.0, phases=3)
             await daemon.request("sim.swipe", id_tag=tag)
 
-    steps = [network(), session(1, "TAG-A"),
-             session(2, "TAG-B" if rng.random() < 0.8 else "TAG-X")]  # TAG-X: Invalid
+    tag2 = "TAG-B" if rng.random() < 0.8 else "TAG-X"  # TAG-X: Invalid
+    steps = [network, lambda: session(1, "TAG-A"), lambda: session(2, tag2)]
     rng.shuffle(steps)
     for step in steps:
-        await step
+        await step()
         await asyncio.sleep(rng.uniform(0.0, 0.25))
     await asyncio.sleep(rng.uniform(0.0, 0.8))
     for cid in (1, 2):
@@ -147,6 +148,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
     config = _config(tmp_path, proxy.port)
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     started = time.monotonic()
+    kills: list[float] = []
     try:
         for _ in range(ITERATIONS):
             daemon.start()
@@ -154,6 +156,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
             driver = asyncio.ensure_future(_drive(daemon, proxy, rng))
             await asyncio.sleep(rng.uniform(0.05, 1.3))
             daemon.kill()  # SIGKILL: no shutdown code runs
+            kills.append(time.time())
             driver.cancel()
             await asyncio.gather(driver, return_exceptions=True)
             if rng.random() < 0.6:
@@ -167,6 +170,8 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
             status = await daemon.request("status")
             if (status["csms"]["state"] == "accepted" and status["csms"]["queued"] == 0
                     and all(c["session"] is None for c in status["connectors"])):
+                # Connector state re-derived from the (fresh, unplugged) hardware.
+                assert [c["status"] for c in status["connectors"]] == ["available"] * 2
                 break
             assert time.monotonic() < deadline, status
             await asyncio.sleep(0.1)
@@ -196,6 +201,13 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
     finally:
         db.close()
     assert len(delivery.transaction_ids) == len(delivery.stops)
+    # A PowerLoss stop is stamped with the session's last persisted reading: no later than
+    # the kill, and not much earlier (the reading is persisted every meter poll, 1 s).
+    for stop in delivery.stops.values():
+        if stop["reason"] == "PowerLoss":
+            at = parse_timestamp(stop["timestamp"])
+            after = [k for k in kills if k >= at - 0.01]
+            assert after and min(after) - at < 3.0, (stop, after[:1])
     assert "power_loss" in reasons
     print(f"\nkill test: {ITERATIONS} SIGKILLs in {elapsed:.1f} s, {len(sessions)} sessions, "
           f"{delivery.calls} transaction-related CALLs, {delivery.resent} identical re-sends, "
