@@ -132,8 +132,6 @@ class Ocpp16Adapter:
         self._online = asyncio.Event()
         self._live: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: Live-message latency samples (s, queued → CALLRESULT) for the benchmark.
-        self.live_latencies: list[float] = []
         station.authorizer = self
         self.clock.on_first_sync(self._clock_corrected)
         station.subscribe(self._on_event)
@@ -173,7 +171,7 @@ class Ocpp16Adapter:
             and not self.clock.stamped_unsynced(event.timestamp))
         if isinstance(event, StatusChanged):
             if self.online:
-                self._live.put_nowait((time.monotonic(), self._status_call(event)))
+                self._live.put_nowait(self._status_call(event))
         elif isinstance(event, TransactionStarted):
             self.outbox.put("StartTransaction", {
                 "connector_id": event.connector_id,
@@ -217,7 +215,7 @@ class Ocpp16Adapter:
         payload = {"connector_id": event.connector_id, "meter_value": [value]}
         if event.session_id is None:
             if self.online:
-                self._live.put_nowait((time.monotonic(), call.MeterValues(**payload)))
+                self._live.put_nowait(call.MeterValues(**payload))
             return
         self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
                         _KIND.get(event.context, KIND_OTHER), self.clock.synced)
@@ -500,9 +498,8 @@ class Ocpp16Adapter:
         """Send StatusNotification / session-less MeterValues as they come (never queued:
         stale ones are discarded when the link drops)."""
         while True:
-            queued_at, payload = await self._live.get()
+            payload = await self._live.get()
             await cp.call(payload)
-            self.live_latencies.append(time.monotonic() - queued_at)
 
     async def _send_queued(self, cp: ChargePoint16) -> None:
         """Deliver the transaction queue: in order per connector, connectors in turn, one
