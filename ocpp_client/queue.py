@@ -180,12 +180,12 @@ class Outbox:
                             self._count, self._bytes / 1e6)
                 return
             session_id = row[0]
+            pending = {i for i, _ in self._pending_acks}
             ids = [r[0] for r in self._db.execute(
                 "SELECT id FROM outbox WHERE kind = ? AND session_id IS ? ORDER BY id",
-                (KIND_PERIODIC, session_id))]
-            victims = ids[1:-1:2]  # keep the oldest and the newest
-            pending = {i for i, _ in self._pending_acks}
-            victims = [i for i in victims if i not in pending]
+                (KIND_PERIODIC, session_id)) if r[0] not in pending]
+            # Keep the oldest (possibly in flight right now) and the newest.
+            victims = ids[1:-1:2]
             if not victims:
                 return
             removed = 0
@@ -277,9 +277,9 @@ class Outbox:
         ids = [i for i, _ in self._pending_acks]
         for chunk in range(0, len(ids), 500):
             part = ids[chunk:chunk + 500]
-            self._db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})",
-                             part)
-        self._count -= len(ids)
+            cur = self._db.execute(
+                f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(part))})", part)
+            self._count -= cur.rowcount
         self._bytes -= sum(size for _, size in self._pending_acks)
         self._pending_acks.clear()
 

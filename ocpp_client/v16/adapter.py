@@ -383,6 +383,8 @@ class Ocpp16Adapter:
                     subprotocols=[websockets.Subprotocol("ocpp1.6")],
                     ping_interval=self.configuration.get_int("WebSocketPingInterval") or None,
                     open_timeout=10,
+                    # A stalled link must not hold the reconnect up for long.
+                    close_timeout=2,
                 ) as ws:
                     delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
                                      ocpp["reconnect_max_s"])
@@ -499,7 +501,12 @@ class Ocpp16Adapter:
         stale ones are discarded when the link drops)."""
         while True:
             payload = await self._live.get()
-            await cp.call(payload)
+            try:
+                await cp.call(payload)
+            except TimeoutError as exc:
+                # Not queued, not retried: the current status goes again after a
+                # reconnect; a dead link is found by the WebSocket pings.
+                log.warning("%s not answered: %s", type(payload).__name__, exc)
 
     async def _send_queued(self, cp: ChargePoint16) -> None:
         """Deliver the transaction queue: in order per connector, connectors in turn, one
