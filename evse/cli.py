@@ -56,6 +56,9 @@ def _send(args: argparse.Namespace, command: str, **params: Any) -> dict[str, An
 def _print_status(status: dict[str, Any]) -> None:
     link = status["csms"]
     print(f"station {status['station_id']}  CSMS {link['state']}  ({link['url']})")
+    if "queued" in link:
+        print(f"  queue {link['queued']} message(s), {link.get('dropped', 0)} dropped, "
+              f"{link.get('thinned', 0)} thinned")
     for conn in status["connectors"]:
         line = (
             f"  connector {conn['id']}: {conn['status']:<14} pilot {conn['pilot']}  "

@@ -123,6 +123,18 @@ OCPP = _table(
         "reconnect_max_s": _num(
             60.0, 0.2, 3600.0, "s", "Longest delay between reconnect attempts (backoff cap)."
         ),
+        "queue_max_messages": _int(
+            100_000, 100, 10_000_000, "messages",
+            "Bound of the durable transaction-message queue. Above it the queue is thinned: "
+            "periodic MeterValues of the longest-queued session first (every second one), "
+            "never StartTransaction, StopTransaction or a session's first / last meter value "
+            "(docs/offline-delivery.md).",
+        ),
+        "queue_max_mb": _num(
+            64.0, 0.1, 4096.0, "MB",
+            "Bound of the transaction-message queue in payload megabytes (MiB); thinned as "
+            "for queue_max_messages when exceeded.",
+        ),
         "configuration": {
             "type": "object",
             "default": {},

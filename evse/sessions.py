@@ -79,6 +79,20 @@ class SessionStore:
             (reason, session.session_id),
         )
 
+    def shift(self, session: Session, correction_s: float) -> None:
+        """Move an open session's timestamps by ``correction_s`` (the clock was corrected)."""
+        session.start_ts += correction_s
+        session.last_ts += correction_s
+        self._db.execute(
+            "UPDATE sessions SET start_ts = ?, last_ts = ? WHERE session_id = ?",
+            (session.start_ts, session.last_ts, session.session_id),
+        )
+
+    def latest_ts(self) -> float:
+        """The newest timestamp persisted in any session (UTC epoch s; 0 when none)."""
+        row = self._db.execute("SELECT MAX(last_ts) FROM sessions").fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
     def interrupted(self) -> list[Session]:
         """Sessions left open by a crash or power cut, oldest first."""
         rows = self._db.execute(

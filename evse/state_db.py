@@ -6,7 +6,9 @@ persists something owns its tables and creates them with ``CREATE TABLE IF NOT E
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 #: File name of the database inside the state directory.
@@ -30,3 +32,24 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block atomically: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error).
+
+    The connection is in autocommit mode, where ``with conn:`` does *not* open a
+    transaction; use this instead. Nested use joins the outer transaction, so a caller can
+    make several modules' writes (e.g. a session row and its queued StartTransaction) one
+    durable unit: after a power cut either all of them exist or none does.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

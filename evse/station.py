@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from typing import Any
 
 from evse.authorization import Authorizer, AuthResult, DenyAll
+from evse.clock import Clock
 from evse.connector import TRANSACTION_STATES, Connector
 from evse.domain import (
     ConnectorStatus,
@@ -31,7 +32,9 @@ from evse.domain import (
 from evse.faults import Fault
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.sessions import Session, SessionStore
-from evse.timers import Clock, LoopClock, Timer
+from evse.state_db import transaction
+from evse.timers import Clock as TimerClock
+from evse.timers import LoopClock, Timer
 from hal.board import Board
 from hal.lock import ConnectorLockFailure
 from hal.meter import MeterReading, PowerMeterFailure
@@ -49,10 +52,12 @@ class Station:
         connector_limits_a: rated current per connector id, A.
         station_limit_a: station / grid limit per phase, A.
         db: the state database (sessions, availability).
-        meter_poll_s: how often each meter (and temperature sensor) is read, seconds.
+        meter_poll_s: how often each meter (and temperature sensor) is read (and the
+            reading persisted), seconds.
         settings: IEC 61851 timings and fault policy (``[iec61851]``).
         ventilation: connector ids whose state D may be energized.
         clock: the clock every timer runs on (default: the running loop's).
+        utc_clock: the UTC clock that stamps sessions and readings (a fresh one if None).
     """
 
     def __init__(
@@ -64,12 +69,16 @@ class Station:
         meter_poll_s: float = 1.0,
         settings: Iec61851Settings | None = None,
         ventilation: frozenset[int] = frozenset(),
-        clock: Clock | None = None,
+        clock: TimerClock | None = None,
+        utc_clock: Clock | None = None,
     ) -> None:
         self.board = board
+        #: UTC clock for timestamps (OCPP-facing; corrected by the CSMS time).
+        self.clock = utc_clock if utc_clock is not None else Clock()
         self.station_limit_a = station_limit_a
         self.settings = settings or Iec61851Settings()
-        self.clock: Clock = clock or LoopClock()
+        #: The clock every IEC 61851 timer runs on.
+        self.timer_clock: TimerClock = clock or LoopClock()
         self.authorizer: Authorizer = DenyAll()
         #: ConnectionTimeOut (OCPP 1.6 §9.1.6): seconds an authorization waits for a plug.
         self.connection_timeout_s = 60.0
@@ -92,7 +101,7 @@ class Station:
                 self._on_status,
                 ventilation=hw.connector_id in ventilation,
                 settings=self.settings,
-                clock=self.clock,
+                clock=self.timer_clock,
             )
             for hw in board.connectors
         }
@@ -100,7 +109,7 @@ class Station:
         for conn in self.connectors.values():
             conn.on_plugged = self._on_plug_ready
             self._connection_timers[conn.id] = Timer(
-                self.clock, "connection_timeout",
+                self.timer_clock, "connection_timeout",
                 lambda c=conn: self._connection_timed_out(c))  # type: ignore[misc]
         self._scheduled_operative: dict[int, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -108,6 +117,7 @@ class Station:
         self._busy: dict[int, asyncio.Lock] = {cid: asyncio.Lock() for cid in self.connectors}
         self._running = False
         self._station_fault: str | None = None
+        self.clock.on_first_sync(self._clock_corrected)
 
     # -- OCPP-side switches, pushed into every connector ---------------------------------
     @property
@@ -173,6 +183,8 @@ class Station:
         (``poll=False``: tests call :meth:`poll_once` themselves)."""
         loop = asyncio.get_running_loop()
         self._running = True
+        # Without an RTC the system clock may be behind what was already persisted.
+        self.clock.raise_floor(self._sessions.latest_ts())
         for row in self._db.execute("SELECT connector_id, operative FROM connector_availability"):
             conn = self.connectors.get(row[0])
             if conn is not None:
@@ -189,6 +201,8 @@ class Station:
                 conn.plug()
             else:
                 conn.publish()
+        # The connector states above come from the hardware (pilot read now), never from
+        # the DB; the DB only tells which sessions the last run left open.
         for session in self._sessions.interrupted():
             self._close_interrupted(session)
         if not poll:
@@ -199,18 +213,28 @@ class Station:
 
     def _close_interrupted(self, session: Session) -> None:
         """A session the last run left open (power cut, kill -9): close it with PowerLoss,
-        meterStop from its last persisted reading (OCPP 1.6 §4.10)."""
-        log.warning("session %d on connector %d was interrupted: closing with PowerLoss",
-                    session.session_id, session.connector_id)
-        self._sessions.finish(session, StopReason.POWER_LOSS.value)
-        self._publish(TransactionStopped(
-            connector_id=session.connector_id,
-            session_id=session.session_id,
-            id_tag=None,
-            meter_stop_wh=round(session.last_meter_wh),
-            timestamp=session.last_ts,
-            reason=StopReason.POWER_LOSS,
-        ))
+        meterStop from its last persisted reading and the stop timestamp of that reading —
+        the last instant the session is known to have run (OCPP 1.6 §4.10). The session row
+        and the event's subscribers' writes (the queued StopTransaction) are one commit."""
+        log.warning("session %d on connector %d was interrupted: closing with PowerLoss "
+                    "at %d Wh", session.session_id, session.connector_id,
+                    round(session.last_meter_wh))
+        with transaction(self._db):
+            self._sessions.finish(session, StopReason.POWER_LOSS.value)
+            self._publish(TransactionStopped(
+                connector_id=session.connector_id,
+                session_id=session.session_id,
+                id_tag=None,
+                meter_stop_wh=round(session.last_meter_wh),
+                timestamp=session.last_ts,
+                reason=StopReason.POWER_LOSS,
+            ))
+
+    def _clock_corrected(self, correction_s: float) -> None:
+        """The first CSMS time arrived: shift the open sessions' timestamps stamped before."""
+        for conn in self.connectors.values():
+            if conn.session is not None:
+                self._sessions.shift(conn.session, correction_s)
 
     async def poll_once(self, conn: Connector) -> None:
         """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,
@@ -218,8 +242,9 @@ class Station:
         try:
             reading = await conn.read_meter()
             if conn.session is not None:
+                # Persisted every poll: the meterStop / stop time after a power cut.
                 self._sessions.record_meter(
-                    conn.session, reading.energy_active_import_wh, reading.timestamp
+                    conn.session, reading.energy_active_import_wh, self.clock.now()
                 )
         except PowerMeterFailure as exc:
             log.warning("connector %d: meter: %s", conn.id, exc.reason)
@@ -248,9 +273,17 @@ class Station:
                 except PowerMeterFailure as exc:
                     log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
                     continue
-                if conn.session is not None:
-                    self._publish(MeterSample(conn.id, conn.session.session_id, reading,
-                                              ReadingContext.PERIODIC))
+                session = conn.session
+                if session is not None:
+                    now = self.clock.now()
+                    reading = dataclasses.replace(reading, timestamp=now)
+                    # The sample and the session's last reading are one commit, so a
+                    # PowerLoss stop is never older or lower than a sample already queued.
+                    with transaction(self._db):
+                        self._sessions.record_meter(session, reading.energy_active_import_wh,
+                                                    now)
+                        self._publish(MeterSample(conn.id, session.session_id, reading,
+                                                  ReadingContext.PERIODIC))
 
     def _connection_timed_out(self, conn: Connector) -> None:
         """ConnectionTimeOut (OCPP 1.6 §9.1.6) expired without a plug: drop the
@@ -300,19 +333,24 @@ class Station:
                 reading = None
             if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
                 return
-            now = time.time()
+            now = self.clock.now()
+            if reading is not None:
+                reading = dataclasses.replace(reading, timestamp=now)
             start_wh = (reading.energy_active_import_wh if reading is not None
                         else conn.last_reading.energy_active_import_wh
                         if conn.last_reading is not None else 0.0)
-            session = self._sessions.begin(conn.id, id_tag, parent, round(start_wh), now)
+            # The session row and what subscribers persist for it (the queued
+            # StartTransaction and its first meter value) are one commit, before power flows.
+            with transaction(self._db):
+                session = self._sessions.begin(conn.id, id_tag, parent, round(start_wh), now)
+                self._publish(TransactionStarted(conn.id, session.session_id, id_tag,
+                                                 session.meter_start_wh, now))
+                if reading is not None:
+                    self._publish(MeterSample(conn.id, session.session_id, reading,
+                                              ReadingContext.TRANSACTION_BEGIN))
             conn.session = session
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_tag, session.meter_start_wh)
-            self._publish(TransactionStarted(conn.id, session.session_id, id_tag,
-                                             session.meter_start_wh, now))
-            if reading is not None:
-                self._publish(MeterSample(conn.id, session.session_id, reading,
-                                          ReadingContext.TRANSACTION_BEGIN))
             conn.start()
 
     async def _finish_session(
@@ -322,20 +360,24 @@ class Station:
             if conn.session is not session:
                 return
             conn.session = None
+            reading: MeterReading | None
             try:
                 reading = await conn.read_meter()
-                energy, ts = reading.energy_active_import_wh, time.time()
+                ts = self.clock.now()
+                reading = dataclasses.replace(reading, timestamp=ts)
+                energy = reading.energy_active_import_wh
             except PowerMeterFailure as exc:
                 log.error("connector %d: meter at stop: %s; using last persisted reading",
                           conn.id, exc.reason)
-                reading, energy, ts = None, session.last_meter_wh, time.time()
-            self._sessions.record_meter(session, energy, ts)
-            self._sessions.finish(session, reason.value)
+                reading, energy, ts = None, session.last_meter_wh, self.clock.now()
+            with transaction(self._db):
+                self._sessions.record_meter(session, energy, ts)
+                self._sessions.finish(session, reason.value)
+                self._publish(TransactionStopped(conn.id, session.session_id, id_tag,
+                                                 round(energy), ts, reason, reading))
             log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
                      conn.id, session.session_id, reason.value, round(energy),
                      energy - session.meter_start_wh)
-            self._publish(TransactionStopped(conn.id, session.session_id, id_tag, round(energy),
-                                             ts, reason, reading))
             self._apply_scheduled(conn)
 
     async def stop_transaction(

@@ -1,6 +1,9 @@
 """The authorization cache (OCPP 1.6 §3.5.2): idTagInfo remembered from every answer.
 
-Bounded; the least recently used entry goes first. ``ClearCache`` empties it (§5.4).
+Updated from the IdTagInfo of every Authorize, StartTransaction and StopTransaction answer
+(idTags on the Local Authorization List are not cached, §3.5.3). Bounded to
+``max_entries``; the least recently used entry goes first. ``ClearCache`` empties it (§5.4).
+Expired entries are kept (an expired idTag is answered ``Expired``, not treated as unknown).
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+
+from evse.state_db import transaction
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,12 @@ class CachedIdTag:
     def valid(self, now: float) -> bool:
         """Accepted and not expired at ``now``."""
         return self.status == "Accepted" and (self.expiry is None or self.expiry > now)
+
+    def effective_status(self, now: float) -> str:
+        """The status at ``now``: an Accepted entry past its expiryDate is ``Expired``."""
+        if self.status == "Accepted" and self.expiry is not None and self.expiry <= now:
+            return "Expired"
+        return self.status
 
 
 class AuthCache:
@@ -38,7 +49,7 @@ class AuthCache:
     def update(self, id_tag: str, status: str, parent_id_tag: str | None,
                expiry: float | None) -> None:
         """Store the IdTagInfo of an Authorize / Start / StopTransaction answer."""
-        with self._db:
+        with transaction(self._db):
             self._db.execute(
                 "INSERT OR REPLACE INTO auth_cache VALUES (?, ?, ?, ?, ?)",
                 (id_tag, status, parent_id_tag, expiry, time.time()),

@@ -64,6 +64,11 @@ class CsmsChargePoint(ChargePoint):
             msg = unpack(raw_msg)
             if msg.message_type_id == 2:  # CALL: remember for dedupe
                 self.csms.calls.append((self.id, msg.action, msg.payload, msg.unique_id))
+                if self.csms.reject.get(msg.action, 0) > 0:  # injected CALLERROR
+                    self.csms.reject[msg.action] -= 1
+                    await self._send(json.dumps(
+                        [4, msg.unique_id, "InternalError", "rejected by test", {}]))
+                    return
         except Exception:
             pass
         await super().route_message(raw_msg)
@@ -126,6 +131,10 @@ class DevCsms:
         self.host, self.port = host, port
         self.accept_tags = set(accept_tags)
         self.blocked_tags: set[str] = set()
+        #: Action → how many of its next CALLs to answer with a CALLERROR (InternalError).
+        self.reject: dict[str, int] = {}
+        #: Full IdTagInfo per idTag (status, expiryDate, parentIdTag), overriding the above.
+        self.tag_info: dict[str, dict[str, str]] = {}
         self.boot_status = RegistrationStatus.accepted
         self.heartbeat_s = 300
         self.frames: list[Frame] = []
@@ -138,6 +147,8 @@ class DevCsms:
         self._server: Any = None
 
     def id_tag_info(self, id_tag: str) -> dict[str, str]:
+        if id_tag in self.tag_info:
+            return dict(self.tag_info[id_tag])
         if id_tag in self.blocked_tags:
             return {"status": AuthorizationStatus.blocked}
         ok = id_tag in self.accept_tags

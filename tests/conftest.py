@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, url: str, extra: str = "", ocpp_keys: str = "",
-                 connectors: int = 1) -> Path:
+                 connectors: int = 1, ocpp_extra: str = "", call_timeout_s: float = 5.0
+                 ) -> Path:
     """Write a sim-backend config into ``directory`` and return its path."""
     conns = "\n".join(
         f"[[connector]]\nid = {i}\nmax_current_a = 32.0\nphases = 3\n"
@@ -43,9 +44,10 @@ state_dir = "state"
 {extra}
 [ocpp]
 url = "{url}"
-call_timeout_s = 5.0
+call_timeout_s = {call_timeout_s}
 reconnect_min_s = 0.1
 reconnect_max_s = 0.5
+{ocpp_extra}
 
 [ocpp.configuration]
 MeterValueSampleInterval = 1

@@ -6,13 +6,24 @@ Link keeping (OCPP 1.6 §4.2, §4.6): connect to ``<url>/<station id>`` with sub
 Rejected), then StatusNotification for every connector, Heartbeat every HeartbeatInterval,
 WebSocket pings every WebSocketPingInterval, and the transaction queue. On loss: reconnect
 forever with the ``websockets`` library's exponential backoff (jittered first delay).
+
+Offline operation (docs/offline-delivery.md): transaction messages go through the durable
+:class:`~ocpp_client.queue.Outbox`; StatusNotification / Heartbeat are never queued (the
+current status of every connector is sent once after each reconnect). One CALL is
+outstanding at a time (OCPP-J §4.1.1): the live sender and the queue sender share the
+``ocpp`` library's FIFO call lock, so a live message waits for at most one queued CALL, and
+connectors take turns in the queue so a backlog on one does not starve a live session on
+another. Timestamps come from the core's :class:`~evse.clock.Clock`, which the CSMS time
+(BootNotification / Heartbeat ``currentTime``) synchronizes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -37,13 +48,24 @@ from evse.domain import (
     TransactionStarted,
     TransactionStopped,
 )
+from evse.state_db import transaction
 from evse.station import Station
-from ocpp_client.auth_cache import AuthCache
-from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
+from ocpp_client.auth_cache import AuthCache, CachedIdTag
+from ocpp_client.local_list import ListEntry, LocalList
+from ocpp_client.queue import (
+    KIND_BEGIN,
+    KIND_OTHER,
+    KIND_PERIODIC,
+    KIND_START,
+    KIND_STOP,
+    Outbox,
+    QueuedMessage,
+    TransactionIds,
+)
 from ocpp_client.v16 import mapping
 from ocpp_client.v16.charge_point import ChargePoint16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
-from ocpp_client.v16.meter_values import iso_timestamp, meter_value
+from ocpp_client.v16.meter_values import iso_timestamp, meter_value, shift_timestamps
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +77,11 @@ _CALLS: dict[str, Any] = {
 }
 
 _LINK_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
+
+_KIND = {
+    ReadingContext.TRANSACTION_BEGIN: KIND_BEGIN,
+    ReadingContext.PERIODIC: KIND_PERIODIC,
+}
 
 
 def check_config(config: Config) -> list[str]:
@@ -87,9 +114,17 @@ class Ocpp16Adapter:
             db, config.ocpp["configuration"],
             fixed={"NumberOfConnectors": len(station.connectors)},
         )
-        self.outbox = Outbox(db)
+        self.clock = station.clock
+        self.outbox = Outbox(
+            db,
+            max_messages=int(config.ocpp.get("queue_max_messages", 100_000)),
+            max_bytes=int(float(config.ocpp.get("queue_max_mb", 64.0)) * 1024 * 1024),
+            run_id=self.clock.run_id,
+        )
         self.transactions = TransactionIds(db)
         self.cache = AuthCache(db)
+        self.local_list = LocalList(db)
+        self._db = db
         self.cp: ChargePoint16 | None = None
         #: disconnected, connecting, booting, pending, rejected, accepted
         self.link_state = "disconnected"
@@ -97,8 +132,8 @@ class Ocpp16Adapter:
         self._online = asyncio.Event()
         self._live: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._clock_offset_s = 0.0
         station.authorizer = self
+        self.clock.on_first_sync(self._clock_corrected)
         station.subscribe(self._on_event)
         self.configuration.on_change(lambda _k, _v: self._apply_configuration())
         self._apply_configuration()
@@ -120,7 +155,8 @@ class Ocpp16Adapter:
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
         return {"state": self.link_state, "url": self.url, "queued": len(self.outbox),
-                "dropped": self.outbox.dropped}
+                "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
+                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId the CSMS gave local session ``session_id``, as text."""
@@ -135,6 +171,11 @@ class Ocpp16Adapter:
 
     # -- domain events → CALLs ----------------------------------------------------------
     def _on_event(self, event: DomainEvent) -> None:
+        # Timestamps this run stamped before its first CSMS time get corrected later; an
+        # interrupted session's stop time comes from the DB and is kept as persisted.
+        synced = self.clock.synced or (
+            isinstance(event, TransactionStopped)
+            and not self.clock.stamped_unsynced(event.timestamp))
         if isinstance(event, StatusChanged):
             if self.online:
                 self._live.put_nowait(self._status_call(event))
@@ -144,7 +185,7 @@ class Ocpp16Adapter:
                 "id_tag": event.id_tag,
                 "meter_start": event.meter_start_wh,
                 "timestamp": iso_timestamp(event.timestamp),
-            }, event.connector_id, event.session_id)
+            }, event.connector_id, event.session_id, KIND_START, synced)
         elif isinstance(event, MeterSample):
             self._queue_meter_values(event)
         elif isinstance(event, TransactionStopped):
@@ -161,7 +202,8 @@ class Ocpp16Adapter:
                 payload["transaction_data"] = [meter_value(
                     event.reading, measurands,
                     mapping.CONTEXT[ReadingContext.TRANSACTION_END].value, phases)]
-            self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id)
+            self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
+                            KIND_STOP, synced)
 
     def _phases(self, connector_id: int) -> int:
         for conn in self.config.connectors:
@@ -182,7 +224,8 @@ class Ocpp16Adapter:
             if self.online:
                 self._live.put_nowait(call.MeterValues(**payload))
             return
-        self.outbox.put("MeterValues", payload, event.connector_id, event.session_id)
+        self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
+                        _KIND.get(event.context, KIND_OTHER), self.clock.synced)
 
     def _status_call(self, event: StatusChanged) -> call.StatusNotification:
         return call.StatusNotification(
@@ -190,41 +233,85 @@ class Ocpp16Adapter:
             error_code=mapping.ERROR_CODE[event.error_code],
             status=mapping.STATUS[event.status],
             info=event.info[:50] or None,
-            timestamp=iso_timestamp(event.timestamp),
+            # The core's clock, not the event's system time (which may say 1970).
+            timestamp=iso_timestamp(self.clock.now()),
         )
 
     # -- authorization port ---------------------------------------------------------------
+    def _local_entry(self, id_tag: str) -> ListEntry | CachedIdTag | None:
+        """The Local Authorization List entry, else the cache entry, for ``id_tag``."""
+        if self.configuration.get_bool("LocalAuthListEnabled"):
+            entry = self.local_list.get(id_tag)
+            if entry is not None:
+                return entry
+        if self.configuration.get_bool("AuthorizationCacheEnabled"):
+            return self.cache.get(id_tag)
+        return None
+
     async def authorize(self, id_tag: str) -> AuthResult:
-        """Authorize.req when online (§4.1), else the cache per LocalAuthorizeOffline and
-        AllowOfflineTxForUnknownId (§3.5)."""
-        cache_on = self.configuration.get_bool("AuthorizationCacheEnabled")
-        cached = self.cache.get(id_tag) if cache_on else None
-        now = time.time()
+        """Decide whether ``id_tag`` may charge (OCPP 1.6 §3.5).
+
+        Order: the Local Authorization List (if ``LocalAuthListEnabled``), then the
+        Authorization Cache (if ``AuthorizationCacheEnabled``), then Authorize.req (§4.1):
+
+        - online: with ``LocalPreAuthorize`` a valid local entry starts at once; otherwise
+          (and for unknown, invalid or expired entries) Authorize.req decides;
+        - offline, or Authorize.req failing: with ``LocalAuthorizeOffline`` a local entry
+          decides (Accepted, or its status — Expired past its expiryDate); an idTag with no
+          local entry is accepted only with ``AllowOfflineTxForUnknownId``.
+        """
+        now = self.clock.now()
+        known = self._local_entry(id_tag)
         if self.online:
-            if (cached is not None and cached.valid(now)
+            if (known is not None and known.valid(now)
                     and self.configuration.get_bool("LocalPreAuthorize")):
-                return AuthResult(AuthorizationStatus.ACCEPTED, cached.parent_id_tag)
-            assert self.cp is not None
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+            cp = self.cp
+            assert cp is not None
             try:
-                result = await self.cp.call(call.Authorize(id_tag=id_tag), suppress=False)
+                result = await cp.call(call.Authorize(id_tag=id_tag), suppress=False)
                 return self._id_tag_info(id_tag, result.id_tag_info)
             except (*_LINK_ERRORS, OCPPError) as exc:
                 log.warning("Authorize for %s failed (%s): deciding offline", id_tag, exc)
-        if self.configuration.get_bool("LocalAuthorizeOffline") and cached is not None:
-            if cached.valid(now):
-                return AuthResult(AuthorizationStatus.ACCEPTED, cached.parent_id_tag)
-            return AuthResult(mapping.AUTH_STATUS.get(cached.status,
+        if self.configuration.get_bool("LocalAuthorizeOffline") and known is not None:
+            if known.valid(now):
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+            return AuthResult(mapping.AUTH_STATUS.get(known.effective_status(now),
                                                       AuthorizationStatus.INVALID))
-        if self.configuration.get_bool("AllowOfflineTxForUnknownId"):
+        if known is None and self.configuration.get_bool("AllowOfflineTxForUnknownId"):
             return AuthResult(AuthorizationStatus.ACCEPTED)
         return AuthResult(AuthorizationStatus.INVALID)
 
     def _id_tag_info(self, id_tag: str, info: dict[str, Any]) -> AuthResult:
+        """Use an IdTagInfo from the CSMS: update the cache (§3.5.2; not for idTags on the
+        Local Authorization List) and map the status."""
         status = str(info.get("status", "Invalid"))
         parent = info.get("parent_id_tag")
-        if self.configuration.get_bool("AuthorizationCacheEnabled"):
+        on_list = (self.configuration.get_bool("LocalAuthListEnabled")
+                   and self.local_list.get(id_tag) is not None)
+        if self.configuration.get_bool("AuthorizationCacheEnabled") and not on_list:
             self.cache.update(id_tag, status, parent, _parse_expiry(info.get("expiry_date")))
         return AuthResult(mapping.AUTH_STATUS.get(status, AuthorizationStatus.INVALID), parent)
+
+    def send_local_list(self, version: int, update_type: str,
+                        entries: list[dict[str, Any]]) -> str:
+        """SendLocalList.req (§5.15): the UpdateStatus value (see :mod:`ocpp_client.local_list`)."""
+        if not self.configuration.get_bool("LocalAuthListEnabled"):
+            return "NotSupported"
+        answer = self.local_list.update(
+            version, update_type, entries,
+            max_length=self.configuration.get_int("LocalAuthListMaxLength"),
+            max_send=self.configuration.get_int("SendLocalListMaxLength"),
+            parse_expiry=_parse_expiry)
+        log.info("SendLocalList %s version %d (%d entries): %s", update_type, version,
+                 len(entries), answer)
+        return answer
+
+    def local_list_version(self) -> int:
+        """GetLocalListVersion.conf listVersion (§5.9): -1 when disabled, 0 when empty."""
+        if not self.configuration.get_bool("LocalAuthListEnabled"):
+            return -1
+        return self.local_list.reported_version()
 
     # -- CSMS commands ------------------------------------------------------------------
     async def remote_start(self, id_tag: str, connector_id: int | None) -> bool:
@@ -233,8 +320,8 @@ class Ocpp16Adapter:
         if connector_id is not None and connector_id <= 0:
             return False
         if self.configuration.get_bool("AuthorizeRemoteTxRequests"):
-            cached = self.cache.get(id_tag)
-            if cached is None or not cached.valid(time.time()):
+            known = self._local_entry(id_tag)
+            if known is None or not known.valid(self.clock.now()):
                 self._spawn(self._authorize_then_start(id_tag, connector_id))
                 return True
         return self.station.remote_start(
@@ -282,8 +369,10 @@ class Ocpp16Adapter:
                 for conn in self.station.connectors.values():
                     if connector_id in (None, 0, conn.id) and conn.last_reading is not None:
                         sid = conn.session.session_id if conn.session else None
+                        reading = dataclasses.replace(conn.last_reading,
+                                                      timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, conn.last_reading, ReadingContext.TRIGGER))
+                            conn.id, sid, reading, ReadingContext.TRIGGER))
         except _LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)
 
@@ -301,6 +390,8 @@ class Ocpp16Adapter:
                     subprotocols=[websockets.Subprotocol("ocpp1.6")],
                     ping_interval=self.configuration.get_int("WebSocketPingInterval") or None,
                     open_timeout=10,
+                    # A stalled link must not hold the reconnect up for long.
+                    close_timeout=2,
                 ) as ws:
                     delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
                                      ocpp["reconnect_max_s"])
@@ -326,6 +417,7 @@ class Ocpp16Adapter:
         self.cp = None
         while not self._live.empty():  # status is re-sent fresh on reconnect, not stale
             self._live.get_nowait()
+        self.outbox.release()
 
     async def _serve(self, ws: Any) -> None:
         cp = ChargePoint16(self.config.station_id, ws, self,
@@ -346,7 +438,7 @@ class Ocpp16Adapter:
             # Current status of every connector once (OCPP 1.6 §4.9), never stale ones.
             await cp.call(call.StatusNotification(
                 connector_id=0, error_code="NoError", status="Available",
-                timestamp=iso_timestamp(self.now())))
+                timestamp=iso_timestamp(self.clock.now())))
             self.station.publish_all_statuses()
             workers = [asyncio.ensure_future(c) for c in (
                 self._heartbeats(cp, interval), self._send_live(cp), self._send_queued(cp))]
@@ -384,13 +476,22 @@ class Ocpp16Adapter:
             await asyncio.sleep(wait)
 
     def now(self) -> float:
-        """CSMS-aligned UTC epoch seconds."""
-        return time.time() + self._clock_offset_s
+        """CSMS-aligned UTC epoch seconds (the core's clock)."""
+        return self.clock.now()
 
     def _set_clock(self, current_time: str) -> None:
-        with contextlib.suppress(ValueError, AttributeError):
-            csms = datetime.fromisoformat(current_time.replace("Z", "+00:00")).timestamp()
-            self._clock_offset_s = csms - time.time()
+        """Synchronize the core's clock with a CSMS ``currentTime`` (§4.2, §4.6)."""
+        csms = _parse_expiry(current_time)
+        if csms is not None:
+            self.clock.sync(csms)
+
+    def _clock_corrected(self, correction_s: float) -> None:
+        """First CSMS time of this run: shift queued timestamps stamped before it."""
+        rows = self.outbox.correct_timestamps(
+            lambda payload: shift_timestamps(payload, correction_s))
+        if rows:
+            log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
+                     rows, correction_s)
 
     async def _heartbeat(self, cp: ChargePoint16) -> None:
         result = await cp.call(call.Heartbeat())
@@ -403,72 +504,97 @@ class Ocpp16Adapter:
             await self._heartbeat(cp)
 
     async def _send_live(self, cp: ChargePoint16) -> None:
+        """Send StatusNotification / session-less MeterValues as they come (never queued:
+        stale ones are discarded when the link drops)."""
         while True:
             payload = await self._live.get()
-            await cp.call(payload)
+            try:
+                await cp.call(payload)
+            except TimeoutError as exc:
+                # Not queued, not retried: the current status goes again after a
+                # reconnect; a dead link is found by the WebSocket pings.
+                log.warning("%s not answered: %s", type(payload).__name__, exc)
 
     async def _send_queued(self, cp: ChargePoint16) -> None:
-        """Deliver the transaction queue in order, one CALL at a time (§4.10 retry rules)."""
+        """Deliver the transaction queue: in order per connector, connectors in turn, one
+        CALL at a time, no pauses but the §4.10 retry waits of a failing connector."""
         while True:
-            message = self.outbox.peek()
+            message, wait = self.outbox.next_message()
             if message is None:
+                self.outbox.flush()
                 self.outbox.changed.clear()
-                if self.outbox.peek() is None:
-                    await self.outbox.changed.wait()
-                continue
+                message, wait = self.outbox.next_message()
+                if message is None:
+                    timeout = None if math.isinf(wait) else wait
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.outbox.changed.wait(), timeout)
+                    continue
             payload = dict(message.payload)
             if message.action != "StartTransaction" and message.session_id is not None:
                 transaction_id = self.transactions.transaction_id(message.session_id)
                 if transaction_id is None:
-                    # Its StartTransaction was given up on: no real transactionId exists.
-                    log.error("%s for session %d has no transactionId: dropped",
-                              message.action, message.session_id)
-                    self.outbox.drop(message.id, "no transactionId")
+                    # Its StartTransaction (queued before it, same connector) was given up
+                    # on: no real transactionId exists, and -1 / 0 is never sent.
+                    self.outbox.drop(message, "its StartTransaction was dropped: "
+                                              "no transactionId")
                     continue
                 payload["transaction_id"] = transaction_id
             try:
                 result = await cp.call(_CALLS[message.action](**payload), suppress=False,
                                        unique_id=message.unique_id)
             except (TimeoutError, OCPPError) as exc:
-                await self._failed(message, exc)
+                self._failed(message, exc)
                 continue
             self._delivered(message, result)
-            self.outbox.done(message.id)
 
-    async def _failed(self, message: QueuedMessage, exc: Exception) -> None:
-        attempts = self.outbox.failed_attempt(message.id)
+    def _failed(self, message: QueuedMessage, exc: Exception) -> None:
+        """CALLERROR or no answer (OCPP 1.6 §4.10): retry after
+        TransactionMessageRetryInterval × attempts so far; give up after
+        TransactionMessageAttempts attempts (logged, counted in ``dropped``)."""
         limit = self.configuration.get_int("TransactionMessageAttempts")
+        interval = self.configuration.get_int("TransactionMessageRetryInterval")
+        attempts = message.attempts + 1
+        self.outbox.failed(message, float(interval * attempts))
         if attempts >= limit:
-            log.error("%s (session %s) failed %d times (%s): dropped as OCPP 1.6 §4.10 "
-                      "allows", message.action, message.session_id, attempts, exc)
-            self.outbox.drop(message.id, str(exc))
+            self.outbox.drop(message, f"{attempts} attempt(s) failed, last: {exc!r} "
+                                      "(TransactionMessageAttempts, OCPP 1.6 §4.10)")
             return
-        wait = self.configuration.get_int("TransactionMessageRetryInterval") * attempts
-        log.warning("%s failed (%s): retry %d/%d in %d s", message.action, exc, attempts + 1,
-                    limit, wait)
-        await asyncio.sleep(wait)
+        log.warning("%s (session %s) failed (%s): attempt %d/%d in %d s", message.action,
+                    message.session_id, exc, attempts + 1, limit, interval * attempts)
 
     def _delivered(self, message: QueuedMessage, result: Any) -> None:
         if message.action == "StartTransaction" and message.session_id is not None:
-            self.transactions.set(message.session_id, result.transaction_id)
-            auth = self._id_tag_info(message.payload["id_tag"], result.id_tag_info)
+            # The transactionId, the cache update and the acknowledgement: one commit.
+            with transaction(self._db):
+                self.transactions.set(message.session_id, result.transaction_id)
+                auth = self._id_tag_info(message.payload["id_tag"], result.id_tag_info)
+                self.outbox.done(message, commit_now=True)
             log.info("StartTransaction for session %d: transactionId %d (%s)",
                      message.session_id, result.transaction_id, auth.status.value)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
                 if self.configuration.get_bool("StopTransactionOnInvalidId"):
+                    log.warning("session %d: idTag %s, stopping (DeAuthorized)",
+                                message.session_id, auth.status.value)
                     self._spawn(self.station.stop_transaction(conn.id, StopReason.DE_AUTHORIZED))
                 else:
+                    log.warning("session %d: idTag %s, suspending energy (SuspendedEVSE)",
+                                message.session_id, auth.status.value)
                     self.station.set_charging_limit(conn.id, 0.0)
-        elif message.action == "StopTransaction" and result.id_tag_info:
-            tag = message.payload.get("id_tag")
-            if tag:
-                self._id_tag_info(tag, result.id_tag_info)
+        elif message.action == "StopTransaction":
+            with transaction(self._db):
+                tag = message.payload.get("id_tag")
+                if tag and result.id_tag_info:
+                    self._id_tag_info(tag, result.id_tag_info)
+                self.outbox.done(message, commit_now=True)
+        else:
+            self.outbox.done(message)
 
     async def close(self) -> None:
         """Let the queue drain briefly (up to 2 s), then cancel everything."""
         deadline = time.monotonic() + 2.0
         while self.online and len(self.outbox) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        self.outbox.flush()
         for task in list(self._tasks):
             task.cancel()

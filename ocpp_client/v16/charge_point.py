@@ -32,6 +32,7 @@ from ocpp.v16.enums import (
     ResetStatus,
     TriggerMessageStatus,
     UnlockStatus,
+    UpdateStatus,
 )
 
 if TYPE_CHECKING:
@@ -157,6 +158,19 @@ class ChargePoint16(ChargePoint):
     def on_clear_cache(self) -> call_result.ClearCache:
         self.adapter.cache.clear()
         return call_result.ClearCache(ClearCacheStatus.accepted)
+
+    # -- Local Auth List Management profile (OCPP 1.6 §5.9, §5.15) -----------------------
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None
+                           ) -> call_result.SendLocalList:
+        answer = self.adapter.send_local_list(list_version, str(update_type),
+                                              local_authorization_list or [])
+        return call_result.SendLocalList(UpdateStatus(answer))
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(self.adapter.local_list_version())
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, message_id: str | None = None,

@@ -28,6 +28,34 @@ def iso_timestamp(epoch_s: float) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
+def parse_timestamp(text: str) -> float:
+    """OCPP-J dateTime (ISO 8601) → UTC epoch seconds.
+
+    Raises:
+        ValueError: not an ISO 8601 date-time.
+    """
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def shift_timestamps(payload: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A queued Start/StopTransaction or MeterValues payload (snake_case keys) with every
+    timestamp moved by ``seconds`` (clock correction after the first CSMS time)."""
+    def shift(text: str) -> str:
+        return iso_timestamp(parse_timestamp(text) + seconds)
+
+    out = dict(payload)
+    if isinstance(out.get("timestamp"), str):
+        out["timestamp"] = shift(out["timestamp"])
+    for key in ("meter_value", "transaction_data"):
+        if isinstance(out.get(key), list):
+            out[key] = [{**mv, "timestamp": shift(mv["timestamp"])} if "timestamp" in mv else mv
+                        for mv in out[key]]
+    return out
+
+
 def _value(value: float, measurand: str, unit: str, context: str,
            phase: str | None = None) -> dict[str, Any]:
     sampled: dict[str, Any] = {
