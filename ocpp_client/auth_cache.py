@@ -10,29 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
 
 from evse.state_db import transaction
-
-
-@dataclass(frozen=True)
-class CachedIdTag:
-    """A cached IdTagInfo; ``expiry`` is UTC epoch seconds or None."""
-
-    id_tag: str
-    status: str
-    parent_id_tag: str | None
-    expiry: float | None
-
-    def valid(self, now: float) -> bool:
-        """Accepted and not expired at ``now``."""
-        return self.status == "Accepted" and (self.expiry is None or self.expiry > now)
-
-    def effective_status(self, now: float) -> str:
-        """The status at ``now``: an Accepted entry past its expiryDate is ``Expired``."""
-        if self.status == "Accepted" and self.expiry is not None and self.expiry <= now:
-            return "Expired"
-        return self.status
+from ocpp_client.id_tag_info import StoredIdTag
 
 
 class AuthCache:
@@ -59,7 +39,7 @@ class AuthCache:
                 " ORDER BY last_used DESC LIMIT ?)", (self.max_entries,)
             )
 
-    def get(self, id_tag: str) -> CachedIdTag | None:
+    def get(self, id_tag: str) -> StoredIdTag | None:
         """The cached entry for ``id_tag`` (marks it recently used), or None."""
         row = self._db.execute(
             "SELECT id_tag, status, parent_id_tag, expiry FROM auth_cache WHERE id_tag = ?",
@@ -69,7 +49,7 @@ class AuthCache:
             return None
         self._db.execute("UPDATE auth_cache SET last_used = ? WHERE id_tag = ?",
                          (time.time(), id_tag))
-        return CachedIdTag(*row)
+        return StoredIdTag(*row)
 
     def clear(self) -> None:
         """Empty the cache (ClearCache)."""

@@ -17,30 +17,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from evse.state_db import transaction
-
-
-@dataclass(frozen=True)
-class ListEntry:
-    """One local list entry; ``expiry`` is UTC epoch seconds or None (never expires)."""
-
-    id_tag: str
-    status: str
-    parent_id_tag: str | None
-    expiry: float | None
-
-    def valid(self, now: float) -> bool:
-        """Accepted and not expired at ``now`` (UTC epoch s)."""
-        return self.status == "Accepted" and (self.expiry is None or self.expiry > now)
-
-    def effective_status(self, now: float) -> str:
-        """The status at ``now``: an Accepted entry past its expiryDate is ``Expired``."""
-        if self.status == "Accepted" and self.expiry is not None and self.expiry <= now:
-            return "Expired"
-        return self.status
+from ocpp_client.id_tag_info import StoredIdTag
 
 
 class LocalList:
@@ -69,12 +49,12 @@ class LocalList:
         """GetLocalListVersion.conf listVersion (§5.9): 0 for an empty list."""
         return self.version if len(self) else 0
 
-    def get(self, id_tag: str) -> ListEntry | None:
+    def get(self, id_tag: str) -> StoredIdTag | None:
         """The entry for ``id_tag`` (idTags compare case-insensitively, §7.28), or None."""
         row = self._db.execute(
             "SELECT id_tag, status, parent_id_tag, expiry FROM local_list"
             " WHERE id_tag = ? COLLATE NOCASE", (id_tag,)).fetchone()
-        return None if row is None else ListEntry(*row)
+        return None if row is None else StoredIdTag(*row)
 
     def update(self, version: int, update_type: str, entries: list[dict[str, Any]],
                max_length: int, max_send: int,

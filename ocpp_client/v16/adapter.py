@@ -50,8 +50,9 @@ from evse.domain import (
 )
 from evse.state_db import transaction
 from evse.station import Station
-from ocpp_client.auth_cache import AuthCache, CachedIdTag
-from ocpp_client.local_list import ListEntry, LocalList
+from ocpp_client.auth_cache import AuthCache
+from ocpp_client.id_tag_info import StoredIdTag
+from ocpp_client.local_list import LocalList
 from ocpp_client.queue import (
     KIND_BEGIN,
     KIND_OTHER,
@@ -238,7 +239,7 @@ class Ocpp16Adapter:
         )
 
     # -- authorization port ---------------------------------------------------------------
-    def _local_entry(self, id_tag: str) -> ListEntry | CachedIdTag | None:
+    def _local_entry(self, id_tag: str) -> StoredIdTag | None:
         """The Local Authorization List entry, else the cache entry, for ``id_tag``."""
         if self.configuration.get_bool("LocalAuthListEnabled"):
             entry = self.local_list.get(id_tag)
