@@ -744,16 +744,16 @@ class Connector:
         return reading
 
     def read_temperature_hw(self) -> None:
-        """Worker thread: sample the temperature sensor (if any) into the safety path."""
+        """Worker thread: sample the temperature sensor (if any) into the safety path.
+
+        Raises:
+            OSError (or any driver error): the sensor is lost; the Station's supervisor
+            raises a HighTemperature fault, which stops charging, and retries.
+        """
         sensor = self.hw.temperature
         if sensor is None:
             return
-        try:
-            value = sensor.read_c()
-        except OSError as exc:
-            log.warning("connector %d: temperature sensor: %s", self.id, exc)
-            return
-        self.on_temperature_hw(value)
+        self.on_temperature_hw(sensor.read_c())
 
 
 __all__ = ["OUTPUTS", "STATES", "TRANSACTION_STATES", "TRANSITIONS", "TRIGGERS", "Connector",

@@ -105,6 +105,8 @@ class Daemon:
         config = self.config
         self.db = open_state_db(config.state_dir)
         self.board = create_board(config.hardware, [c.raw for c in config.connectors])
+        if self.board.simulator is not None:
+            self.board.simulator.keep_meter_registers(config.state_dir)
         for hw in self.board.connectors:
             hw.contactor.open()
             if hw.contactor.feedback_closed:
@@ -131,7 +133,8 @@ class Daemon:
         await self.station.start()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
-        self._link_task = loop.create_task(self.adapter.run())
+        # Supervised: a crash of the link (or its sender) is logged and it starts again.
+        self._link_task = self.station.supervisor.run("OCPP link", self.adapter.run)
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
         liveness = sampler_liveness([hw.pilot for hw in self.board.connectors],

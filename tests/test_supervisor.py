@@ -53,7 +53,7 @@ async def test_periodic_step_failures_fault_back_off_and_recover(
     assert recovered.is_set()
     record = sup.describe()["meter poll connector 1"]
     assert record["failures"] == 4 and not record["failing"]
-    assert "TypeError('bad driver')" == record["last_error"]
+    assert record["last_error"] == "TypeError('bad driver')"
     # Every failure logged with its traceback.
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert len(tracebacks) == 4

@@ -522,7 +522,7 @@ class Ocpp16Adapter:
         while True:
             message, wait = self.outbox.next_message()
             if message is None:
-                self.outbox.flush()
+                # No flush here: acknowledgements ride with the next commit (Outbox.done).
                 self.outbox.changed.clear()
                 message, wait = self.outbox.next_message()
                 if message is None:
