@@ -23,7 +23,7 @@ from evse.config import Config, ConfigError, load_config
 from evse.control import ControlServer
 from evse.domain import StopReason
 from evse.iec61851 import Iec61851Settings
-from evse.logging_setup import configure_logging
+from evse.logging_setup import configure_logging, redact_url, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import open_state_db
 from evse.station import Station
@@ -142,7 +142,7 @@ class Daemon:
         self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
                                                        self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
-                 config.station_id, len(self.board.connectors), config.ocpp_url,
+                 config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
 
     def status_line(self) -> str:
@@ -290,6 +290,13 @@ def run_daemon(config_path: str) -> int:
         return 1
     _configure_logging(config.raw["logging"]["level"])
     try:
+        return _run(config)
+    finally:
+        stop_logging()  # write what is queued (up to 5 s) before the process ends
+
+
+def _run(config: Config) -> int:
+    try:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
         log.critical("hardware: %s", exc)
@@ -300,6 +307,7 @@ def run_daemon(config_path: str) -> int:
                         reset_kind, SOFT_RESET_EXIT_STATUS)
             return SOFT_RESET_EXIT_STATUS
         log.warning("%s reset: restarting", reset_kind)
+        stop_logging()
         os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
                                   str(config.path)])
     return 0

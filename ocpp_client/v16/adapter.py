@@ -48,6 +48,7 @@ from evse.domain import (
     TransactionStarted,
     TransactionStopped,
 )
+from evse.logging_setup import redact_url
 from evse.state_db import transaction
 from evse.station import Station
 from ocpp_client.auth_cache import AuthCache
@@ -111,6 +112,8 @@ class Ocpp16Adapter:
         self.station = station
         self.config = config
         self.url = config.ocpp_url.rstrip("/") + "/" + config.station_id
+        #: The URL as logs and ``evse status`` show it (basic-auth password masked).
+        self.url_shown = redact_url(self.url)
         self.configuration = Configuration(
             db, config.ocpp["configuration"],
             fixed={"NumberOfConnectors": len(station.connectors)},
@@ -155,7 +158,7 @@ class Ocpp16Adapter:
 
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
-        return {"state": self.link_state, "url": self.url, "queued": len(self.outbox),
+        return {"state": self.link_state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
 
@@ -396,14 +399,14 @@ class Ocpp16Adapter:
                 ) as ws:
                     delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
                                      ocpp["reconnect_max_s"])
-                    log.info("connected to CSMS %s", self.url)
+                    log.info("connected to CSMS %s", self.url_shown)
                     await self._serve(ws)
             except _LINK_ERRORS as exc:
-                log.warning("CSMS link %s: %s", self.url, exc or type(exc).__name__)
+                log.warning("CSMS link %s: %s", self.url_shown, exc or type(exc).__name__)
             except OCPPError as exc:
                 log.error("CSMS answered BootNotification with %s: reconnecting", exc)
             except Exception:  # a bug must not end the link for good
-                log.exception("CSMS link %s: unexpected error", self.url)
+                log.exception("CSMS link %s: unexpected error", self.url_shown)
             finally:
                 self._go_offline()
             delay = next(delays)

@@ -35,6 +35,8 @@ from ocpp.v16.enums import (
     UpdateStatus,
 )
 
+from ocpp_client.frame_log import FrameLogger, loggable
+
 if TYPE_CHECKING:
     from ocpp_client.v16.adapter import Ocpp16Adapter
 
@@ -77,7 +79,9 @@ class ChargePoint16(ChargePoint):
 
     def __init__(self, station_id: str, connection: Any, adapter: Ocpp16Adapter,
                  response_timeout: float) -> None:
-        super().__init__(station_id, connection, response_timeout=response_timeout)
+        # The library logs frames through this logger: secrets masked, frames cut.
+        super().__init__(station_id, connection, response_timeout=response_timeout,
+                         logger=FrameLogger(logging.getLogger("ocpp.frames")))
         self.adapter = adapter
 
     async def route_message(self, raw_msg: Any) -> None:
@@ -86,7 +90,7 @@ class ChargePoint16(ChargePoint):
         try:
             msg = unpack(raw_msg)
         except OCPPError as error:
-            log.warning("malformed frame from CSMS (%s): %.200r", error.code, raw_msg)
+            log.warning("malformed frame from CSMS (%s): %s", error.code, loggable(raw_msg))
             await self._send(_error_16(_unique_id_of(raw_msg), error))
             return
         if msg.message_type_id == MessageType.Call:
