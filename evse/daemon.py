@@ -177,7 +177,10 @@ class Daemon:
                 self.reset_kind or "", StopReason.REBOOT)
             await self.station.stop_all(reason)
         if self.adapter is not None:
-            await self.adapter.close()
+            try:
+                await self.adapter.close()
+            except sqlite3.Error as exc:  # a full disk must not stop the shutdown
+                log.error("state not stored at shutdown: %s", exc)
         if self._link_task is not None:
             # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
             # library's call) can swallow a cancellation that races with its result, which
