@@ -68,8 +68,10 @@ def fill(directory: Path) -> Path:
 
 
 async def start_daemon(tmp_path: Path, csms: DevCsms) -> Daemon:
+    # The control socket outside the full file system (its directory is the state dir).
+    socket = f"/tmp/evse-fulldisk-{os.getpid()}.sock"
     path = write_config(tmp_path, f"ws://127.0.0.1:{csms.port}/",
-                        extra='control_socket = "/tmp/evse-fulldisk-%d.sock"' % os.getpid())
+                        extra=f'control_socket = "{socket}"')
     daemon = Daemon(load_checked_config(str(path)))
     await daemon.start()
     assert daemon.station is not None
