@@ -14,10 +14,11 @@ counts what the daemon really asks of the disk:
    ``write``/``pwrite64`` on files in the state directory (the SQLite database, its WAL,
    journal files). The simulator's own meter register file is not counted (a real meter
    keeps its register itself).
-4. The same runs for the *baseline*: today's code from git (``--baseline-rev``, default
-   ``origin/main`` if present else ``main``), unpacked with ``git archive`` into a temp dir.
+4. The same runs for the *baseline*: the code before one-commit-per-sample, from git
+   (``--baseline-rev``, default :data:`BASELINE_REV`), unpacked with ``git archive`` into a
+   temp dir and run the same way, in the same run.
 
-Run:  python benchmarks/disk_writes.py [--seconds 60] [--baseline-rev main] [--no-baseline]
+Run:  python benchmarks/disk_writes.py [--seconds 60] [--baseline-rev REV] [--no-baseline]
 Last lines: ``disk_writes code=<baseline|current> interval_s=… fsyncs_per_min=…
 bytes_per_min=…`` per run. Needs ``strace`` (exit status 2 without it).
 """
@@ -45,6 +46,9 @@ from dev_csms import DevCsms  # noqa: E402
 
 from evse.control import ControlError, request  # noqa: E402
 
+#: The last commit that committed every 1 Hz meter poll (the figures the issue reported).
+BASELINE_REV = "3586619"
+
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"
 
 CONFIG = """
@@ -63,6 +67,9 @@ reconnect_max_s = 0.5
 MeterValueSampleInterval = {interval}
 MeterValuesSampledData = "{measurands}"
 HeartbeatInterval = 300
+
+[hardware]
+driver = "sim"
 
 [[connector]]
 id = 1
@@ -133,12 +140,13 @@ async def measure(code: str, tree: Path, interval: int, seconds: float) -> Resul
         config.write_text(CONFIG.format(state=state, socket=socket, port=csms.port,
                                         interval=interval, measurands=MEASURANDS))
         trace = work / "trace.txt"
+        errors = work / "daemon.err"
         env = {**os.environ, "PYTHONPATH": str(tree)}
         proc = subprocess.Popen(
             ["strace", "-f", "-y", "-ttt", "-qq", "-o", str(trace),
              "-e", "trace=fsync,fdatasync,write,pwrite64,writev,pwritev",
              sys.executable, "-m", "evse", "run", "--config", str(config)],
-            cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=errors.open("wb"))
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -147,7 +155,8 @@ async def measure(code: str, tree: Path, interval: int, seconds: float) -> Resul
                     break
                 except (ControlError, OSError):
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{code}: daemon did not come up") from None
+                        raise RuntimeError(f"{code}: daemon did not come up:\n"
+                                           + errors.read_text()[-2000:]) from None
                     await asyncio.sleep(0.1)
             await csms.wait_for(lambda: csms.actions("BootNotification"), timeout=30)
             await _control(socket, "sim.plug", connector_id=1, max_current_a=32.0, phases=3)
@@ -180,14 +189,6 @@ def baseline_tree(rev: str, into: Path) -> Path:
     return into
 
 
-def default_rev() -> str:
-    for rev in ("origin/main", "main"):
-        if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", rev],
-                          capture_output=True).returncode == 0:
-            return rev
-    return "HEAD"
-
-
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0,
@@ -195,7 +196,7 @@ async def main() -> int:
     parser.add_argument("--intervals", default="1,10",
                         help="MeterValueSampleInterval values, s (default 1,10)")
     parser.add_argument("--baseline-rev", default=None,
-                        help="git revision of the baseline (default origin/main or main)")
+                        help=f"git revision of the baseline (default {BASELINE_REV})")
     parser.add_argument("--no-baseline", action="store_true", help="measure current only")
     args = parser.parse_args()
     if shutil.which("strace") is None:
@@ -206,7 +207,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evse-baseline-") as tmp:
         trees = [("current", ROOT)]
         if not args.no_baseline:
-            rev = args.baseline_rev or default_rev()
+            rev = args.baseline_rev or BASELINE_REV
             trees.insert(0, (f"baseline({rev})", baseline_tree(rev, Path(tmp))))
         for code, tree in trees:
             for interval in intervals:

@@ -253,7 +253,18 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     logging.captureWarnings(True)
+    threading.excepthook = _log_thread_death
     return handler
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A thread ended with an exception (a driver's reader or sampler thread): log it with
+    its traceback at CRITICAL instead of a bare print to stderr (nothing dies silently)."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("evse.threads").critical(
+        "thread %s died", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def stop_logging() -> None:

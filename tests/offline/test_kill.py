@@ -207,7 +207,8 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
         db.close()
     assert len(delivery.transaction_ids) == len(delivery.stops)
     # A PowerLoss stop is stamped with the session's last persisted reading: no later than
-    # the kill, and not much earlier (the reading is persisted every meter poll, 1 s).
+    # the kill, and not much earlier (a sample is committed every MeterValueSampleInterval,
+    # 1 s here; the alive stamp every 60 s).
     for stop in delivery.stops.values():
         if stop["reason"] == "PowerLoss":
             at = parse_timestamp(stop["timestamp"])

@@ -308,3 +308,15 @@ async def test_secrets_from_a_real_csms_never_reach_the_log(
     assert f"CP-TEST:***@127.0.0.1:{csms.port}" in text
     assert SECRET not in text
     assert SECRET not in json.dumps(status)
+
+
+def test_a_dying_thread_is_logged_with_its_traceback(log_output: Any) -> None:
+    def reader() -> None:
+        raise ValueError("bad frame from the RFID reader")
+
+    thread = threading.Thread(target=reader, name="rfid-line")
+    thread.start()
+    thread.join()
+    out = written(log_output)
+    assert "<2>evse.threads: thread rfid-line died" in out
+    assert "<2>ValueError: bad frame from the RFID reader" in out
