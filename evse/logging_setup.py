@@ -260,11 +260,10 @@ def configure_logging(
 def _log_thread_death(args: threading.ExceptHookArgs) -> None:
     """A thread ended with an exception (a driver's reader or sampler thread): log it with
     its traceback at CRITICAL instead of a bare print to stderr (nothing dies silently)."""
-    if args.exc_type is SystemExit:
+    if args.exc_type is SystemExit or args.exc_value is None:
         return
     name = args.thread.name if args.thread is not None else "?"
-    logging.getLogger("evse.threads").critical(
-        "thread %s died", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    logging.getLogger("evse.threads").critical("thread %s died", name, exc_info=args.exc_value)
 
 
 def stop_logging() -> None:

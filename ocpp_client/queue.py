@@ -292,6 +292,8 @@ class Outbox:
         self._ack_timer = None
         try:
             self.flush()
+        except sqlite3.ProgrammingError:
+            return  # the database was closed (shutdown)
         except sqlite3.Error as exc:
             log.warning("acknowledgements not committed (%s): kept, retrying", exc)
             if self._pending_acks:
