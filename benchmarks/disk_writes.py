@@ -158,12 +158,18 @@ async def measure(code: str, tree: Path, interval: int, seconds: float) -> Resul
                         raise RuntimeError(f"{code}: daemon did not come up:\n"
                                            + errors.read_text()[-2000:]) from None
                     await asyncio.sleep(0.1)
-            await csms.wait_for(lambda: csms.actions("BootNotification"), timeout=30)
+            # Booted and online (statuses follow the accepted boot): the card is authorized
+            # by the CSMS, not decided offline.
+            await csms.wait_for(lambda: csms.actions("StatusNotification"), timeout=30)
             await _control(socket, "sim.plug", connector_id=1, max_current_a=32.0, phases=3)
             await _control(socket, "sim.swipe", id_tag="DISK01")
-            await csms.wait_for(lambda: any(
-                p["status"] == "Charging" for p in csms.actions("StatusNotification")),
-                timeout=30)
+            try:
+                await csms.wait_for(lambda: any(
+                    p["status"] == "Charging" for p in csms.actions("StatusNotification")),
+                    timeout=30)
+            except TimeoutError:
+                raise RuntimeError(f"{code}: no Charging; daemon said:\n"
+                                   + errors.read_text()[-3000:]) from None
             # Let the start-up writes (StartTransaction, its acknowledgement) settle.
             await asyncio.sleep(2.0)
             start = time.time()
