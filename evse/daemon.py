@@ -259,14 +259,6 @@ class Daemon:
         }
 
 
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
-    # The ocpp library logs every frame at INFO; keep that for debug level.
-    logging.getLogger("ocpp").setLevel(logging.INFO if level == "debug" else logging.WARNING)
-    for noisy in ("websockets", "transitions", "pymodbus"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 async def _main(config: Config) -> str | None:
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
@@ -291,7 +283,7 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    _configure_logging(config.raw["logging"]["level"])
+    configure_logging(config.raw["logging"]["level"])
     try:
         return _run(config)
     finally:

@@ -252,6 +252,12 @@ def configure_logging(
     handler.start()
     root.addHandler(handler)
     root.setLevel(numeric)
+    # The ocpp library's frames (``ocpp.frames``, masked) only at debug level; websockets
+    # logs handshake headers (the basic-auth Authorization header) at debug: never.
+    logging.getLogger("ocpp").setLevel(
+        logging.INFO if numeric <= logging.DEBUG else logging.WARNING)
+    for noisy in ("websockets", "transitions", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)
     threading.excepthook = _log_thread_death
     return handler

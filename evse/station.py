@@ -499,9 +499,14 @@ class Station:
                 reading = dataclasses.replace(reading, timestamp=ts)
                 energy = reading.energy_active_import_wh
             except PowerMeterFailure as exc:
-                log.error("connector %d: meter at stop: %s; using last persisted reading",
+                log.error("connector %d: meter at stop: %s; using the last good reading",
                           conn.id, exc.reason)
-                reading, energy, ts = None, session.last_meter_wh, self.clock.now()
+                # The last good poll (polls are not persisted) or the last committed sample.
+                last = conn.last_reading
+                energy = max(session.last_meter_wh,
+                             last.energy_active_import_wh if last is not None else 0.0)
+                reading, ts = None, self.clock.now()
+
             def write() -> None:
                 self._sessions.record_meter(session, energy, ts)
                 self._sessions.finish(session, reason.value)

@@ -4,6 +4,7 @@ URL) — also for a real CSMS sending them, and in bounded time for huge frames.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -283,9 +284,7 @@ async def test_secrets_from_a_real_csms_never_reach_the_log(
     """The daemon at debug level (every frame logged), a CSMS URL with a basic-auth
     password, and a CSMS setting and reading AuthorizationKey."""
     capture = Capture()
-    handler = configure_logging("debug", target=capture)
-    ocpp_logger = logging.getLogger("ocpp")
-    ocpp_logger.setLevel(logging.INFO)
+    handler = configure_logging("debug", target=capture)  # as ``[logging] level = "debug"``
     try:
         daemon = await daemon_factory(f"ws://CP-TEST:{SECRET}@127.0.0.1:{csms.port}/")
         await csms.wait_for(lambda: "CP-TEST" in csms.stations)
@@ -297,7 +296,6 @@ async def test_secrets_from_a_real_csms_never_reach_the_log(
         status = daemon.adapter.describe()  # type: ignore[union-attr]
         assert handler.drain(5.0)
     finally:
-        ocpp_logger.setLevel(logging.NOTSET)
         logging.getLogger().removeHandler(handler)
         handler.close()
     # The CSMS in this process logs through the library's own "ocpp" logger: not ours.
@@ -307,6 +305,7 @@ async def test_secrets_from_a_real_csms_never_reach_the_log(
     assert "AuthorizationKey" in text
     assert f"CP-TEST:***@127.0.0.1:{csms.port}" in text
     assert SECRET not in text
+    assert base64.b64encode(f"CP-TEST:{SECRET}".encode()).decode() not in text  # Basic auth
     assert SECRET not in json.dumps(status)
 
 
