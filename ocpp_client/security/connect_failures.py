@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from ocpp_client.security.events import SecurityEventType
 
@@ -43,8 +43,15 @@ _CLIENT_CERT_REJECTED_REASONS = frozenset({
 AUTH_REJECTED_STATUSES = frozenset({401, 403})
 
 
-def classify_connect_failure(exc: BaseException) -> SecurityEventType | None:
+def classify_connect_failure(exc: BaseException, *, client_certificate_sent: bool = False
+                             ) -> SecurityEventType | None:
     """The security event ``exc`` (raised by ``websockets.connect``) stands for, or None.
+
+    With TLS 1.3 the server checks the client certificate after the client has finished
+    its handshake, so a rejected certificate (security profile 3) reaches the client as a
+    connection closed before any HTTP response; with ``client_certificate_sent`` that is
+    taken as FAILED_TO_AUTHENTICATE_AT_CSMS (a non-critical event: a wrong guess only adds
+    a log line).
 
     - server certificate not trusted, expired, or not for this host →
       INVALID_CSMS_CERTIFICATE;
@@ -66,6 +73,9 @@ def classify_connect_failure(exc: BaseException) -> SecurityEventType | None:
                 return SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
         if (isinstance(cause, InvalidStatus)
                 and cause.response.status_code in AUTH_REJECTED_STATUSES):
+            return SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
+        if (client_certificate_sent and isinstance(cause, InvalidMessage)
+                and isinstance(cause.__cause__, EOFError | ConnectionError)):
             return SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
     return None
 
