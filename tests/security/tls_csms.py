@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import ssl
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from http import HTTPStatus
 from pathlib import Path
 
@@ -69,3 +71,39 @@ async def csms(ssl_context: ssl.SSLContext | None = None,
                      subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
         port = next(iter(server.sockets)).getsockname()[1]
         yield port
+
+
+@contextlib.contextmanager
+def blocking_tls_server(ssl_context: ssl.SSLContext) -> Iterator[int]:
+    """A plain TLS server on a thread (yields its port) that completes or fails the
+    handshake and answers ``400``. Unlike the asyncio server, it flushes its TLS alert
+    before closing, so the client sees *why* the handshake failed (as with a real CSMS
+    front end)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if stop.is_set():
+                conn.close()
+                return
+            try:
+                with ssl_context.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            except (ssl.SSLError, OSError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        socket.create_connection(("127.0.0.1", port)).close()  # wakes accept()
+        thread.join(timeout=5)
+        listener.close()
