@@ -203,13 +203,29 @@ class CertificateStore:
         self._write(active_dir, cert)
         return InstallStatus.ACCEPTED
 
-    def commit_csms_root(self) -> None:
-        """The station connected trusting the new CSMS root: drop the fallback root
-        (AdditionalRootCertificateCheck)."""
+    def commit_csms_root(self, peer_certificate_der: bytes | None = None) -> bool:
+        """The station connected: drop the fallback CSMS root (AdditionalRootCertificateCheck)
+        once the CSMS has shown a certificate issued by the new root. Returns True when a
+        fallback was dropped.
+
+        Args:
+            peer_certificate_der: the CSMS's certificate (``getpeercert(True)``). When
+                given, the fallback is only dropped if an active (non-fallback) root issued
+                it directly; a CSMS certificate under an intermediate CA cannot be told
+                apart this way and keeps the fallback. None drops it unconditionally.
+        """
         fallback_dir = self.directory / _FALLBACK_DIR
+        if not self.has_fallback:
+            return False
+        if peer_certificate_der is not None:
+            peer = x509.load_der_x509_certificate(peer_certificate_der)
+            if not any(issued_by(peer, root)
+                       for root in self._load(self._dir(CertificateUse.CSMS_ROOT))):
+                return False
         for path in fallback_dir.glob("*.pem"):
             path.unlink()
         fsync_directory(fallback_dir)
+        return True
 
     def delete(self, hash_data: CertificateHashData) -> DeleteStatus:
         """DeleteCertificate: remove the root ``hash_data`` names.

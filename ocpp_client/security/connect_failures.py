@@ -23,6 +23,9 @@ _TLS_VERSION_REASONS = frozenset({
     "WRONG_SSL_VERSION",
 })
 _TLS_CIPHER_REASONS = frozenset({
+    # The server's generic handshake_failure alert: with TLS 1.2 mostly "no shared cipher
+    # suite" (also sent by a server that wants a client certificate we did not send).
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
     "NO_SHARED_CIPHER",
     "NO_CIPHERS_AVAILABLE",
     "NO_SUITABLE_SIGNATURE_ALGORITHM",

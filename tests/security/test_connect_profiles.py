@@ -194,6 +194,25 @@ async def test_server_offering_only_tls11_is_refused(tmp_path: Path, tls11_serve
     assert classify_connect_failure(err.value) is SecurityEventType.INVALID_TLS_VERSION
 
 
+async def test_server_offering_only_a_cipher_suite_we_refuse(tmp_path: Path, pki: Pki,
+                                                             store: CertificateStore) -> None:
+    """A TLS 1.2 CSMS that offers only AES128-SHA256 (RSA key exchange, CBC): not in the
+    whitepaper's list, so the handshake fails → InvalidTLSCipherSuite."""
+    from tests.security.pki import SERVER_AUTH, issue, rsa_key
+    rsa_server = issue(pki.root, "csms.example", ip="127.0.0.1", key=rsa_key(),
+                       eku=SERVER_AUTH)
+    sctx = server_context(rsa_server, tmp_path)
+    sctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    sctx.set_ciphers("AES128-SHA256")
+    keys = AuthorizationKeyStore(tmp_path / "state", key_file(tmp_path))
+    with blocking_tls_server(sctx) as port:
+        url = f"wss://127.0.0.1:{port}"
+        ssl_ctx, headers = connection_options(2, url, STATION_ID, store, keys)
+        with pytest.raises(ssl.SSLError) as err:
+            await open_link(url, ssl_ctx, headers)
+    assert classify_connect_failure(err.value) is SecurityEventType.INVALID_TLS_CIPHER_SUITE
+
+
 def test_unreachable_csms_is_no_security_event() -> None:
     assert classify_connect_failure(ConnectionRefusedError()) is None
 
