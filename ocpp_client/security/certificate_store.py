@@ -66,6 +66,7 @@ class DeleteStatus(enum.Enum):
 
 
 _FALLBACK_DIR = "csms_root_fallback"
+_ISSUERS_DIR = "issuers"  # issuer of a cross-signed CSMS root, named by the root
 _COMMISSIONED_MARKER = ".commissioning_roots_imported"
 
 
@@ -120,7 +121,7 @@ class CertificateStore:
         self.max_length = max_length
         self.additional_root_check = additional_root_check
         self._clock = clock
-        for sub in (*(u.name.lower() for u in CertificateUse), _FALLBACK_DIR):
+        for sub in (*(u.name.lower() for u in CertificateUse), _FALLBACK_DIR, _ISSUERS_DIR):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         marker = self.directory / _COMMISSIONED_MARKER
         if commissioning_csms_roots is not None and not marker.exists():
@@ -191,14 +192,24 @@ class CertificateStore:
 
     def _replace_csms_root(self, cert: x509.Certificate) -> InstallStatus:
         active_dir = self._dir(CertificateUse.CSMS_ROOT)
-        current = self._load(active_dir)
-        if current and not any(issued_by(cert, old) for old in current):
-            return InstallStatus.REJECTED
         fallback_dir = self.directory / _FALLBACK_DIR
-        for path in fallback_dir.glob("*.pem"):  # one fallback only: the root replaced now
-            path.unlink()
-        for path in active_dir.glob("*.pem"):
-            os.replace(path, fallback_dir / path.name)
+        current = self._load_paths(active_dir) + self._load_paths(fallback_dir)
+        signers = [(path, old) for path, old in current if issued_by(cert, old)]
+        if current and not signers:
+            return InstallStatus.REJECTED
+        # The root it replaces becomes the one fallback; every other CSMS root goes.
+        keep = signers[0][1] if signers else None
+        for path, old in current:
+            if keep is None or fingerprint(old) != fingerprint(keep):
+                path.unlink()
+                (self.directory / _ISSUERS_DIR / path.name).unlink(missing_ok=True)
+        if keep is not None:
+            self._write(fallback_dir, keep)
+            (active_dir / f"{fingerprint(keep)}.pem").unlink(missing_ok=True)
+            # Its issuer's key names the new root in CertificateHashData even after the
+            # fallback is gone.
+            self._write(self.directory / _ISSUERS_DIR, keep, name=fingerprint(cert))
+        fsync_directory(active_dir)
         fsync_directory(fallback_dir)
         self._write(active_dir, cert)
         return InstallStatus.ACCEPTED
@@ -249,6 +260,7 @@ class CertificateStore:
                         return DeleteStatus.FAILED
                     try:
                         path.unlink()
+                        (self.directory / _ISSUERS_DIR / path.name).unlink(missing_ok=True)
                         fsync_directory(directory)
                     except OSError as exc:
                         log.error("DeleteCertificate: cannot remove %s: %s", path, exc)
@@ -268,6 +280,9 @@ class CertificateStore:
         # (AdditionalRootCertificateCheck) is hashed with that one while it is stored.
         if cert.issuer == cert.subject:
             return cert
+        recorded = self.directory / _ISSUERS_DIR / f"{fingerprint(cert)}.pem"
+        if recorded.exists():
+            return x509.load_pem_x509_certificate(recorded.read_bytes())
         for use in CertificateUse:
             for other in self.roots(use):
                 if other.subject == cert.issuer and issued_by(cert, other):
@@ -275,9 +290,9 @@ class CertificateStore:
         return cert
 
     @staticmethod
-    def _write(directory: Path, cert: x509.Certificate) -> None:
+    def _write(directory: Path, cert: x509.Certificate, name: str | None = None) -> None:
         # Certificates are public; 0600 anyway keeps the whole state dir uniform.
-        write_secret_file(directory / f"{fingerprint(cert)}.pem",
+        write_secret_file(directory / f"{name or fingerprint(cert)}.pem",
                           cert.public_bytes(serialization.Encoding.PEM))
 
     @staticmethod

@@ -20,6 +20,20 @@ class InsecureFileError(PermissionError):
     """A secret file is accessible to group or others."""
 
 
+def check_secret_file(path: Path) -> None:
+    """Refuse a secret file that group or others may access.
+
+    Raises:
+        InsecureFileError: mode has any group/other bit (expected 0600 or stricter).
+        OSError: the file does not exist.
+    """
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise InsecureFileError(
+            f"{path}: mode {mode:04o} lets group/others access a secret; expected 0600"
+            f" (chmod 600 {path})")
+
+
 def read_secret_file(path: Path) -> bytes:
     """The content of ``path``, which must not be accessible to group or others.
 
@@ -27,11 +41,7 @@ def read_secret_file(path: Path) -> bytes:
         InsecureFileError: mode has any group/other bit (expected 0600 or stricter).
         OSError: the file cannot be read.
     """
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o077:
-        raise InsecureFileError(
-            f"{path}: mode {mode:04o} lets group/others access a secret; expected 0600"
-            f" (chmod 600 {path})")
+    check_secret_file(path)
     return path.read_bytes()
 
 

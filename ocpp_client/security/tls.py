@@ -17,6 +17,7 @@ from __future__ import annotations
 import ssl
 
 from ocpp_client.security.charge_point_certificate import TlsFiles
+from ocpp_client.security.secret_files import check_secret_file
 
 #: OpenSSL cipher string for TLS 1.2.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:RSA+AESGCM:!aNULL:!eNULL:!MD5:!DSS"
@@ -33,6 +34,7 @@ def csms_tls_context(csms_roots_pem: bytes, *, client: TlsFiles | None = None,
 
     Raises:
         ValueError: no CSMS root at all (and no system store), or a root is not PEM.
+        InsecureFileError: the client key file is accessible to group/others.
         ssl.SSLError / OSError: the client certificate or key cannot be loaded.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
@@ -49,5 +51,6 @@ def csms_tls_context(csms_roots_pem: bytes, *, client: TlsFiles | None = None,
     if use_system_store:
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if client is not None:
+        check_secret_file(client.keyfile)
         ctx.load_cert_chain(client.certfile, client.keyfile)
     return ctx

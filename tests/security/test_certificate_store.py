@@ -146,9 +146,29 @@ async def test_additional_root_certificate_check(tmp_path: Path, pki: Pki,
     assert await connects(tmp_path, store, pki.server)
     assert await connects(tmp_path, store, new_server)
     # connected with the new root: the fallback goes; the new root alone is the anchor
-    store.commit_csms_root()
+    assert store.commit_csms_root()
     assert not store.has_fallback
     assert [c.subject for c in store.roots(CSMS)] == [new_root.cert.subject]
     assert await connects(tmp_path, store, new_server)
     with pytest.raises(OSError):  # ssl.SSLCertVerificationError
         await connects(tmp_path, store, pki.server)
+    # the CSMS still names the new root with the hash data it was given before
+    assert store.installed_ids(CSMS) == [new_id]
+    assert store.install(CSMS, pki.other_root.cert_pem.decode()) is InstallStatus.REJECTED
+
+
+def test_additional_root_check_after_deleting_the_new_root(tmp_path: Path, pki: Pki,
+                                                           roots_file: Path) -> None:
+    """Deleting the new root leaves the fallback as the one root: a foreign root still
+    has to be signed by it."""
+    store = CertificateStore(tmp_path / "state", commissioning_csms_roots=roots_file,
+                             additional_root_check=True)
+    new_root = issue(pki.root, "Example CPO Root CA 2", ca=True)
+    assert store.install(CSMS, new_root.cert_pem.decode()) is InstallStatus.ACCEPTED
+    [new_id] = [i for i in store.installed_ids(CSMS)
+                if i.serial_number == format(new_root.cert.serial_number, "x")]
+    assert store.delete(new_id) is DeleteStatus.ACCEPTED
+    assert [c.subject for c in store.roots(CSMS)] == [pki.root.cert.subject]
+    assert store.install(CSMS, pki.other_root.cert_pem.decode()) is InstallStatus.REJECTED
+    newer = issue(pki.root, "Example CPO Root CA 3", ca=True)
+    assert store.install(CSMS, newer.cert_pem.decode()) is InstallStatus.ACCEPTED

@@ -21,6 +21,7 @@ from ocpp_client.security.charge_point_certificate import ChargePointCertificate
 from ocpp_client.security.connect_failures import classify_connect_failure
 from ocpp_client.security.events import SecurityEventType
 from ocpp_client.security.profiles import SecurityConfigError, connection_options
+from ocpp_client.security.secret_files import InsecureFileError
 from tests.security.conftest import STATION_ID, Pki
 from tests.security.tls_csms import blocking_tls_server, csms, server_context
 
@@ -230,3 +231,14 @@ def test_missing_material_is_a_config_error(tmp_path: Path, store: CertificateSt
                            AuthorizationKeyStore(tmp_path / "state", key_file(tmp_path)))
     with pytest.raises(SecurityConfigError, match="wss://"):
         connection_options(2, "ws://csms.example/ocpp", STATION_ID, store, keys)
+
+
+def test_client_key_open_to_others_is_refused(tmp_path: Path, pki: Pki,
+                                              store: CertificateStore) -> None:
+    cert_path, key_path = pki.client.write(tmp_path, "client")
+    assert key_path is not None
+    key_path.chmod(0o644)
+    cp_cert = ChargePointCertificate(tmp_path / "state",
+                                     commissioning=TlsFiles(cert_path, key_path))
+    with pytest.raises(InsecureFileError, match="chmod 600"):
+        connection_options(3, "wss://127.0.0.1:1/ocpp", STATION_ID, store, None, cp_cert)
