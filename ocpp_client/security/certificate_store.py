@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
