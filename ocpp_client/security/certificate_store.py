@@ -197,20 +197,23 @@ class CertificateStore:
         if current and not signers:
             return InstallStatus.REJECTED
         # The root it replaces becomes the one fallback; every other CSMS root goes.
+        # New files first, removals last: a power cut never leaves no root at all.
         keep = signers[0][1] if signers else None
-        for path, old in current:
-            if keep is None or fingerprint(old) != fingerprint(keep):
-                path.unlink()
-                (self.directory / _ISSUERS_DIR / path.name).unlink(missing_ok=True)
         if keep is not None:
-            self._write(fallback_dir, keep)
-            (active_dir / f"{fingerprint(keep)}.pem").unlink(missing_ok=True)
             # Its issuer's key names the new root in CertificateHashData even after the
             # fallback is gone.
             self._write(self.directory / _ISSUERS_DIR, keep, name=fingerprint(cert))
+            self._write(fallback_dir, keep)
+        self._write(active_dir, cert)
+        for path, old in current:
+            if (keep is not None and path.parent == fallback_dir
+                    and fingerprint(old) == fingerprint(keep)):
+                continue
+            path.unlink(missing_ok=True)
+            if keep is None or fingerprint(old) != fingerprint(keep):
+                (self.directory / _ISSUERS_DIR / path.name).unlink(missing_ok=True)
         fsync_directory(active_dir)
         fsync_directory(fallback_dir)
-        self._write(active_dir, cert)
         return InstallStatus.ACCEPTED
 
     def commit_csms_root(self, peer_certificate_der: bytes | None = None) -> bool:
