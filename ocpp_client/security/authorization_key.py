@@ -1,5 +1,6 @@
 """The AuthorizationKey: the HTTP Basic auth password of security profiles 1 and 2
-(1.6 security whitepaper ed. 3 §2.2 / configuration key AuthorizationKey; OCPP-J 1.6 §7;
+(1.6 security whitepaper ed. 3, "Security profiles" and configuration key
+AuthorizationKey; OCPP-J 1.6 "Security";
 OCPP 2.0.1 BasicAuthPassword).
 
 - At commissioning it comes from ``[security] authorization_key_file`` (0600, never in
@@ -10,7 +11,7 @@ OCPP 2.0.1 BasicAuthPassword).
 
 Key format: 16 to 40 printable ASCII characters (whitepaper: "minimal length 16 bytes";
 2.0.1 BasicAuthPassword: 16–40). A key of exactly 40 hex digits is the 20-byte binary
-key written in hex, as in the OCPP-J 1.6 §7 example (key
+key written in hex, as in the OCPP-J 1.6 example (key
 ``0001020304050607FFFFFFFFFFFFFFFFFFFFFFFF`` → header
 ``Basic QUwxMDAwOgABAgMEBQYH////////////////`` for station ``AL1000``): its bytes are the
 password. Any other key is used as its ASCII text.
@@ -59,7 +60,7 @@ class AuthorizationKey:
 
     def password(self) -> bytes:
         """The Basic auth password bytes: 40 hex digits decode to 20 bytes (OCPP-J 1.6
-        §7), any other key is its ASCII text."""
+        example), any other key is its ASCII text."""
         if len(self._value) == 40 and set(self._value) <= _HEX:
             return bytes.fromhex(self._value)
         return self._value.encode("ascii")

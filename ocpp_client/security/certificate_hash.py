@@ -1,5 +1,6 @@
 """CertificateHashData: how GetInstalledCertificateIds and DeleteCertificate name a
-certificate (1.6 security whitepaper ed. 3 CertificateHashDataType; OCPP 2.0.1 §2.6;
+certificate (1.6 security whitepaper ed. 3 CertificateHashDataType; OCPP 2.0.1
+CertificateHashDataType;
 the fields of an OCSP CertID, RFC 6960 §4.1.1).
 
 - ``hashAlgorithm``: SHA256 | SHA384 | SHA512;

@@ -1,5 +1,5 @@
 """The certificate store: the roots the station trusts, in the state directory
-(1.6 security whitepaper ed. 3 §3 "Certificate management": InstallCertificate,
+(1.6 security whitepaper ed. 3, "Certificate management": InstallCertificate,
 GetInstalledCertificateIds, DeleteCertificate, configuration keys
 CertificateStoreMaxLength and AdditionalRootCertificateCheck; OCPP 2.0.1 M03–M05).
 

@@ -1,6 +1,6 @@
 """The charge point certificate and its key (security profile 3): key generation and CSR
 for SignCertificate, validation of CertificateSigned, and the switch at the next
-reconnect (1.6 security whitepaper ed. 3 §3.2 "Certificate properties", use cases
+reconnect (1.6 security whitepaper ed. 3, "Certificate properties" and the use cases
 A02/A03 "Update Charge Point Certificate"; OCPP 2.0.1 A02).
 
 - The key pair is generated on the station (EC secp256r1) and written 0600; it never

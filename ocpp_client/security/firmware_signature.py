@@ -1,4 +1,4 @@
-"""Signed firmware verification (1.6 security whitepaper ed. 3 §4 "Secure firmware
+"""Signed firmware verification (1.6 security whitepaper ed. 3, "Secure firmware
 update", SignedUpdateFirmware / SignedFirmwareStatusNotification; OCPP 2.0.1 L01).
 
 Two steps, both before the install command may run:

@@ -1,6 +1,7 @@
 """What the link keeper asks before each connect to the CSMS and tells after it: one
 object over the security profile, the AuthorizationKey, the CSMS roots and the charge
-point certificate (1.6 security whitepaper ed. 3 §2 and §3; OCPP 2.0.1 A02, A05).
+point certificate (1.6 security whitepaper ed. 3, "Security profiles" and
+"Certificate management"; OCPP 2.0.1 A02, A05).
 
 A pending change is tried one at a time, so a failure is blamed on the right one: first a
 SecurityProfile raise (with the committed client certificate), then a certificate from

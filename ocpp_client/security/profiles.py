@@ -1,5 +1,5 @@
 """Security profiles 0–3 and what the link keeper connects with (1.6 security whitepaper
-ed. 3 §2 "Security profiles", configuration key SecurityProfile; OCPP 2.0.1 A00).
+ed. 3, "Security profiles", configuration key SecurityProfile; OCPP 2.0.1 A00).
 
 =======  =========  ===========================  ==============================
 profile  scheme     CSMS authenticates itself    station authenticates itself

@@ -1,4 +1,4 @@
-"""The bounded local security log (1.6 security whitepaper ed. 3 §2.x "Security events":
+"""The bounded local security log (1.6 security whitepaper ed. 3, "Security events":
 every security event is stored locally; GetLog logType SecurityLog uploads it).
 
 Kept in its own table of the state database. The oldest rows are dropped beyond

@@ -1,5 +1,5 @@
 """The TLS client context for the CSMS link (security profiles 2 and 3; 1.6 security
-whitepaper ed. 3 §2.3 "TLS"; OCPP 2.0.1 A00.FR.3xx/4xx).
+whitepaper ed. 3, "TLS"; OCPP 2.0.1 A00.FR.3xx/4xx).
 
 - TLS 1.2 or higher only (a server offering less is refused: InvalidTLSVersion);
 - TLS 1.2 cipher suites limited to ECDHE/RSA with AES-GCM or ChaCha20 (the whitepaper's
