@@ -7,8 +7,11 @@ Kept in its own table of the state database. The oldest rows are dropped beyond
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from evse.state_db import transaction
 from ocpp_client.security.events import SecurityEventType
@@ -55,11 +58,18 @@ class SecurityLog:
         create_security_log_table(db)
 
     def append(self, event: SecurityEventType, timestamp: float,
-               tech_info: str | None = None) -> SecurityLogEntry:
+               tech_info: str | None = None,
+               on_critical: Callable[[SecurityLogEntry], object] | None = None,
+               ) -> SecurityLogEntry:
         """Store ``event`` (at UTC epoch s ``timestamp``); returns the stored entry.
 
         ``tech_info`` is free text for the technician; callers must not put secrets in
         it (the 1.6 schema limits it to 255 characters; longer text is cut).
+
+        ``on_critical`` runs for a critical event inside the same database transaction,
+        so queueing its SecurityEventNotification in the outbox (same database) and the
+        log row are durable together, or neither is (an exception in it rolls both back
+        and propagates).
         """
         if tech_info is not None:
             tech_info = tech_info[:255]
@@ -70,7 +80,27 @@ class SecurityLog:
             row_id = int(cur.lastrowid or 0)
             self._db.execute("DELETE FROM security_log WHERE id <= ?",
                              (row_id - self._max,))
-        return SecurityLogEntry(row_id, timestamp, event, tech_info)
+            entry = SecurityLogEntry(row_id, timestamp, event, tech_info)
+            if on_critical is not None and event.critical:
+                on_critical(entry)
+        return entry
+
+    def export(self, path: Path, since: float | None = None,
+               until: float | None = None) -> int:
+        """Write the entries in [since, until] to ``path`` for GetLog (logType SecurityLog)
+        upload: one line each, ``<ISO 8601 UTC>\t<1.6 type name>\t<techInfo>``. Returns
+        the number of entries written.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        entries = self.entries(since, until)
+        with path.open("w", encoding="utf-8") as f:
+            for e in entries:
+                when = dt.datetime.fromtimestamp(e.timestamp, dt.UTC).isoformat()
+                info = (e.tech_info or "").replace("\n", " ")
+                f.write(f"{when}\t{e.type.v16_name}\t{info}\n")
+        return len(entries)
 
     def entries(self, since: float | None = None,
                 until: float | None = None) -> list[SecurityLogEntry]:
