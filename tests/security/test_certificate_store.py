@@ -172,3 +172,14 @@ def test_additional_root_check_after_deleting_the_new_root(tmp_path: Path, pki: 
     assert store.install(CSMS, pki.other_root.cert_pem.decode()) is InstallStatus.REJECTED
     newer = issue(pki.root, "Example CPO Root CA 3", ca=True)
     assert store.install(CSMS, newer.cert_pem.decode()) is InstallStatus.ACCEPTED
+
+
+def test_install_that_cannot_be_written_is_failed(tmp_path: Path, pki: Pki,
+                                                  roots_file: Path) -> None:
+    store = CertificateStore(tmp_path / "state", commissioning_csms_roots=roots_file)
+    target = store.directory / "manufacturer_root"
+    target.rmdir()
+    target.write_text("not a directory")  # the write fails with a real OSError
+    assert store.install(MANUFACTURER, pki.manufacturer_root.cert_pem.decode()) \
+        is InstallStatus.FAILED
+    assert store.installed_ids(MANUFACTURER) == []
