@@ -293,7 +293,7 @@ def composite_schedule(profiles: Iterable[ChargingProfile], evse_id: int, start_
         active = _evaluate(candidates, instant, relative_base, voltage_v, ev_phases)
         limit_a = ceiling_a if active.limit_a is None else min(active.limit_a, ceiling_a)
         value = math.floor(from_amperes(limit_a, unit, active.phases, voltage_v) * 10 + 1e-6)
-        period = SchedulePeriod(int(round(instant - start_at)), value / 10, active.phases)
+        period = SchedulePeriod(round(instant - start_at), value / 10, active.phases)
         if periods and periods[-1].start_s == period.start_s:
             periods.pop()  # two instants within the same whole second: the later one holds
         if periods and (periods[-1].limit, periods[-1].phases) == (period.limit,

@@ -163,13 +163,16 @@ class LimitWatcher:
         self._utc_now = utc_now
         self._apply = apply
         self._timer = Timer(clock, f"profile period boundary (EVSE {evse_id})",
-                            self.evaluate)
+                            self._on_timer)
         self.current: ActiveLimit | None = None
         engine.on_change(self._changed)
 
     def _changed(self, evse_id: int) -> None:
         if evse_id in (self.evse_id, STATION_EVSE_ID):
             self.evaluate()
+
+    def _on_timer(self) -> None:
+        self.evaluate()
 
     def evaluate(self) -> ActiveLimit:
         """Re-evaluate now, re-arm the timer for the next change, apply if changed."""
