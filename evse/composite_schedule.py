@@ -192,24 +192,31 @@ def _relevant(profiles: Iterable[ChargingProfile], evse_id: int,
     return chosen
 
 
-def _winner(candidates: Sequence[ChargingProfile], purpose: ProfilePurpose, t: float,
-            relative_base: float | None
+def _by_purpose(candidates: Sequence[ChargingProfile]
+                ) -> dict[ProfilePurpose, list[ChargingProfile]]:
+    out: dict[ProfilePurpose, list[ChargingProfile]] = {p: [] for p in ProfilePurpose}
+    for c in candidates:
+        out[c.purpose].append(c)
+    return out
+
+
+def _winner(candidates: Sequence[ChargingProfile], t: float, relative_base: float | None
             ) -> tuple[ChargingProfile, SchedulePeriod] | None:
     for p in candidates:
-        if p.purpose is purpose:
-            period = period_at(p, t, relative_base)
-            if period is not None:
-                return p, period
+        period = period_at(p, t, relative_base)
+        if period is not None:
+            return p, period
     return None
 
 
-def _evaluate(candidates: Sequence[ChargingProfile], t: float, relative_base: float | None,
-              voltage_v: float, ev_phases: int | None) -> ActiveLimit:
-    """The composite at ``t`` from pre-filtered, pre-sorted ``candidates``."""
+def _evaluate(candidates: dict[ProfilePurpose, list[ChargingProfile]], t: float,
+              relative_base: float | None, voltage_v: float, ev_phases: int | None
+              ) -> ActiveLimit:
+    """The composite at ``t`` from pre-filtered, pre-sorted ``candidates`` per purpose."""
     picks = [
-        _winner(candidates, ProfilePurpose.TX, t, relative_base)
-        or _winner(candidates, ProfilePurpose.TX_DEFAULT, t, relative_base),
-        _winner(candidates, ProfilePurpose.STATION_MAXIMUM, t, relative_base),
+        _winner(candidates[ProfilePurpose.TX], t, relative_base)
+        or _winner(candidates[ProfilePurpose.TX_DEFAULT], t, relative_base),
+        _winner(candidates[ProfilePurpose.STATION_MAXIMUM], t, relative_base),
     ]
     best: ActiveLimit = ActiveLimit(None, ev_phases or DEFAULT_PHASES, None, None)
     for pick in picks:
@@ -241,13 +248,14 @@ def limit_at(profiles: Iterable[ChargingProfile], evse_id: int, t: float,
             allows more A per phase).
     """
     candidates = _relevant(profiles, evse_id, tx)
+    per_purpose = _by_purpose(candidates)
     relative_base = tx.started_at if tx is not None else t
-    now = _evaluate(candidates, t, relative_base, voltage_v, ev_phases)
+    now = _evaluate(per_purpose, t, relative_base, voltage_v, ev_phases)
     horizon = t + LOOKAHEAD_S
     instants = sorted({b for p in candidates
                        for b in _boundaries(p, t, horizon, relative_base)})
     for instant in instants:
-        later = _evaluate(candidates, instant, relative_base, voltage_v, ev_phases)
+        later = _evaluate(per_purpose, instant, relative_base, voltage_v, ev_phases)
         if (later.limit_a, later.phases) != (now.limit_a, now.phases):
             return ActiveLimit(now.limit_a, now.phases, now.profile_id, now.purpose, instant)
     return now
@@ -283,6 +291,7 @@ def composite_schedule(profiles: Iterable[ChargingProfile], evse_id: int, start_
     if duration_s <= 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s}")
     candidates = _relevant(profiles, evse_id, tx)
+    per_purpose = _by_purpose(candidates)
     relative_base = tx.started_at if tx is not None else start_at
     end = start_at + duration_s
     instants = {start_at}
@@ -290,7 +299,7 @@ def composite_schedule(profiles: Iterable[ChargingProfile], evse_id: int, start_
         instants.update(b for b in _boundaries(p, start_at, end, relative_base) if b < end)
     periods: list[SchedulePeriod] = []
     for instant in sorted(instants):
-        active = _evaluate(candidates, instant, relative_base, voltage_v, ev_phases)
+        active = _evaluate(per_purpose, instant, relative_base, voltage_v, ev_phases)
         limit_a = ceiling_a if active.limit_a is None else min(active.limit_a, ceiling_a)
         value = math.floor(from_amperes(limit_a, unit, active.phases, voltage_v) * 10 + 1e-6)
         period = SchedulePeriod(round(instant - start_at), value / 10, active.phases)
