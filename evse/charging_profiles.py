@@ -167,12 +167,12 @@ def validate_profile(profile: ChargingProfile) -> None:
     """Check the rules every protocol shares (OCPP 1.6 §3.13, §7.7-§7.9).
 
     Raises:
-        ProfileError: naming the first violated rule: a station maximum not on EVSE 0, a TX
-            profile on EVSE 0, a negative EVSE id or stack level, no periods, a first period
-            not at 0, periods not strictly ascending, a negative or non-finite limit, phases
-            outside 1-3, a Recurring profile without recurrency or start, a recurrency on a
-            non-Recurring profile, a non-positive duration, ``valid_to`` not after
-            ``valid_from``.
+        ProfileError: naming the first violated rule: a station maximum not on EVSE 0 or
+            Relative, a TX profile on EVSE 0, a negative EVSE id or stack level, no periods,
+            a first period not at 0, periods not strictly ascending, a negative or
+            non-finite limit, phases outside 1-3, a Recurring profile without recurrency or
+            start, a recurrency on a non-Recurring profile, a non-positive duration,
+            ``valid_to`` not after ``valid_from``.
     """
     p, s = profile, profile.schedule
     if p.evse_id < 0:
@@ -181,6 +181,9 @@ def validate_profile(profile: ChargingProfile) -> None:
         raise ProfileError(f"stack_level must be >= 0, got {p.stack_level}")
     if p.purpose is ProfilePurpose.STATION_MAXIMUM and p.evse_id != STATION_EVSE_ID:
         raise ProfileError("a station maximum profile applies to EVSE 0 only")
+    if p.purpose is ProfilePurpose.STATION_MAXIMUM and p.kind is ProfileKind.RELATIVE:
+        # Nothing to be relative to (OCPP 2.0.1 K01.FR.38; 1.6 is silent).
+        raise ProfileError("a station maximum profile cannot be Relative")
     if p.purpose is ProfilePurpose.TX and p.evse_id == STATION_EVSE_ID:
         raise ProfileError("a transaction profile needs an EVSE, not 0")
     if p.purpose is not ProfilePurpose.TX and p.transaction_id is not None:

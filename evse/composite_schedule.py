@@ -249,13 +249,17 @@ def limit_at(profiles: Iterable[ChargingProfile], evse_id: int, t: float,
     """
     candidates = _relevant(profiles, evse_id, tx)
     per_purpose = _by_purpose(candidates)
-    relative_base = tx.started_at if tx is not None else t
-    now = _evaluate(per_purpose, t, relative_base, voltage_v, ev_phases)
+    # Without a transaction a Relative schedule is "as for one starting at the instant
+    # asked about": it does not move on with time, so it contributes no boundaries.
+    fixed_base = tx.started_at if tx is not None else None
+    now = _evaluate(per_purpose, t, fixed_base if tx is not None else t, voltage_v,
+                    ev_phases)
     horizon = t + LOOKAHEAD_S
     instants = sorted({b for p in candidates
-                       for b in _boundaries(p, t, horizon, relative_base)})
+                       for b in _boundaries(p, t, horizon, fixed_base)})
     for instant in instants:
-        later = _evaluate(per_purpose, instant, relative_base, voltage_v, ev_phases)
+        later = _evaluate(per_purpose, instant, fixed_base if tx is not None else instant,
+                          voltage_v, ev_phases)
         if (later.limit_a, later.phases) != (now.limit_a, now.phases):
             return ActiveLimit(now.limit_a, now.phases, now.profile_id, now.purpose, instant)
     return now

@@ -110,7 +110,10 @@ def test_relative_schedule_starts_with_the_transaction() -> None:
     assert limit_at([relative], 1, T0 + 700, tx).limit_a == 16.0
     window = composite_schedule([relative], 1, T0 + 400, 600, ceiling_a=32.0, tx=tx)
     assert [(p.start_s, p.limit) for p in window.periods] == [(0, 6.0), (300, 16.0)]
-    # No transaction: as for one starting at the window start.
+    # No transaction: the limit now is period 0 and does not move on by itself.
+    idle_now = limit_at([relative], 1, T0 + 5000)
+    assert (idle_now.limit_a, idle_now.next_change_at) == (6.0, None)
+    # Over a window: as for a transaction starting at the window start.
     idle = composite_schedule([relative], 1, T0, 1200, ceiling_a=32.0)
     assert [(p.start_s, p.limit) for p in idle.periods] == [(0, 6.0), (600, 16.0)]
 
@@ -199,5 +202,7 @@ def test_purpose_rules() -> None:
             **{**profile(1, DEFAULT, [(0, 1.0)]).__dict__, "purpose": MAX}))
     with pytest.raises(ProfileError, match="needs an EVSE"):
         validate_profile(profile(1, TX, [(0, 1.0)], evse_id=0))
+    with pytest.raises(ProfileError, match="cannot be Relative"):
+        validate_profile(profile(1, MAX, [(0, 1.0)], kind=ProfileKind.RELATIVE))
     with pytest.raises(ProfileError, match="recurrency"):
         validate_profile(profile(1, DEFAULT, [(0, 1.0)], kind=ProfileKind.RECURRING))
