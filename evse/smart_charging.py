@@ -129,6 +129,19 @@ class SmartChargingEngine:
         return limit_at(self.store.all(), evse_id, t, self._transactions.get(evse_id),
                         voltage_v=self.voltage_v, ev_phases=ev_phases)
 
+    def station_budget(self, max_current_a: float, at: float | None = None
+                       ) -> tuple[float, str]:
+        """The load balancer's budget, A per phase, and its source: the configured station
+        maximum (``[station] max_current_a``) further capped by a station maximum profile.
+
+        Returns:
+            ``(budget_a, source)`` with source ``"station"`` or e.g. ``"profile 3"``.
+        """
+        limit = self.limit_now(STATION_EVSE_ID, at)
+        if limit.limit_a is not None and limit.limit_a < max_current_a:
+            return limit.limit_a, limit.source or "station"
+        return max_current_a, "station"
+
     def composite(self, evse_id: int, duration_s: int, ceiling_a: float,
                   unit: RateUnit = RateUnit.A, start_at: float | None = None
                   ) -> CompositeSchedule:
