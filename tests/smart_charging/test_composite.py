@@ -206,3 +206,17 @@ def test_purpose_rules() -> None:
         validate_profile(profile(1, MAX, [(0, 1.0)], kind=ProfileKind.RELATIVE))
     with pytest.raises(ProfileError, match="recurrency"):
         validate_profile(profile(1, DEFAULT, [(0, 1.0)], kind=ProfileKind.RECURRING))
+
+
+def test_tx_profile_with_duration_hands_back_to_the_default() -> None:
+    # TxDefault: 32 A until 01:00, then 16 A. TxProfile (Relative, 20 min): 10 A, then 24 A
+    # after 10 min. Transaction starts at 00:50.
+    default = profile(1, DEFAULT, [(0, 32.0), (3600, 16.0)], evse_id=0)
+    tx_profile = profile(2, TX, [(0, 10.0), (600, 24.0)], kind=ProfileKind.RELATIVE,
+                         duration_s=1200, transaction_id="3")
+    tx = TransactionContext("3", T0 + 3000)
+    window = composite_schedule([default, tx_profile], 1, T0 + 2400, 3600, ceiling_a=32.0,
+                                tx=tx)
+    # 00:40 default 32; 00:50 tx 10; 01:00 tx 24; 01:10 tx over → default 16.
+    assert [(p.start_s, p.limit) for p in window.periods] == [
+        (0, 32.0), (600, 10.0), (1200, 24.0), (1800, 16.0)]

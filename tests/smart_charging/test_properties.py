@@ -6,6 +6,7 @@ interval arithmetic, written independently of the engine.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,21 @@ def test_the_highest_covering_stack_level_wins_within_a_purpose(
     top = max(covering, key=lambda p: p.stack_level)
     assert active.profile_id == top.profile_id
     assert active.limit_a == top.schedule.periods[0].limit
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(windows, max_size=4), st.lists(windows, max_size=4),
+       st.lists(st.integers(0, 7299), min_size=1, max_size=5))
+def test_window_composite_agrees_with_the_limit_at_each_instant(
+        maxima: list[Window], defaults: list[Window], offsets: list[int]) -> None:
+    profiles = (_build(ProfilePurpose.STATION_MAXIMUM, maxima, 100, evse_id=0)
+                + _build(ProfilePurpose.TX_DEFAULT, defaults, 200))
+    window = composite_schedule(profiles, 1, T0, 7300, ceiling_a=40.0)
+    starts = [p.start_s for p in window.periods]
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    for offset in offsets:
+        period = [p for p in window.periods if p.start_s <= offset][-1]
+        active = limit_at(profiles, 1, T0 + offset)
+        expected = 40.0 if active.limit_a is None else min(active.limit_a, 40.0)
+        assert period.limit == pytest.approx(expected, abs=0.1)
+        assert period.limit <= expected + 1e-9
