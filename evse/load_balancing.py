@@ -8,7 +8,8 @@
   first when budget frees. A 1-phase EV loads only the phase it is wired to.
 - :class:`LoadBalancer` — the state around it: arrival order (the FIFO of waiting
   connectors), EV pause, and EVs that draw less than offered (after ``settle_s`` the unused
-  part goes to the others; it is reclaimed as soon as the EV draws close to its offer).
+  part goes to the others, if any of them could use it; it is reclaimed as soon as the EV
+  draws close to its offer).
   Offers always sum to at most the budget on every phase, so an EV ramping up can never
   push the site over it.
 - :func:`grid_budget` — dynamic headroom from a grid-side meter: budget = grid limit −
@@ -216,7 +217,8 @@ class LoadBalancer:
     @property
     def waiting(self) -> tuple[int, ...]:
         """Active connectors currently offered 0, in service (FIFO) order."""
-        return tuple(c.connector_id for c in self._ordered() if c.offered_a == 0.0)
+        return tuple(c.connector_id for c in self._ordered()
+                     if c.offered_a == 0.0 and c.max_a >= self.min_a)
 
     def _ordered(self) -> list[_Connector]:
         return sorted(self._connectors.values(), key=lambda c: c.arrival)
@@ -252,10 +254,14 @@ class LoadBalancer:
         ordered = self._ordered()
         for c in ordered:
             self._learn(c, now)
-        demands = [Demand(c.connector_id,
-                          c.max_a if c.cap_a is None else min(c.max_a, c.cap_a), c.phases)
-                   for c in ordered]
-        offers = split(budget, demands, self.min_a)
+        full = [Demand(c.connector_id, c.max_a, c.phases) for c in ordered]
+        offers = split(budget, full, self.min_a)
+        if any(offers[d.connector_id] < _floor_tenth(d.max_a) for d in full):
+            # Someone could use more: give them what under-drawing or paused EVs leave.
+            offers = split(budget, [
+                Demand(c.connector_id,
+                       c.max_a if c.cap_a is None else min(c.max_a, c.cap_a), c.phases)
+                for c in ordered], self.min_a)
         review: float | None = None
         for c in ordered:
             c.offered_a = offers[c.connector_id]

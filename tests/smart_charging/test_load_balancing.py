@@ -146,3 +146,36 @@ def test_split_never_exceeds_the_budget_on_any_phase(
             for later in demands[i + 1:]:
                 if later.phases == d.phases:
                     assert offers[later.connector_id] == 0.0
+
+
+def test_under_draw_alone_keeps_the_full_offer() -> None:
+    # Nobody else could use the unused part: the EV keeps its offer (no needless duty cut).
+    clock = Clock()
+    lb = LoadBalancer(clock, settle_s=30.0)
+    lb.update(1, max_a=32.0)
+    lb.split(32.0)
+    lb.update(1, max_a=32.0, drawing_a=8.0)
+    lb.split(32.0)
+    clock.now += 60.0
+    assert lb.split(32.0).offers_a == {1: 32.0}
+    lb.update(1, max_a=32.0, ev_paused=True)
+    assert lb.split(32.0).offers_a == {1: 32.0}
+
+
+def test_four_connectors_start_pause_under_draw_stop() -> None:
+    clock = Clock()
+    lb = LoadBalancer(clock, settle_s=10.0, headroom_a=2.0)
+    for cid in (1, 2, 3, 4):
+        lb.update(cid, max_a=32.0)
+    assert lb.split(32.0).offers_a == {1: 8.0, 2: 8.0, 3: 8.0, 4: 8.0}
+    lb.update(3, max_a=32.0, ev_paused=True)      # EV 3 pauses: keeps 6 A
+    assert lb.split(32.0).offers_a == {1: 8.6, 2: 8.6, 3: 6.0, 4: 8.6}  # 26 / 3 = 8.66
+    lb.update(4, max_a=32.0, drawing_a=5.0)       # EV 4 takes 5 A of 8.6 A
+    lb.split(32.0)
+    clock.now += 10.0
+    # EV 4 keeps 5 + 2 A; EVs 1 and 2 share 32 − 6 − 7 = 19 A.
+    assert lb.split(32.0).offers_a == {1: 9.5, 2: 9.5, 3: 6.0, 4: 7.0}
+    lb.remove(1)                                  # EV 1 leaves
+    assert lb.split(32.0).offers_a == {2: 19.0, 3: 6.0, 4: 7.0}
+    lb.update(3, max_a=32.0)                      # EV 3 resumes
+    assert lb.split(32.0).offers_a == {2: 12.5, 3: 12.5, 4: 7.0}
