@@ -12,6 +12,26 @@ mapped by ``ocpp_client.v16.smart_charging`` and later by the 2.0.1 K-block):
 
 Listeners registered with :meth:`SmartChargingEngine.on_change` are called with the EVSE ids
 whose limit may have changed (0 = all) after every install, clear and transaction change.
+
+Wiring (the composition root / Station; names of the station side are illustrative)::
+
+    engine = SmartChargingEngine(ProfileStore(db), utc_clock.now, voltage_v=230.0)
+    balancer = LoadBalancer(time.monotonic)
+    def resplit(_=None):
+        budget, source = engine.station_budget(settings.station.max_current_a)
+        for c in charging_connectors():          # EV wants power (B/C, authorized)
+            own = engine.limit_now(c.id, ev_phases=c.phases_in_use).limit_a
+            balancer.update(c.id, max_a=min(c.rated_a, own or c.rated_a),
+                            phases=c.supply_phases, ev_paused=c.ev_suspended,
+                            drawing_a=c.measured_a)
+        for cid, amps in balancer.split(budget).offers_a.items():
+            connector(cid).set_charging_limit(amps)  # → resolve_current → pilot duty
+    watchers = [LimitWatcher(engine, e, LoopClock(), utc_clock.now, resplit)
+                for e in [0, *connector_ids]]
+    utc_clock.on_first_sync(lambda _: [w.evaluate() for w in watchers])
+
+and call ``resplit()`` on EV start / stop / pause / resume / meter sample, and at
+``Allocation.review_at``.
 """
 
 from __future__ import annotations
@@ -60,6 +80,11 @@ class SmartChargingEngine:
         """Call ``listener(evse_id)`` when that EVSE's limit may have changed (0 = every
         EVSE)."""
         self._listeners.append(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        """Undo :meth:`on_change` (no-op when not registered)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def _notify(self, evse_id: int) -> None:
         for listener in list(self._listeners):
@@ -200,5 +225,6 @@ class LimitWatcher:
         return limit
 
     def stop(self) -> None:
-        """Disarm the timer."""
+        """Disarm the timer and stop following the engine."""
         self._timer.cancel()
+        self._engine.remove_listener(self._changed)

@@ -46,4 +46,6 @@ def test_a_period_starting_in_10_s_is_applied_at_10_s(tmp_path: Path) -> None:
     assert applied[-1] == (70.0, 20.0)
     assert clock.next_deadline() is None  # no further change: no timer armed
     watcher.stop()
+    engine.install(profile(3, ProfilePurpose.TX_DEFAULT, [(0, 7.0)], start_at=T0))
+    assert applied[-1] == (70.0, 20.0)  # stopped: no longer follows the engine
     db.close()
