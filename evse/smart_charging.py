@@ -36,6 +36,7 @@ and call ``resplit()`` on EV start / stop / pause / resume / meter sample, and a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from evse.charging_profiles import (
@@ -170,13 +171,15 @@ class SmartChargingEngine:
     def composite(self, evse_id: int, duration_s: int, ceiling_a: float,
                   unit: RateUnit = RateUnit.A, start_at: float | None = None
                   ) -> CompositeSchedule:
-        """The composite schedule of ``evse_id`` from ``start_at`` (default now) for
-        ``duration_s`` s, capped at ``ceiling_a`` (A per phase), in ``unit``.
+        """The composite schedule of ``evse_id`` from ``start_at`` (default: now, rounded
+        down to the second) for ``duration_s`` s, capped at ``ceiling_a`` (A per phase), in
+        ``unit``.
 
         Raises:
             ValueError: ``duration_s`` not positive.
         """
-        t = self._utc_now() if start_at is None else start_at
+        # Default start on a whole second, so period offsets are exact (1.6 §7.9 integers).
+        t = float(math.floor(self._utc_now())) if start_at is None else start_at
         return composite_schedule(self.store.all(), evse_id, t, duration_s, ceiling_a,
                                   self._transactions.get(evse_id), unit=unit,
                                   voltage_v=self.voltage_v)
