@@ -168,8 +168,8 @@ def profile_from_payload(payload: Mapping[str, Any], connector_id: int) -> Charg
     Raises:
         ProfileError: a missing or malformed field, or a rule of §7.7-§7.9 broken.
     """
-    p = camel_to_snake_case(dict(payload))
     try:
+        p = camel_to_snake_case(dict(payload))
         s = p["charging_schedule"]
         periods = tuple(
             SchedulePeriod(

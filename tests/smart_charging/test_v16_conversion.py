@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.messages import MessageType, get_validator
 
@@ -232,3 +234,29 @@ def test_get_composite_schedule(engine: SmartChargingEngine) -> None:
     assert get(3, 600)["status"] == "Rejected"
     assert get(1, 600, "W", limits=SmartChargingLimits(
         allowed_units=frozenset({RateUnit.A})))["status"] == "Rejected"
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
+                 st.text(max_size=5), st.lists(st.integers(), max_size=2),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["chargingProfileId", "stackLevel", "chargingProfilePurpose",
+                        "chargingProfileKind", "recurrencyKind", "validFrom", "validTo",
+                        "transactionId", "chargingSchedule"]),
+       st.sampled_from(["duration", "startSchedule", "chargingRateUnit",
+                        "chargingSchedulePeriod", "minChargingRate", None]),
+       junk, st.integers(-1, 3))
+def test_any_malformed_field_is_rejected_not_raised(top: str, inner: str | None, value: Any,
+                                                    connector_id: int) -> None:
+    body = tx_default(1)
+    if inner is None:
+        body[top] = value
+    else:
+        body["chargingSchedule"] = {**body["chargingSchedule"], inner: value}
+    decision = check_set_charging_profile(connector_id, body, number_of_connectors=2,
+                                          running_transaction_id=4, limits=LIMITS,
+                                          installed=[])
+    assert decision.status in ("Accepted", "Rejected")
+    assert decision.accepted == (decision.profile is not None)
