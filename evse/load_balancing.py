@@ -26,8 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-#: The smallest current an EVSE may announce, A (IEC 61851-1 Table A.7).
-MIN_CURRENT_A = 6.0
+from hal.pilot import MIN_CURRENT_A  # 6 A, the least a pilot may announce (IEC 61851-1)
 
 #: Supply phases (L1, L2, L3) of a three-phase EV.
 THREE_PHASES: tuple[int, ...] = (1, 2, 3)
