@@ -25,7 +25,7 @@ from evse.domain import StopReason
 from evse.iec61851 import Iec61851Settings
 from evse.logging_setup import configure_logging
 from evse.sd_notify import Notifier
-from evse.state_db import open_state_db
+from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
 from evse.watchdog import run_watchdog, sampler_liveness
@@ -290,6 +290,9 @@ def run_daemon(config_path: str) -> int:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
         log.critical("hardware: %s", exc)
+        return 1
+    except SchemaVersionError as exc:
+        log.critical("state database: %s", exc)
         return 1
     if reset_kind is not None:
         if os.environ.get("INVOCATION_ID"):  # under systemd: Restart=on-failure restarts us
