@@ -112,8 +112,9 @@ OCPP = _table(
         "url": {
             "type": "string",
             "pattern": "^wss?://",
-            "description": "CSMS WebSocket endpoint (ws:// or wss://); the station id is "
-            "appended to its path.",
+            "description": "CSMS WebSocket endpoint: ws:// or wss://, a host, an optional "
+            "port and path, no query or fragment; the station id is appended to its path. "
+            "A password in it (ws://user:password@host/) is never shown in messages.",
         },
         "version": {
             "enum": ["1.6"],
@@ -147,7 +148,7 @@ OCPP = _table(
             "description": "Defaults for OCPP configuration keys, by the specification's key "
             "names and types (e.g. MeterValueSampleInterval = 60). A key the CSMS changes "
             "overrides it until the value here changes.",
-            "additionalProperties": {"type": ["boolean", "integer", "string", "number"]},
+            "additionalProperties": {"type": ["boolean", "integer", "string"]},
         },
     },
     "The link to the CSMS.",

@@ -45,7 +45,9 @@ class StationSettings:
 class OcppSettings:
     """The link to the CSMS."""
 
-    #: CSMS WebSocket endpoint (ws:// or wss://); the station id is appended to its path.
+    #: CSMS WebSocket endpoint: ws:// or wss://, a host, an optional port and path, no query or
+    #: fragment; the station id is appended to its path. A password in it
+    #: (ws://user:password@host/) is never shown in messages.
     url: str
 
     #: OCPP version spoken: "1.6" (OCPP-J 1.6, subprotocol ocpp1.6).
@@ -73,7 +75,7 @@ class OcppSettings:
     #: Defaults for OCPP configuration keys, by the specification's key names and types (e.g.
     #: MeterValueSampleInterval = 60). A key the CSMS changes overrides it until the value here
     #: changes.
-    configuration: Mapping[str, bool | int | str | float] = field(default_factory=dict)
+    configuration: Mapping[str, bool | int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -69,7 +69,7 @@ def _type(node: Schema, classes: dict[str, Schema]) -> str:
         if "x-class" in node:
             classes.setdefault(node["x-class"], node)
             return str(node["x-class"])
-        return "Mapping[str, bool | int | str | float]"
+        return "Mapping[str, bool | int | str]"
     if kind == "array":
         return f"tuple[{_type(node['items'], classes)}, ...]"
     return {"number": "float", "integer": "int", "string": "str", "boolean": "bool"}[str(kind)]
