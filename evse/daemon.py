@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from evse.config import Config, ConfigError, load_config
+from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.domain import StopReason
 from evse.logging_setup import configure_logging
@@ -138,7 +138,7 @@ class Daemon:
         self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
                                                        self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
-                 config.station_id, len(self.board.connectors), config.ocpp_url,
+                 config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
 
     def status_line(self) -> str:

@@ -14,6 +14,7 @@ Adding a table or a column is one line at the end of :data:`MIGRATIONS`, e.g.::
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from pathlib import Path
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
+#: Mode of the database files (holds idTags and the CSMS's settings): owner only, whatever
+#: the umask. SQLite gives the -wal and -shm files the mode of the database file.
+DB_MODE = 0o600
 
 
 class SchemaVersionError(sqlite3.DatabaseError):
@@ -148,7 +152,7 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
 
 def open_state_db(state_dir: Path) -> sqlite3.Connection:
     """Open (creating if needed) ``<state_dir>/evse.db`` in WAL mode with full fsync and
-    migrate its schema to :data:`SCHEMA_VERSION`.
+    migrate its schema to :data:`SCHEMA_VERSION`. The files are made :data:`DB_MODE`.
 
     The connection is in autocommit mode (``isolation_level=None``); use
     :func:`transaction` for multi-statement atomicity.
@@ -161,6 +165,9 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     path = state_dir / DB_NAME
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
+        for suffix in ("", "-wal", "-shm"):  # before WAL mode makes the -wal and -shm files
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", DB_MODE)
         _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")

@@ -3,8 +3,10 @@ rows; a file from a newer release is refused; every step commits with its versio
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +158,19 @@ def test_the_daemon_refuses_a_newer_db_with_one_clear_line(tmp_path: Path) -> No
     output = done.stdout + done.stderr
     assert "newer release" in output
     assert "Traceback" not in output
+
+
+def test_db_files_are_owner_only_whatever_the_umask(v0_dir: Path) -> None:
+    old = os.umask(0o000)
+    try:
+        (v0_dir / DB_NAME).chmod(0o666)  # as a permissive release or copy left it
+        db = open_state_db(v0_dir)
+        db.execute("INSERT INTO outbox_stats VALUES ('x', 1)")  # -wal and -shm exist now
+        fresh = open_state_db(v0_dir / "new")
+    finally:
+        os.umask(old)
+    for path in (v0_dir / DB_NAME, v0_dir / f"{DB_NAME}-wal", v0_dir / f"{DB_NAME}-shm",
+                 v0_dir / "new" / DB_NAME, v0_dir / "new" / f"{DB_NAME}-wal"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    db.close()
+    fresh.close()

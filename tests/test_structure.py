@@ -170,3 +170,19 @@ def test_no_import_circle() -> None:
 
 def test_no_import_circle_but_the_known_one() -> None:
     assert [c for c in _cycles() if c != KNOWN_CIRCLE] == []
+
+
+def test_hal_reads_no_table_with_get_and_a_default() -> None:
+    # Settings arrive typed with the schema's defaults (hal/settings.py); a
+    # ``table.get("key", default)`` would be a second copy of a default.
+    found = []
+    for module, path in MODULES.items():
+        if not _in(module, "hal"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "get" and len(node.args) == 2
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
