@@ -460,8 +460,13 @@ def _read(file: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
-        raise ConfigError([f"{file}: not valid TOML: {str(exc)[:200]}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{file}: not valid TOML: arrays or tables nested too deeply"]
+                          ) from None
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        why = ("an integer of more than 4300 digits" if "digits" in str(exc)
+               else str(exc)[:200])
+        raise ConfigError([f"{file}: not valid TOML: {why}"]) from None
 
 
 def load_config(path: str | Path) -> Config:
