@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,46 @@ def test_settings_arrive_typed_with_schema_defaults(tmp_path: Path) -> None:
     assert config.hardware.reader.driver == "none"
     assert config.ocpp.queue_max_messages == 100_000
     assert config.system.reboot_command == ("systemctl", "reboot")
+
+
+def test_driver_keyword_defaults_agree_with_the_schema() -> None:
+    """Drivers keep keyword defaults for direct use (tests, benches); the board always passes
+    the settings, and where a parameter has a setting's name its default must be the same.
+    Pins differ by design (None = not wired, the TOML spells it -1)."""
+    import dataclasses
+    import inspect
+
+    from hal.gpio.contactor import GpioContactor
+    from hal.gpio.lock import GpioLock
+    from hal.gpio.pilot_adc import AdcPilot
+    from hal.gpio.pilot_uart import UartPilot
+    from hal.gpio.rcd import GpioRcd
+    from hal.gpio.temperature import AdcTemperature
+    from hal.meters.can_bus import CanMeter
+    from hal.meters.modbus import ModbusMeter
+    from hal.readers.pn532 import Pn532Reader
+    from hal.settings import (
+        ContactorSettings,
+        LockSettings,
+        MeterSettings,
+        PilotSettings,
+        RcdSettings,
+        ReaderSettings,
+        TemperatureSettings,
+    )
+
+    pairs: list[tuple[Any, Any]] = [
+        (GpioContactor, ContactorSettings), (GpioRcd, RcdSettings), (GpioLock, LockSettings),
+        (AdcPilot, PilotSettings), (UartPilot, PilotSettings), (Pn532Reader, ReaderSettings),
+        (ModbusMeter, MeterSettings), (CanMeter, MeterSettings),
+        (AdcTemperature, TemperatureSettings),
+    ]
+    compared = 0
+    for driver, settings in pairs:
+        defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+        for name, param in inspect.signature(driver).parameters.items():
+            if name in defaults and param.default is not inspect.Parameter.empty \
+                    and not name.endswith("_pin"):
+                assert param.default == defaults[name], f"{driver.__name__}({name})"
+                compared += 1
+    assert compared >= 25
