@@ -152,7 +152,11 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
 
 def open_state_db(state_dir: Path) -> sqlite3.Connection:
     """Open (creating if needed) ``<state_dir>/evse.db`` in WAL mode with full fsync and
-    migrate its schema to :data:`SCHEMA_VERSION`. The files are made :data:`DB_MODE`.
+    migrate its schema to :data:`SCHEMA_VERSION`.
+
+    The directory is made mode 0700 and the database 0600 whatever the umask: the file holds
+    the local authorization list and transactions (SQLite gives its -wal and -shm files the
+    database file's mode).
 
     The connection is in autocommit mode (``isolation_level=None``); use
     :func:`transaction` for multi-statement atomicity.
@@ -161,13 +165,17 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
         SchemaVersionError: the file was written by a newer release.
         sqlite3.Error / OSError: the directory or file cannot be created or opened.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
     path = state_dir / DB_NAME
+    # Create the file ourselves so it never exists, even for an instant, with looser bits.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, DB_MODE))
+    os.chmod(path, DB_MODE)
+    for suffix in ("-wal", "-shm"):  # left by an older version or a crash
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", DB_MODE)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
-        for suffix in ("", "-wal", "-shm"):  # before WAL mode makes the -wal and -shm files
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(f"{path}{suffix}", DB_MODE)
         _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
