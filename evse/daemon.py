@@ -19,13 +19,12 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from evse.config import Config, ConfigError, load_config
+from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.domain import StopReason
-from evse.iec61851 import Iec61851Settings
 from evse.logging_setup import configure_logging
 from evse.sd_notify import Notifier
-from evse.state_db import open_state_db
+from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
 from evse.watchdog import run_watchdog, sampler_liveness
@@ -67,7 +66,7 @@ def load_checked_config(path: str) -> Config:
     config = load_config(path)
     errors: list[str] = _adapter_module(config).check_config(config)
     try:
-        SystemActions.from_config(config.raw["system"])
+        SystemActions.from_config(config.system)
     except SystemActionError as exc:
         errors.append(f"{config.path}: {exc}")
     if errors:
@@ -85,7 +84,7 @@ class Daemon:
     def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
         self.config = config
         self.notifier = notifier or Notifier()
-        self.actions = SystemActions.from_config(config.raw["system"])
+        self.actions = SystemActions.from_config(config.system)
         self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
@@ -104,7 +103,7 @@ class Daemon:
         """
         config = self.config
         self.db = open_state_db(config.state_dir)
-        self.board = create_board(config.hardware, [c.raw for c in config.connectors])
+        self.board = create_board(config.hardware, config.connectors)
         for hw in self.board.connectors:
             hw.contactor.open()
             if hw.contactor.feedback_closed:
@@ -114,10 +113,10 @@ class Daemon:
         self.station = Station(
             self.board,
             {c.id: c.max_current_a for c in config.connectors},
-            float(config.station["max_current_a"]),
+            config.station.max_current_a,
             self.db,
-            settings=Iec61851Settings.from_table(config.raw["iec61851"]),
-            ventilation=frozenset(c.id for c in config.connectors if c.raw["ventilation"]),
+            settings=config.iec61851,
+            ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
@@ -139,7 +138,7 @@ class Daemon:
         self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
                                                        self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
-                 config.station_id, len(self.board.connectors), config.ocpp_url,
+                 config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
 
     def status_line(self) -> str:
@@ -285,11 +284,14 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    _configure_logging(config.raw["logging"]["level"])
+    _configure_logging(config.logging.level)
     try:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
         log.critical("hardware: %s", exc)
+        return 1
+    except SchemaVersionError as exc:
+        log.critical("state database: %s", exc)
         return 1
     if reset_kind is not None:
         if os.environ.get("INVOCATION_ID"):  # under systemd: Restart=on-failure restarts us

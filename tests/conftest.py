@@ -49,6 +49,9 @@ reconnect_min_s = 0.1
 reconnect_max_s = 0.5
 {ocpp_extra}
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 MeterValueSampleInterval = 1
 {ocpp_keys}

@@ -87,7 +87,7 @@ _KIND = {
 
 def check_config(config: Config) -> list[str]:
     """Adapter-specific config problems (``[ocpp.configuration]`` keys), file-prefixed."""
-    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp["configuration"])]
+    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp.configuration)]
 
 
 def _parse_expiry(text: str | None) -> float | None:
@@ -112,14 +112,14 @@ class Ocpp16Adapter:
         self.config = config
         self.url = config.ocpp_url.rstrip("/") + "/" + config.station_id
         self.configuration = Configuration(
-            db, config.ocpp["configuration"],
+            db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
         )
         self.clock = station.clock
         self.outbox = Outbox(
             db,
-            max_messages=int(config.ocpp.get("queue_max_messages", 100_000)),
-            max_bytes=int(float(config.ocpp.get("queue_max_mb", 64.0)) * 1024 * 1024),
+            max_messages=config.ocpp.queue_max_messages,
+            max_bytes=int(config.ocpp.queue_max_mb * 1024 * 1024),
             run_id=self.clock.run_id,
         )
         self.transactions = TransactionIds(db)
@@ -381,8 +381,7 @@ class Ocpp16Adapter:
     async def run(self) -> None:
         """Keep the link up forever (cancel to stop); also runs the meter value sampler."""
         ocpp = self.config.ocpp
-        delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
-                         ocpp["reconnect_max_s"])
+        delays = backoff(ocpp.reconnect_min_s, ocpp.reconnect_min_s, ocpp.reconnect_max_s)
         while True:
             self.link_state = "connecting"
             try:
@@ -394,8 +393,8 @@ class Ocpp16Adapter:
                     # A stalled link must not hold the reconnect up for long.
                     close_timeout=2,
                 ) as ws:
-                    delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
-                                     ocpp["reconnect_max_s"])
+                    delays = backoff(ocpp.reconnect_min_s, ocpp.reconnect_min_s,
+                                     ocpp.reconnect_max_s)
                     log.info("connected to CSMS %s", self.url)
                     await self._serve(ws)
             except _LINK_ERRORS as exc:
@@ -422,7 +421,7 @@ class Ocpp16Adapter:
 
     async def _serve(self, ws: Any) -> None:
         cp = ChargePoint16(self.config.station_id, ws, self,
-                           response_timeout=self.config.ocpp["call_timeout_s"])
+                           response_timeout=self.config.ocpp.call_timeout_s)
         self.cp = cp
         reader = asyncio.ensure_future(cp.start())
         workers: list[asyncio.Future[Any]] = []
@@ -454,9 +453,9 @@ class Ocpp16Adapter:
     def _boot_call(self) -> call.BootNotification:
         station = self.config.station
         return call.BootNotification(
-            charge_point_vendor=station["vendor"],
-            charge_point_model=station["model"],
-            charge_point_serial_number=station["serial_number"] or None,
+            charge_point_vendor=station.vendor,
+            charge_point_model=station.model,
+            charge_point_serial_number=station.serial_number or None,
             firmware_version=__version__,
         )
 

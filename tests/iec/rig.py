@@ -20,13 +20,14 @@ from evse.iec61851 import Iec61851Settings
 from evse.station import Station
 from evse.timers import ManualClock
 from hal.board import Board
+from hal.settings import ConnectorSettings, HardwareSettings
 from hal.sim.board import SimBoard, SimConnector, create_board
 
 
 def sim_board(connectors: int = 1, lock: bool = False, max_current_a: float = 32.0) -> Board:
     """A simulated board with ``connectors`` 3-phase connectors."""
-    return create_board({"driver": "sim"}, [
-        {"id": i, "max_current_a": max_current_a, "phases": 3, "lock": lock}
+    return create_board(HardwareSettings(driver="sim"), [
+        ConnectorSettings(id=i, max_current_a=max_current_a, phases=3, lock=lock)
         for i in range(1, connectors + 1)])
 
 

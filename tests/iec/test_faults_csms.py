@@ -30,6 +30,9 @@ call_timeout_s = 5.0
 reconnect_min_s = 0.1
 reconnect_max_s = 0.5
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 MeterValueSampleInterval = 1
 

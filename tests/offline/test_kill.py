@@ -44,6 +44,9 @@ call_timeout_s = 1.5
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 MeterValueSampleInterval = 1
 AllowOfflineTxForUnknownId = true
