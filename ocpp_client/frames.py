@@ -10,8 +10,9 @@ values it cannot hold (OCPP-J 1.6 §4.2.3, OCPP-J 2.0.1 §4.2.3):
   nesting deeper than :attr:`FrameRules.max_depth` → FormatViolation (1.6: FormationViolation);
 - an integer of more than 19 digits or outside the signed 64-bit range → TypeConstraintViolation
   (no OCPP integer field can hold it; Python would parse it, SQLite and timers would not);
-- not an array, a missing MessageTypeId, an action or unique id that is not a string, a
-  unique id over 36 characters → ProtocolError / FormatViolation (see :meth:`FrameGuard.screen`);
+- not an array or a CALL of the wrong length → ProtocolError; an action or unique id that is
+  not a string, a payload that is not an object, a unique id over 36 characters →
+  FormatViolation (answered with the unique id "-1" when the id itself is refused);
 - an unknown MessageTypeId → PropertyConstraintViolation (as the library answers it);
 - a CALL whose action is not routed → NotImplemented when the version does not define the
   action, NotSupported when it defines it but this charge point does not (§4.2.3 — the
@@ -256,8 +257,8 @@ class FrameGuard:
             raise FrameError("FormatViolation", "not valid JSON", unique_id) from None
         if not isinstance(frame, list) or not frame:
             raise FrameError("ProtocolError", "a frame is a non-empty JSON array", unique_id)
-        if len(frame) > 1 and isinstance(frame[1], str):
-            unique_id = frame[1][:MAX_UNIQUE_ID]
+        if len(frame) > 1 and isinstance(frame[1], str) and 0 < len(frame[1]) <= MAX_UNIQUE_ID:
+            unique_id = frame[1]
         bad = _check_values(frame, self.rules.max_depth)
         if bad is not None:
             if frame[0] in (CALLRESULT, CALLERROR):
@@ -275,9 +276,9 @@ class FrameGuard:
             raise FrameError("ProtocolError", "a CALL has 4 elements", unique_id)
         _, uid, action, payload = frame
         if not isinstance(uid, str) or not uid or len(uid) > MAX_UNIQUE_ID:
-            raise FrameError("ProtocolError",
-                             f"the unique id is a string of 1 to {MAX_UNIQUE_ID} characters",
-                             unique_id if isinstance(uid, str) else "-1")
+            # Answered as "-1": an id we refuse is not echoed.
+            raise FrameError("FormatViolation",
+                             f"the unique id is a string of 1 to {MAX_UNIQUE_ID} characters")
         if not isinstance(action, str):
             raise FrameError("FormatViolation", "the action is a string", uid)
         if not isinstance(payload, dict):
