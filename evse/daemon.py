@@ -265,8 +265,9 @@ class Daemon:
 
 def _configure_logging(level: str) -> None:
     configure_logging(level)
-    # The ocpp library logs every frame at INFO; keep that for debug level.
-    logging.getLogger("ocpp").setLevel(logging.INFO if level == "debug" else logging.WARNING)
+    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame; the ocpp library's
+    # own frame lines (INFO) are dropped, its warnings and errors kept.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
     for noisy in ("websockets", "transitions", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -88,7 +88,7 @@ class OutboxSender:
         self.outbox.failed(message, float(interval * attempts))
         if attempts >= limit:
             self.outbox.drop(message, f"{attempts} attempt(s) failed, last: {exc!r} "
-                                      "(TransactionMessageAttempts, OCPP 1.6 §4.10)")
+                                      "(retry limit: OCPP 1.6 §4.10)")
             return
         log.warning("%s (session %s) failed (%s): attempt %d/%d in %d s", message.action,
                     message.session_id, exc, attempts + 1, limit, interval * attempts)
