@@ -52,7 +52,9 @@ _DECIMAL_SCHEMAS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 
 
 @cache
-def _validator(action: str) -> Draft4Validator | None:
+def call_validator(action: str) -> Draft4Validator | None:
+    """The 1.6 JSON schema validator of ``action``'s CALL payload (None: left to the
+    library, or no schema)."""
     if action in _DECIMAL_SCHEMAS:
         return None
     try:
@@ -184,7 +186,7 @@ def frame_rules(cp: ChargePoint16, max_frame_bytes: int = 1024 * 1024) -> FrameR
     return FrameRules(
         known_actions=frozenset(a.value for a in Action),
         routed=frozenset(cp.route_map),
-        validator=_validator,
+        validator=call_validator,
         spelling=SPELLING_16,
         max_frame_bytes=max_frame_bytes,
     )
