@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import ssl
 import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -92,7 +93,7 @@ class Ocpp16Adapter:
     """
 
     def __init__(self, station: Station, config: Config, db: sqlite3.Connection,
-                 ssl_context: Any = None,
+                 ssl_context: ssl.SSLContext | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         self.station = station
         self.config = config
@@ -362,7 +363,7 @@ class Ocpp16Adapter:
 
 
 def create_adapter(station: Station, config: Config, db: sqlite3.Connection,
-                   ssl_context: Any = None,
+                   ssl_context: ssl.SSLContext | None = None,
                    headers: Mapping[str, str] | None = None) -> Ocpp16Adapter:
     """The OCPP 1.6J adapter for ``station`` (the daemon's entry point of this package).
 
