@@ -310,7 +310,7 @@ class FrameGuard:
         uid = frame[1] if len(frame) > 1 else None
         if uid is not None and uid == self._awaiting and (
                 (frame[0] == CALLRESULT and len(frame) == 3 and isinstance(frame[2], dict))
-                or (frame[0] == CALLERROR and len(frame) == 5 and isinstance(frame[2], str))):
+                or (frame[0] == CALLERROR and len(frame) in (4, 5) and isinstance(frame[2], str))):
             self._awaiting = None
             return True
         self.stray += 1
