@@ -33,8 +33,8 @@ from hal.registry import BackendError, create_board
 
 log = logging.getLogger("evse")
 
-#: ``[ocpp] version`` → adapter module (with ``create_adapter`` and ``check_config``).
-PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16.adapter"}
+#: ``[ocpp] version`` → adapter package (with ``create_adapter`` and ``check_config``).
+PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16"}
 
 
 class ProtocolAdapter(Protocol):
@@ -54,7 +54,17 @@ class ProtocolAdapter(Protocol):
 
 
 def _adapter_module(config: Config) -> Any:
-    return importlib.import_module(PROTOCOL_ADAPTERS[config.ocpp_version])
+    """The adapter package for ``[ocpp] version``.
+
+    Raises:
+        ConfigError: no adapter for that version.
+    """
+    name = PROTOCOL_ADAPTERS.get(config.ocpp_version)
+    if name is None:
+        raise ConfigError([
+            f"{config.path}: ocpp.version: found {config.ocpp_version!r}, expected one of "
+            + ", ".join(repr(v) for v in PROTOCOL_ADAPTERS)])
+    return importlib.import_module(name)
 
 
 def load_checked_config(path: str) -> Config:
@@ -119,7 +129,7 @@ class Daemon:
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
         )
         adapter_module = _adapter_module(config)
-        self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
+        self.adapter = adapter_module.create_adapter(self.station, config, self.db)
         assert self.adapter is not None
         self.adapter.on_reset = self._on_reset
         loop = asyncio.get_running_loop()
@@ -254,8 +264,9 @@ class Daemon:
 
 def _configure_logging(level: str) -> None:
     configure_logging(level)
-    # The ocpp library logs every frame at INFO; keep that for debug level.
-    logging.getLogger("ocpp").setLevel(logging.INFO if level == "debug" else logging.WARNING)
+    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame; the ocpp library's
+    # own frame lines (INFO) are dropped, its warnings and errors kept.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
     for noisy in ("websockets", "transitions", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

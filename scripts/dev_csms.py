@@ -67,7 +67,7 @@ class CsmsChargePoint(ChargePoint):
                 if self.csms.reject.get(msg.action, 0) > 0:  # injected CALLERROR
                     self.csms.reject[msg.action] -= 1
                     await self._send(json.dumps(
-                        [4, msg.unique_id, "InternalError", "rejected by test", {}]))
+                        [4, msg.unique_id, self.csms.reject_code, "rejected by test", {}]))
                     return
         except Exception:
             pass
@@ -133,6 +133,8 @@ class DevCsms:
         self.blocked_tags: set[str] = set()
         #: Action → how many of its next CALLs to answer with a CALLERROR (InternalError).
         self.reject: dict[str, int] = {}
+        #: The error code of those CALLERRORs (a test may use one OCPP does not define).
+        self.reject_code = "InternalError"
         #: Full IdTagInfo per idTag (status, expiryDate, parentIdTag), overriding the above.
         self.tag_info: dict[str, dict[str, str]] = {}
         self.boot_status = RegistrationStatus.accepted

@@ -155,21 +155,8 @@ def _cycles() -> list[list[str]]:
     return found
 
 
-#: Known today: ocpp_client/v16/charge_point.py:39 imports ocpp_client.v16.adapter (under
-#: TYPE_CHECKING, for the back-reference ``adapter.station...``) and adapter.py:67 imports
-#: charge_point. Issue 10 removes the back-reference (the adapter split is another helper's
-#: work); when it is gone the xfail below turns into a failure and must be deleted.
-KNOWN_CIRCLE = ["ocpp_client.v16.adapter", "ocpp_client.v16.charge_point"]
-
-
-@pytest.mark.xfail(strict=True, reason="issue 10: charge_point.py back-references adapter.py "
-                   "(the ocpp_client adapter split removes it)")
 def test_no_import_circle() -> None:
     assert _cycles() == []
-
-
-def test_no_import_circle_but_the_known_one() -> None:
-    assert [c for c in _cycles() if c != KNOWN_CIRCLE] == []
 
 
 def test_hal_reads_no_table_with_get_and_a_default() -> None:
