@@ -8,16 +8,24 @@ Reads the branch with ``git ls-tree`` (a bare clone or mirror is enough). The ve
 part of the file name after ``_`` (``python3-can_4.2.2.bb`` → 4.2.2); recipes without one
 (``packagegroup-*.bb``, ``*_git.bb`` sets PV inside) are listed with that text or ``-``.
 tests/ship/test_yocto_layer.py checks that no recipe of meta-evse has one of these names.
+
+Also writes tests/ship/data/scarthgap-python3-modules.tsv: each standard library module →
+the python3-* package of openembedded-core's python3-manifest.json that ships it (the test
+checks that evse's RDEPENDS cover every standard module the stack imports).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "ship" / "data" / "scarthgap-recipes.tsv"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "ship" / "data"
+OUT = DATA / "scarthgap-recipes.tsv"
+MODULES_OUT = DATA / "scarthgap-python3-modules.tsv"
+MANIFEST = "meta/recipes-devtools/python/python3/python3-manifest.json"
 REPOS = {
     "openembedded-core": "https://git.openembedded.org/openembedded-core",
     "meta-openembedded": "https://git.openembedded.org/meta-openembedded",
@@ -43,6 +51,29 @@ def recipes(git_dir: str, branch: str) -> list[tuple[str, str, str]]:
     return rows
 
 
+def python_modules(git_dir: str, branch: str) -> dict[str, str]:
+    """Top-level standard library module → python3-<package> (python3-manifest.json)."""
+    text = git(git_dir, "show", f"{branch}:{MANIFEST}")
+    manifest = json.loads("\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    modules: dict[str, str] = {}
+    for package, entry in manifest.items():
+        for path in entry.get("files", []):
+            if "/site-packages" in path or "__pycache__" in path:
+                continue
+            tail = path.rstrip("/").rsplit("/", 1)[-1]
+            if "/" not in path.rstrip("/"):
+                continue  # bare names are the manifest's own keys, not files
+            if "lib-dynload" in path:  # _asyncio.cpython-312-....so → _asyncio
+                tail = tail.split(".", 1)[0]
+            elif tail.endswith(".py"):
+                tail = tail[:-3]
+            elif "." in tail:
+                continue
+            modules.setdefault(tail, "python3-" + package)
+    return modules
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("oe_core")
@@ -65,6 +96,15 @@ def main() -> int:
         rows, key=lambda r: (r[1], r[2], r[0]))]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
+    commit = git(args.oe_core, "rev-parse", args.branch).strip()
+    modules = python_modules(args.oe_core, args.branch)
+    MODULES_OUT.write_text("\n".join([
+        "# Standard library module -> the python3-* package that ships it, from",
+        f"#   {REPOS['openembedded-core']} {args.branch} {commit} {MANIFEST}",
+        "# (built-in modules such as sys, itertools, pwd are in python3-core, not listed).",
+        "# module\tpackage",
+        *(f"{m}\t{p}" for m, p in sorted(modules.items())),
+    ]) + "\n")
     print(f"{OUT}: {len(rows)} recipes", file=sys.stderr)
     return 0
 
