@@ -25,6 +25,7 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[1] / "tests" / "ship" / "data"
 OUT = DATA / "scarthgap-recipes.tsv"
 MODULES_OUT = DATA / "scarthgap-python3-modules.tsv"
+PACKAGES_OUT = DATA / "scarthgap-python3-packages.txt"
 MANIFEST = "meta/recipes-devtools/python/python3/python3-manifest.json"
 REPOS = {
     "openembedded-core": "https://git.openembedded.org/openembedded-core",
@@ -51,11 +52,16 @@ def recipes(git_dir: str, branch: str) -> list[tuple[str, str, str]]:
     return rows
 
 
+def python_manifest(git_dir: str, branch: str) -> dict[str, dict[str, list[str]]]:
+    """openembedded-core's python3-manifest.json (its # comment lines dropped)."""
+    text = git(git_dir, "show", f"{branch}:{MANIFEST}")
+    return dict(json.loads("\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("#"))))
+
+
 def python_modules(git_dir: str, branch: str) -> dict[str, str]:
     """Top-level standard library module → python3-<package> (python3-manifest.json)."""
-    text = git(git_dir, "show", f"{branch}:{MANIFEST}")
-    manifest = json.loads("\n".join(
-        line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    manifest = python_manifest(git_dir, branch)
     modules: dict[str, str] = {}
     for package, entry in manifest.items():
         for path in entry.get("files", []):
@@ -104,6 +110,11 @@ def main() -> int:
         "# (built-in modules such as sys, itertools, pwd are in python3-core, not listed).",
         "# module\tpackage",
         *(f"{m}\t{p}" for m, p in sorted(modules.items())),
+    ]) + "\n")
+    PACKAGES_OUT.write_text("\n".join([
+        "# Packages the python3 recipe splits the standard library into, from",
+        f"#   {REPOS['openembedded-core']} {args.branch} {commit} {MANIFEST}",
+        *sorted("python3-" + p for p in python_manifest(args.oe_core, args.branch)),
     ]) + "\n")
     print(f"{OUT}: {len(rows)} recipes", file=sys.stderr)
     return 0

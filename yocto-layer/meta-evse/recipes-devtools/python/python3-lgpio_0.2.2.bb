@@ -6,6 +6,8 @@ SECTION = "devel/python"
 LICENSE = "Unlicense"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=61287f92700ec1bdf13bc86d8228cd13"
 
+DEPENDS += "lgpio swig-native"
+
 # Tag v0.2.2 of the upstream repository (the same source as lgpio).
 SRC_URI = "git://github.com/joan2937/lg.git;protocol=https;branch=master"
 SRCREV = "b959a17d723360e85648316757b02dbea9902feb"
@@ -13,8 +15,6 @@ SRCREV = "b959a17d723360e85648316757b02dbea9902feb"
 S = "${WORKDIR}/git/PY_LGPIO"
 
 inherit setuptools3
-
-DEPENDS += "lgpio swig-native"
 
 # The binding is generated from lgpio.i, as upstream's Makefile does before setup.py.
 do_configure:prepend() {

@@ -78,13 +78,8 @@ do_install_ptest() {
     cp -r ${S}/docs/. ${D}${PTEST_PATH}/docs/
 }
 
-RDEPENDS:${PN}-ptest += " \
-    python3-hypothesis \
-    python3-packaging \
-    python3-pytest \
-    python3-pytest-asyncio \
-    python3-unittest-automake-output \
-"
+RDEPENDS:${PN}-ptest += "python3-hypothesis python3-packaging python3-pytest \
+                         python3-pytest-asyncio python3-unittest-automake-output"
 
 # Every runtime dependency of pyproject.toml [project] dependencies, the pin factory's
 # libraries (lgpio: the default pin_factory; spidev: hardware SPI for pilot ADCs), then the
