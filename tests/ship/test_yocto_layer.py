@@ -257,7 +257,7 @@ def test_sources_pinned_and_patched_not_sedded(path: Path) -> None:
     assert not re.search(r"\bsed\b[^\n]*pyproject", text), "use a patch, not sed"
     if "git://" in text:
         assert re.search(r'^SRCREV = "[0-9a-f]{40}"$', text, re.M), "pin SRCREV"
-    elif "inherit pypi" in text or "inherit" in text and "pypi" in text:
+    elif re.search(r"^inherit .*\bpypi\b", text, re.M):
         assert re.search(r'^SRC_URI\[sha256sum\] = "[0-9a-f]{64}"$', text, re.M)
     for patch in re.findall(r"file://([^\s;\"]+\.patch)", text):
         local = path.parent / path.stem.split("_")[0] / patch
