@@ -52,9 +52,10 @@ SYSTEMD_SERVICE:${PN} = "evse.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 
 # The daemon's system user: device access through gpio, spi and dialout (evse.service sets
-# the same SupplementaryGroups=); dialout comes with base-passwd.
+# the same SupplementaryGroups=); dialout comes with base-passwd. Technicians join evse
+# (evse status, evse config check) or also evse-admin (evse fault reset, evse sim).
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system evse; --system gpio; --system spi"
+GROUPADD_PARAM:${PN} = "--system evse; --system evse-admin; --system gpio; --system spi"
 USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/evse --no-create-home \
                        --shell /sbin/nologin --gid evse --groups gpio,spi,dialout evse"
 
