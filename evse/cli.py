@@ -1,6 +1,7 @@
 """The ``evse`` command line: daemon, config check, status, simulator control.
 
-Every command takes ``--config PATH`` (default ``$EVSE_CONFIG`` or /etc/evse/evse.toml).
+Every command takes ``--config PATH`` (default ``$EVSE_CONFIG`` or /etc/evse/evse.toml),
+before or after the command: ``evse --config F status`` = ``evse status --config F``.
 Commands other than ``run`` and ``config check`` talk to the running daemon over its control
 socket (see :mod:`evse.control` for the protocol).
 """
@@ -20,10 +21,12 @@ from evse.control import ControlError, request
 DEFAULT_CONFIG = os.environ.get("EVSE_CONFIG", "/etc/evse/evse.toml")
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
+def _config_arg(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--config PATH``: the top-level parser holds the default; a command's own option
+    has none (SUPPRESS), so it only overrides when given after the command."""
     parser.add_argument(
         "--config",
-        default=DEFAULT_CONFIG,
+        default=DEFAULT_CONFIG if top_level else argparse.SUPPRESS,
         metavar="PATH",
         help=f"configuration file (default: {DEFAULT_CONFIG}, or $EVSE_CONFIG)",
     )
@@ -182,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evse",
         description="Charge point firmware: IEC 61851 connector control and OCPP 1.6J.",
     )
+    _config_arg(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon in the foreground (logs to stdout)")
