@@ -40,16 +40,20 @@ from evse import __version__
 from evse.authorization import AuthorizationStatus, AuthResult
 from evse.config import Config
 from evse.domain import (
+    AuthSource,
     DomainEvent,
+    IdToken,
+    IdTokenType,
     MeterSample,
     ReadingContext,
-    StatusChanged,
-    StopReason,
+    SessionStateChanged,
+    StopCause,
     TransactionStarted,
     TransactionStopped,
 )
 from evse.state_db import transaction
 from evse.station import Station
+from evse.tx_policy import TxPolicy
 from ocpp_client.auth_cache import AuthCache
 from ocpp_client.id_tag_info import StoredIdTag
 from ocpp_client.local_list import LocalList
@@ -143,8 +147,10 @@ class Ocpp16Adapter:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
         self.station.sample_interval_s = float(
             self.configuration.get_int("MeterValueSampleInterval"))
-        self.station.stop_on_ev_disconnect = self.configuration.get_bool(
-            "StopTransactionOnEVSideDisconnect")
+        # OCPP 1.6's transaction rule (§3.6, §9.1.29): authorized + EV connected starts;
+        # the card, a deauthorization or (per the key) an EV-side disconnect stops.
+        self.station.tx_policy = TxPolicy.ocpp16(self.configuration.get_bool(
+            "StopTransactionOnEVSideDisconnect"))
         self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
             "UnlockConnectorOnEVSideDisconnect")
 
@@ -177,7 +183,7 @@ class Ocpp16Adapter:
         synced = self.clock.synced or (
             isinstance(event, TransactionStopped)
             and not self.clock.stamped_unsynced(event.timestamp))
-        if isinstance(event, StatusChanged):
+        if isinstance(event, SessionStateChanged):
             if self.online:
                 self._live.put_nowait(self._status_call(event))
         elif isinstance(event, TransactionStarted):
@@ -193,7 +199,7 @@ class Ocpp16Adapter:
             payload: dict[str, Any] = {
                 "meter_stop": event.meter_stop_wh,
                 "timestamp": iso_timestamp(event.timestamp),
-                "reason": mapping.REASON[event.reason].value,
+                "reason": mapping.stop_reason(event).value,
             }
             if event.id_tag:
                 payload["id_tag"] = event.id_tag
@@ -228,11 +234,12 @@ class Ocpp16Adapter:
         self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
                         _KIND.get(event.context, KIND_OTHER), self.clock.synced)
 
-    def _status_call(self, event: StatusChanged) -> call.StatusNotification:
+    def _status_call(self, event: SessionStateChanged) -> call.StatusNotification:
+        status, error_code = mapping.status_of(event)
         return call.StatusNotification(
             connector_id=event.connector_id,
-            error_code=mapping.ERROR_CODE[event.error_code],
-            status=mapping.STATUS[event.status],
+            error_code=error_code,
+            status=status,
             info=event.info[:50] or None,
             # The core's clock, not the event's system time (which may say 1970).
             timestamp=iso_timestamp(self.clock.now()),
@@ -249,7 +256,22 @@ class Ocpp16Adapter:
             return self.cache.get(id_tag)
         return None
 
-    async def authorize(self, id_tag: str) -> AuthResult:
+    def _local_source(self, id_tag: str) -> AuthSource:
+        """Where :meth:`_local_entry` found ``id_tag``: the list or the cache."""
+        if (self.configuration.get_bool("LocalAuthListEnabled")
+                and self.local_list.get(id_tag) is not None):
+            return AuthSource.LOCAL_LIST
+        return AuthSource.CACHE
+
+    async def authorize(self, id_token: IdToken | str) -> AuthResult:
+        """Decide whether ``id_token`` may charge (OCPP 1.6 §3.5; 1.6 knows only the
+        idTag value). The answer carries the IdToken and who decided."""
+        token = (id_token if isinstance(id_token, IdToken)
+                 else IdToken(id_token, IdTokenType.ISO14443))
+        result = await self._decide(token.value)
+        return dataclasses.replace(result, id_token=token)
+
+    async def _decide(self, id_tag: str) -> AuthResult:
         """Decide whether ``id_tag`` may charge (OCPP 1.6 §3.5).
 
         Order: the Local Authorization List (if ``LocalAuthListEnabled``), then the
@@ -266,7 +288,8 @@ class Ocpp16Adapter:
         if self.online:
             if (known is not None and known.valid(now)
                     and self.configuration.get_bool("LocalPreAuthorize")):
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag,
+                                  source=self._local_source(id_tag))
             cp = self.cp
             assert cp is not None
             try:
@@ -275,13 +298,16 @@ class Ocpp16Adapter:
             except (*_LINK_ERRORS, OCPPError) as exc:
                 log.warning("Authorize for %s failed (%s): deciding offline", id_tag, exc)
         if self.configuration.get_bool("LocalAuthorizeOffline") and known is not None:
+            source = self._local_source(id_tag)
             if known.valid(now):
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag,
+                                  source=source)
             return AuthResult(mapping.AUTH_STATUS.get(known.effective_status(now),
-                                                      AuthorizationStatus.INVALID))
+                                                      AuthorizationStatus.INVALID),
+                              source=source)
         if known is None and self.configuration.get_bool("AllowOfflineTxForUnknownId"):
-            return AuthResult(AuthorizationStatus.ACCEPTED)
-        return AuthResult(AuthorizationStatus.INVALID)
+            return AuthResult(AuthorizationStatus.ACCEPTED, source=AuthSource.OFFLINE_UNKNOWN)
+        return AuthResult(AuthorizationStatus.INVALID, source=AuthSource.OFFLINE_UNKNOWN)
 
     def _id_tag_info(self, id_tag: str, info: dict[str, Any]) -> AuthResult:
         """Use an IdTagInfo from the CSMS: update the cache (§3.5.2; not for idTags on the
@@ -325,13 +351,15 @@ class Ocpp16Adapter:
             if known is None or not known.valid(self.clock.now()):
                 self._spawn(self._authorize_then_start(id_tag, connector_id))
                 return True
-        return self.station.remote_start(
-            id_tag, connector_id, AuthResult(AuthorizationStatus.ACCEPTED))
+        token = IdToken(id_tag, IdTokenType.CENTRAL)
+        return self.station.remote_start(token, connector_id, AuthResult(
+            AuthorizationStatus.ACCEPTED, id_token=token, source=AuthSource.REMOTE_START))
 
     async def _authorize_then_start(self, id_tag: str, connector_id: int | None) -> None:
-        result = await self.authorize(id_tag)
+        token = IdToken(id_tag, IdTokenType.CENTRAL)
+        result = await self.authorize(token)
         if result.accepted:
-            self.station.remote_start(id_tag, connector_id, result)
+            self.station.remote_start(token, connector_id, result)
 
     def remote_stop(self, transaction_id: int) -> bool:
         """RemoteStopTransaction (§5.12): Accepted when the transaction runs here."""
@@ -339,15 +367,15 @@ class Ocpp16Adapter:
         conn = self.station.session_by_id(session_id) if session_id is not None else None
         if conn is None:
             return False
-        self._spawn(self.station.stop_transaction(conn.id, StopReason.REMOTE))
+        self._spawn(self.station.stop_transaction(conn.id, StopCause.REMOTE))
         return True
 
     def reset(self, kind: str) -> None:
         """Reset (§5.14): stop transactions (SoftReset / HardReset), then hand over to the
         daemon's reset hook."""
         async def do_reset() -> None:
-            reason = StopReason.HARD_RESET if kind == "Hard" else StopReason.SOFT_RESET
-            await self.station.stop_all(reason)
+            cause = StopCause.RESET_HARD if kind == "Hard" else StopCause.RESET_SOFT
+            await self.station.stop_all(cause)
             if self.on_reset is not None:
                 self.on_reset(kind)
         self._spawn(do_reset())
@@ -373,7 +401,7 @@ class Ocpp16Adapter:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
         except _LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)
 
@@ -574,14 +602,11 @@ class Ocpp16Adapter:
                      message.session_id, result.transaction_id, auth.status.value)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
-                if self.configuration.get_bool("StopTransactionOnInvalidId"):
-                    log.warning("session %d: idTag %s, stopping (DeAuthorized)",
-                                message.session_id, auth.status.value)
-                    self._spawn(self.station.stop_transaction(conn.id, StopReason.DE_AUTHORIZED))
-                else:
-                    log.warning("session %d: idTag %s, suspending energy (SuspendedEVSE)",
-                                message.session_id, auth.status.value)
-                    self.station.set_charging_limit(conn.id, 0.0)
+                stop = self.configuration.get_bool("StopTransactionOnInvalidId")
+                log.warning("session %d: idTag %s, %s", message.session_id,
+                            auth.status.value, "stopping (DeAuthorized)" if stop
+                            else "suspending energy (SuspendedEVSE)")
+                self.station.deauthorize(conn.id, f"idTag {auth.status.value}", stop=stop)
         elif message.action == "StopTransaction":
             with transaction(self._db):
                 tag = message.payload.get("id_tag")
