@@ -3,6 +3,7 @@ reported, recovery rule (retry, condition, technician) — on a manual clock."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -130,6 +131,8 @@ async def test_lock_failure_never_energizes() -> None:
     assert rig.last_status() == ("faulted", "connector_lock_failure")
     assert not rig.closed() and not rig.sim.connector(1).contactor_closed
     assert ("charging", "no_error") not in rig.statuses()
+    # Locked first, transaction after: a lock that fails starts none (issue 12 defect 5).
+    assert not rig.started() and not rig.stopped()
     rig.sim.clear(1, "lock")
     await rig.advance(30.0)
     assert rig.state16() == "finishing"
@@ -282,4 +285,37 @@ async def test_connectors_are_independent() -> None:
     rig.sim.ev_pause(2)
     await rig.settle()
     assert rig.state16(1) == "faulted"
+    await rig.close()
+
+
+async def test_lock_and_rcd_run_on_the_evse_worker_not_the_loop() -> None:
+    """A lock that takes its time (a motor lock: up to its timeout) never holds the loop:
+    the transaction waits for it, everything else goes on."""
+    rig = await station_rig(lock=True)
+    hw = rig.conn().hw
+    assert hw.lock is not None
+    release = threading.Event()
+    threads: list[str] = []
+    lock_original, self_test_original = hw.lock.lock, hw.rcd.self_test
+
+    def slow_lock() -> None:
+        threads.append(threading.current_thread().name)
+        assert release.wait(10.0)
+        lock_original()
+
+    def self_test() -> bool:
+        threads.append(threading.current_thread().name)
+        return self_test_original()
+    hw.lock.lock = slow_lock  # type: ignore[method-assign]
+    hw.rcd.self_test = self_test  # type: ignore[method-assign]
+    rig.sim.plug(1, 32.0, 3)
+    await rig.station.present_card("TAG1")
+    for _ in range(20):  # the loop keeps turning while the lock moves
+        await asyncio.sleep(0)
+    assert threads == ["evse1-hw_0"]
+    assert rig.state16() == "preparing" and not rig.started() and not rig.closed()
+    release.set()
+    await asyncio.wait_for(rig.settle(), 10.0)
+    assert rig.state16() == "charging" and rig.closed() and len(rig.started()) == 1
+    assert threads == ["evse1-hw_0", "evse1-hw_0"]  # lock, then the RCD self-test
     await rig.close()
