@@ -118,6 +118,7 @@ class Daemon:
             self.db,
             settings=Iec61851Settings.from_table(config.raw["iec61851"]),
             ventilation=frozenset(c.id for c in config.connectors if c.raw["ventilation"]),
+            evse_ids={c.id: c.raw["evse_id"] for c in config.connectors if "evse_id" in c.raw},
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)

@@ -40,6 +40,7 @@ from evse.domain import (
     SessionStateChanged,
 )
 from evse.faults import ActiveFault, Recovery
+from evse.iec61851 import Iec61851Settings
 from evse.iec_machine import IEC_OUTPUTS, OFFER, PAUSED, READY, STANDBY, SUPPLY, IecMachine
 from evse.sessions import Session
 from evse.tx_policy import TxPoint, TxPolicy
@@ -176,7 +177,7 @@ class SessionMachine:
         #: after an EV-side disconnect with ``unlock_on_ev_disconnect`` false.
         self.lock_held_for: str | None = None
         #: The EV connection last published (EvConnected / EvDisconnected).
-        self.ev_present = iec.plugged()
+        self.ev_present = False
         self._energy_seen = False
         self._previous = IDLE
         #: Called (on the loop) after an EV was connected and the machine moved (the
@@ -212,7 +213,7 @@ class SessionMachine:
 
     # -- convenience views ----------------------------------------------------------------
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Iec61851Settings:
         return self.iec.settings
 
     @property
@@ -298,7 +299,8 @@ class SessionMachine:
             self.iec.update_offer()
 
     # -- what the IEC machine tells ---------------------------------------------------------
-    def _sync_ev(self) -> None:
+    def sync_ev_connection(self) -> None:
+        """Publish EvConnected / EvDisconnected if the pilot disagrees with the last one."""
         connected = self.plugged()
         if connected != self.ev_present:
             self.ev_present = connected
@@ -306,7 +308,7 @@ class SessionMachine:
             self._emit(cls(self.evse_id, self.id, self._now()))
 
     def ev_connected(self) -> None:  # IecListener
-        self._sync_ev()
+        self.sync_ev_connection()
         if self.state in (IDLE, RESERVED):
             self.plug()
         elif self.state in TRANSACTION_STATES:
@@ -314,7 +316,7 @@ class SessionMachine:
         self.on_ev_connected(self)
 
     def ev_disconnected(self) -> None:  # IecListener
-        self._sync_ev()
+        self.sync_ev_connection()
         if self.state not in (*TRANSACTION_STATES, PENDING, ENDED):
             return
         goes_idle = self.state in (PENDING, ENDED) or self.stop_on_ev_disconnect()
@@ -342,7 +344,7 @@ class SessionMachine:
         self._emit(FaultCleared(self.evse_id, self.id, fault, self._now()))
 
     def recovered(self) -> None:  # IecListener
-        self._sync_ev()
+        self.sync_ev_connection()
         if self.state == FAULTED:
             self.recover()
 

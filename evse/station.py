@@ -61,8 +61,6 @@ from hal.meter import MeterReading, PowerMeterFailure
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[DomainEvent], None]
-#: One EVSE's machines (the session machine holds its IEC 61851 machine as ``.iec``).
-Connector = SessionMachine
 
 
 def _id_token(value: str | IdToken, default: IdTokenType) -> IdToken:
@@ -84,6 +82,9 @@ class Station:
         clock: the clock every timer runs on (default: the running loop's).
         utc_clock: the UTC clock that stamps sessions and readings (a fresh one if None).
         evse_ids: EVSE id per connector id (default: the connector's id).
+
+    Raises:
+        ValueError: two connectors given one EVSE id (one connector per EVSE is supported).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class Station:
             " (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL)"
         )
         evse_ids = evse_ids or {}
-        self.connectors: dict[int, Connector] = {}
+        self.connectors: dict[int, SessionMachine] = {}
         for hw in board.connectors:
             iec = IecMachine(
                 hw,
@@ -135,7 +136,11 @@ class Station:
                 iec, self._on_session_event, self.clock.now,
                 evse_id=evse_ids.get(hw.connector_id))
         #: The EVSEs by EVSE id (one connector each).
-        self.evses: dict[int, Connector] = {c.evse_id: c for c in self.connectors.values()}
+        self.evses: dict[int, SessionMachine] = {
+            c.evse_id: c for c in self.connectors.values()}
+        if len(self.evses) != len(self.connectors):
+            raise ValueError("two connectors with one evse_id: one connector per EVSE is "
+                             "supported")
         self._tx_policy = TxPolicy.ocpp16()
         self._connection_timers: dict[int, Timer] = {}
         #: The stop cause (and who stopped it) of a transaction being stopped on command.
@@ -250,7 +255,7 @@ class Station:
             conn.iec.attach(loop)
             conn.hw.pilot.set_off()
             conn.iec.pilot = conn.hw.pilot.read()
-            conn.ev_present = conn.plugged()
+            conn.sync_ev_connection()
             if not conn.operative:
                 conn.disable()
             elif conn.plugged():
@@ -294,7 +299,7 @@ class Station:
             if conn.session is not None:
                 self._sessions.shift(conn.session, correction_s)
 
-    async def poll_once(self, conn: Connector) -> None:
+    async def poll_once(self, conn: SessionMachine) -> None:
         """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,
         derating and the temperature trip follow from the readings)."""
         try:
@@ -310,7 +315,7 @@ class Station:
             # On a worker thread: a trip opens the contactor there, before the loop hears.
             await asyncio.to_thread(conn.iec.read_temperature_hw)
 
-    async def _poll_meter(self, conn: Connector) -> None:
+    async def _poll_meter(self, conn: SessionMachine) -> None:
         while self._running:
             await self.poll_once(conn)
             await asyncio.sleep(self.meter_poll_s)
@@ -343,7 +348,7 @@ class Station:
                         self._publish(MeterSample(conn.id, session.session_id, reading,
                                                   ReadingContext.PERIODIC, conn.evse_id))
 
-    def _connection_timed_out(self, conn: Connector) -> None:
+    def _connection_timed_out(self, conn: SessionMachine) -> None:
         """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
         §9.1.6) without an EV: drop it and go back to idle."""
         token = conn.pending_id_token
@@ -357,7 +362,7 @@ class Station:
             conn.timeout()
 
     # -- sessions -----------------------------------------------------------------------
-    def _on_plug_ready(self, conn: Connector) -> None:
+    def _on_plug_ready(self, conn: SessionMachine) -> None:
         token = conn.pending_id_token
         if (token is not None and conn.session is None
                 and self._tx_policy.should_start(conn.facts())):
@@ -380,7 +385,7 @@ class Station:
                 if other.state == PENDING and not other.plugged():
                     other.timeout()
 
-    async def _begin_session(self, conn: Connector, id_token: IdToken,
+    async def _begin_session(self, conn: SessionMachine, id_token: IdToken,
                              parent: str | None) -> None:
         async with self._busy[conn.id]:
             if conn.session is not None or conn.state != PENDING:
@@ -432,7 +437,7 @@ class Station:
             conn.begin(session)
 
     async def _finish_session(
-        self, conn: Connector, session: Session, cause: StopCause, by: IdToken | None,
+        self, conn: SessionMachine, session: Session, cause: StopCause, by: IdToken | None,
         fault: Fault | None = None,
     ) -> None:
         async with self._busy[conn.id]:
@@ -489,7 +494,7 @@ class Station:
             if conn.session is not None:
                 await self.stop_transaction(cid, cause)
 
-    def session_by_id(self, session_id: int) -> Connector | None:
+    def session_by_id(self, session_id: int) -> SessionMachine | None:
         """The connector running local session ``session_id``, if any."""
         for conn in self.connectors.values():
             if conn.session is not None and conn.session.session_id == session_id:
@@ -612,7 +617,7 @@ class Station:
             self._set_operative(conn, operative)
         return answer
 
-    def _set_operative(self, conn: Connector, operative: bool) -> None:
+    def _set_operative(self, conn: SessionMachine, operative: bool) -> None:
         changed = conn.operative != operative
         conn.operative = operative
         if changed:
@@ -624,7 +629,7 @@ class Station:
         elif operative and conn.state == OUT_OF_SERVICE:
             conn.enable()
 
-    def _apply_scheduled(self, conn: Connector) -> None:
+    def _apply_scheduled(self, conn: SessionMachine) -> None:
         """Apply an availability change that waited for the transaction to end."""
         if conn.session is not None or conn.id not in self._scheduled_operative:
             return
