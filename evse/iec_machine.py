@@ -1,7 +1,9 @@
 """The IEC 61851 machine of one EVSE: control pilot, PWM offer, contactor, cable lock, faults.
 
 It knows the physics only: pilot states A–F as read, the PWM it offers, when the contactor
-may close, the lock, and the faults with their latching (:mod:`evse.faults`). It knows
+may close, the lock, and the faults with their latching (:mod:`evse.faults`); the pilot state
+read and whether PWM is offered make the IEC 61851-1 system state (A1, B1, B2, C2, ...,
+:meth:`IecMachine.system_state`). It knows
 nothing of users, transactions or any protocol. The session machine above it
 (:mod:`evse.session_machine`) requests a *supply mode* (:data:`IEC_STATES`); each mode's
 outputs are declared as data (:data:`IEC_OUTPUTS`), and the diagram in
@@ -278,6 +280,15 @@ class IecMachine:
     def offered_current_a(self) -> float:
         """The current the EVSE may offer now, amperes per phase."""
         return self.current_limit().current_a
+
+    def system_state(self) -> str:
+        """The IEC 61851-1 system state (Table A.4): the pilot state read (A–F) with 1 when
+        no PWM is offered or 2 when it is, e.g. ``B1``, ``C2``; E and F stand alone."""
+        state = self.pilot.state
+        if state in (PilotState.E, PilotState.F):
+            return state.value
+        duty = self.hw.pilot.duty_percent
+        return f"{state.value}{2 if 0.0 < duty < 100.0 else 1}"
 
     def reported_fault(self) -> tuple[Fault | None, str]:
         """The fault to report (a latched one first, else the most recent; else a meter

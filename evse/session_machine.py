@@ -386,6 +386,7 @@ class SessionMachine:
             "fault": None if fault is None else fault.value,
             "fault_info": info,
             "pilot": iec.pilot.state.value,
+            "iec_state": iec.system_state(),
             "duty_percent": self.hw.pilot.duty_percent,
             "contactor_closed": self.hw.contactor.commanded_closed,
             "offered_current_a": limit.current_a,

@@ -17,6 +17,7 @@ def start_charging(rig: ConnectorRig) -> None:
     rig.conn.start()
     rig.drain()
     assert rig.state16() == "charging" and rig.closed
+    assert rig.conn.iec.system_state() == "C2"
 
 
 def test_contactor_opens_on_the_driver_thread_at_c_to_b_and_c_to_a() -> None:
@@ -42,6 +43,7 @@ def test_power_on_after_b_to_c_without_delay() -> None:
     rig.sim.ev_pause(1)
     rig.drain()
     assert rig.state16() == "suspended_ev" and not rig.closed
+    assert rig.conn.iec.system_state() == "B2"  # PWM still offered
     t0 = rig.clock.monotonic()
     rig.sim.ev_resume(1)
     rig.drain()
