@@ -3,9 +3,9 @@
 Each fault cause (:class:`~evse.domain.Fault`) has a recovery rule (which protocol error
 code a cause is reported as is the adapters' business, e.g. ``ocpp_client.v16.mapping``):
 
-* ``RETRY``: leave Faulted after a delay if the cause is gone (pilot E / diode / ventilation,
+* ``RETRY``: leave the fault after a delay if the cause is gone (pilot E / diode / ventilation,
   over-current, lock, contactor failed to close; RCD trips until ``rcd_max_trips``);
-* ``CONDITION``: leave Faulted as soon as the cause is gone (over-temperature with
+* ``CONDITION``: leave the fault as soon as the cause is gone (over-temperature with
   hysteresis, meter answering again, a station-wide fault cleared);
 * ``TECHNICIAN``: latched until a technician resets it locally (welded contactor, failed RCD
   self-test, ``rcd_max_trips`` residual current trips). A CSMS command cannot clear it

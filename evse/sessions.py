@@ -2,7 +2,7 @@
 
 A session row is written before the transaction proceeds and updated with each meter
 reading; a row still open at start-up belongs to a session the power cut interrupted, and is
-closed with reason PowerLoss from its last persisted reading (OCPP 1.6 §4.10 Reason).
+closed with the cause "power loss" from its last persisted reading (OCPP 1.6 §4.10).
 """
 
 from __future__ import annotations

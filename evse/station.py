@@ -713,9 +713,14 @@ class Station:
         return {"connectors": [c.describe() for c in self.connectors.values()]}
 
     async def close(self) -> None:
-        """Stop polling, open every contactor, stop the hardware workers."""
+        """Stop polling, open every contactor, let the hardware workers finish what they
+        were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():
+            conn.hw.contactor.open()
+        for conn in self.connectors.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.iec.drain_worker(), 2.0)
             conn.iec.close()
