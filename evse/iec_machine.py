@@ -211,6 +211,7 @@ class IecMachine:
         #: Worker jobs whose result has not been handled on the loop yet.
         self.jobs_pending = 0
         self._locking = False
+        self._closed = False
         self._post_fn: Callable[..., object] | None = None
         self._f_since: float | None = None
         self._duty_changed_at = float("-inf")
@@ -426,7 +427,10 @@ class IecMachine:
 
     # -- the worker: blocking hardware calls ------------------------------------------------
     def _submit(self, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Run ``job`` on the worker; ``done(result)`` follows on the loop."""
+        """Run ``job`` on the worker; ``done(result)`` follows on the loop (never after
+        :meth:`close`: the EVSE is shut down, its contactor open)."""
+        if self._closed:
+            return
         self.jobs_pending += 1
 
         def run() -> None:
@@ -444,7 +448,8 @@ class IecMachine:
 
     async def drain_worker(self) -> None:
         """Wait until the worker ran every job submitted so far (tests, shutdown)."""
-        await asyncio.wrap_future(self.worker.submit(lambda: None))
+        if not self._closed:
+            await asyncio.wrap_future(self.worker.submit(lambda: None))
 
     def _lock_hw(self) -> str | None:
         """Worker: engage the cable lock; the failure text, or None."""
@@ -480,6 +485,8 @@ class IecMachine:
         does not engage is a :attr:`Fault.LOCK` fault; returns whether it is locked."""
         if self.hw.lock is None or self.hw.lock.locked:
             return True
+        if self._closed:
+            return False
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._submit(self._lock_hw, future.set_result)
         error = await future
@@ -510,6 +517,8 @@ class IecMachine:
         """Release the cable lock on the worker; the failure text, or None."""
         if self.hw.lock is None:
             return None
+        if self._closed:
+            return "EVSE shut down"
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._submit(self._unlock_hw, future.set_result)
         return await future
@@ -522,6 +531,8 @@ class IecMachine:
 
     async def rcd_self_test_async(self) -> bool:
         """Run the RCD self-test on the worker; True when it passed."""
+        if self._closed:
+            return False
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._submit(self.hw.rcd.self_test, future.set_result)
         result = await future
@@ -801,6 +812,7 @@ class IecMachine:
     def close(self) -> None:
         """Open the contactor and stop the worker (jobs already queued still run)."""
         self.hw.contactor.open()
+        self._closed = True
         self.worker.shutdown(wait=False)
 
 
