@@ -15,6 +15,7 @@ here from IEC 61851-1 and the session's logic, not read from the code's tables:
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from evse.authorization import AuthorizationStatus, AuthResult
@@ -34,7 +35,9 @@ from evse.domain import (
     TransactionStopped,
 )
 from evse.iec61851 import Iec61851Settings
-from tests.iec.rig import StationRig, station_rig
+from evse.station import Station
+from evse.timers import ManualClock
+from tests.iec.rig import AcceptAll, StationRig, sim_board, station_rig
 
 
 def brief(event: DomainEvent) -> tuple[Any, ...]:
@@ -172,3 +175,32 @@ async def test_authorization_waiting_for_an_ev_expires() -> None:
     assert stream(rig) == [("Authorized", "CARD-3", "iso14443", "csms"),
                            ("Deauthorized", "CARD-3")]
     await rig.close()
+
+
+async def test_events_name_the_evse_and_its_connector() -> None:
+    """EVSE id = connector id unless configured; one connector per EVSE."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    station = Station(sim_board(2), {1: 32.0, 2: 32.0}, 32.0, db, clock=ManualClock(),
+                      evse_ids={2: 7})
+    station.authorizer = AcceptAll()
+    events: list[DomainEvent] = []
+    station.subscribe(events.append)
+    await station.start(poll=False)
+    assert sorted(station.evses) == [1, 7] and station.evses[7] is station.connectors[2]
+    station.board.simulator.plug(2, 32.0, 3)  # type: ignore[union-attr]
+    await station.idle()
+    await station.present_card("CARD-7")
+    await station.idle()
+    started = [e for e in events if isinstance(e, TransactionStarted)]
+    assert [(e.evse_id, e.connector_id) for e in started] == [(7, 2)]
+    assert {(e.evse_id, e.connector_id) for e in events
+            if not isinstance(e, SessionStateChanged | MeterSample)} == {(7, 2)}
+    await station.close()
+    db.close()
+    try:
+        Station(sim_board(2), {1: 32.0, 2: 32.0}, 32.0, sqlite3.connect(":memory:"),
+                evse_ids={2: 1})
+    except ValueError as exc:
+        assert "one connector per EVSE" in str(exc)
+    else:
+        raise AssertionError("two connectors on one EVSE accepted")
