@@ -691,11 +691,15 @@ class IecMachine:
         if again:
             self.retry_timer.start(self.settings.rcd_retry_s)
         if reset_rcd:
-            self._submit(self.hw.rcd.reset, lambda _result: self._rcd_reset_done())
+            self._submit(self.hw.rcd.reset, self._rcd_reset_done)
         self._announce_faults()
         self._try_recover()
 
-    def _rcd_reset_done(self) -> None:
+    def _rcd_reset_done(self, result: object) -> None:
+        if isinstance(result, Exception):  # the RCD could not be reset: try again later
+            log.error("EVSE %d: RCD reset failed: %s", self.id, result)
+            self.retry_timer.start(self.settings.rcd_retry_s)
+            return
         entry = self.faults.active.get(Fault.RCD_TRIP)
         if entry is not None and entry.recovery is Recovery.RETRY:
             self.faults.clear(Fault.RCD_TRIP)
