@@ -367,21 +367,21 @@ class Station:
         if (token is not None and conn.session is None
                 and self._tx_policy.should_start(conn.facts())):
             parent = conn.pending_parent_id_tag
-            self._clear_pending(token.value, why=None)
+            conn.pending_id_token = None
             self._connection_timers[conn.id].cancel()
+            self._clear_pending(token.value, why=f"used on EVSE {conn.evse_id}")
             self._spawn(self._begin_session(conn, token, parent))
 
-    def _clear_pending(self, id_tag: str, why: str | None = "authorization withdrawn") -> None:
-        """Drop the waiting authorizations of ``id_tag`` (``why``: published as
-        Deauthorized; None when the authorization is being used)."""
+    def _clear_pending(self, id_tag: str, why: str = "authorization withdrawn") -> None:
+        """Drop the waiting authorizations of ``id_tag``, each published as Deauthorized
+        with ``why``."""
         for other in self.connectors.values():
             token = other.pending_id_token
             if token is not None and token.value == id_tag:
                 other.pending_id_token = None
                 self._connection_timers[other.id].cancel()
-                if why is not None:
-                    self._publish(Deauthorized(other.evse_id, other.id, token, why,
-                                               self.clock.now()))
+                self._publish(Deauthorized(other.evse_id, other.id, token, why,
+                                           self.clock.now()))
                 if other.state == PENDING and not other.plugged():
                     other.timeout()
 

@@ -204,3 +204,21 @@ async def test_events_name_the_evse_and_its_connector() -> None:
         assert "one connector per EVSE" in str(exc)
     else:
         raise AssertionError("two connectors on one EVSE accepted")
+
+
+async def test_card_before_plug_on_two_evses_is_used_where_the_ev_arrives() -> None:
+    rig = await station_rig(connectors=2)
+    rig.events.clear()
+    await rig.station.present_card("CARD-4")  # no EV yet: held on both free EVSEs
+    await rig.settle()
+    rig.sim.plug(2, 32.0, 3)
+    await rig.settle()
+    fine = [(brief(e), e.evse_id) for e in rig.events
+            if isinstance(e, Authorized | Deauthorized | TransactionStarted)]
+    assert fine == [
+        (("Authorized", "CARD-4", "iso14443", "csms"), 1),
+        (("Authorized", "CARD-4", "iso14443", "csms"), 2),
+        (("Deauthorized", "CARD-4"), 1),  # used on EVSE 2
+        (("TransactionStarted", "CARD-4"), 2),
+    ]
+    await rig.close()
