@@ -64,12 +64,12 @@ def _print_status(status: dict[str, Any]) -> None:
               f"{link.get('thinned', 0)} thinned")
     for conn in status["connectors"]:
         line = (
-            f"  connector {conn['id']}: {conn['status']:<14} pilot {conn['pilot']}  "
+            f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
             f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
             f"offered {conn['offered_current_a']:.1f} A"
         )
-        if conn.get("error_code") not in (None, "no_error"):
-            line += f"  error {conn['error_code']}"
+        if conn.get("fault"):
+            line += f"  fault {conn['fault']}"
         print(line)
         session = conn.get("session")
         if session:
