@@ -141,8 +141,8 @@ class VariableDef:
             when no value is set; a missing default is a definition error).
         reboot_required: a CSMS change is stored and takes effect after a reboot
             (SetVariables answers RebootRequired, B05.FR.08).
-        runtime: the station sets the value while running (e.g. AvailabilityState); the
-            TOML may not set it.
+        runtime: the station sets the Actual value while running (e.g. AvailabilityState);
+            the TOML may not set it (other attributes, e.g. EVSE Power MaxSet, it may).
         source: where the name, type and required flag come from (spec clause).
     """
 

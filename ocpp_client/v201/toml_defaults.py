@@ -148,7 +148,7 @@ def parse_variable_defaults(table: Mapping[str, Any],
             hint = f"; did you mean {close[0]!r}?" if close else ""
             errors.append(f"{where}: unknown component, variable or attribute{hint}")
             continue
-        if definition.runtime:
+        if definition.runtime and attribute is AttributeType.ACTUAL:
             errors.append(f"{where}: set by the station at run time, not configurable")
             continue
         chars = definition.characteristics

@@ -172,7 +172,7 @@ def test_bytes_per_message_limits_raise_format_violation(open_model: ModelFactor
         (ComponentRef("DeviceDataCtrlr"), VariableRef("BytesPerMessage", "GetVariables"),
          AttributeType.ACTUAL): str(limit),
     })
-    # A frame of 270 bytes once the library wraps it: [2,"<36-char id>","SetVariables",{…}]
+    # 341 bytes once framed as [2,"<36-char id>","SetVariables",{…}]; one entry: 210 bytes.
     big = {"setVariableData": [_set({"name": "AuthCtrlr"}, {"name": "MasterPassGroupId"},
                                     "G" * 36)] * 2}
     with pytest.raises(FormatViolationError):
