@@ -30,8 +30,8 @@ EVSES = (
 )
 
 
-def definitions(features: Features = Features()) -> list[VariableDef]:
-    return all_definitions("CP-TEST", 3, EVSES, features)
+def definitions(features: Features | None = None) -> list[VariableDef]:
+    return all_definitions("CP-TEST", 3, EVSES, features or Features())
 
 
 def assert_valid(action: str, kind: str, payload: Any) -> None:
@@ -53,7 +53,7 @@ def open_model(tmp_path: Path) -> Iterator[ModelFactory]:
     connections: list[sqlite3.Connection] = []
 
     def factory(toml_defaults: Mapping[AttributeKey, str] | None = None,
-                features: Features = Features()) -> DeviceModel:
+                features: Features | None = None) -> DeviceModel:
         for conn in connections:
             conn.close()
         connections.clear()
