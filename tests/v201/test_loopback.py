@@ -6,6 +6,7 @@ functions, and receives the NotifyReport parts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from .conftest import ModelFactory
 SUBPROTOCOL = websockets.Subprotocol("ocpp2.0.1")
 
 
-class Station(ChargePoint):  # type: ignore[misc]
+class Station(ChargePoint):
     """A 2.0.1 station that answers device model calls with the pure functions."""
 
     def __init__(self, ident: str, connection: Any, model: DeviceModel) -> None:
@@ -72,7 +73,7 @@ class Csms:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class CsmsSide(ChargePoint):  # type: ignore[misc]
+class CsmsSide(ChargePoint):
     def __init__(self, ident: str, connection: Any, csms: Csms) -> None:
         super().__init__(ident, connection)
         self.csms = csms
@@ -104,10 +105,8 @@ async def link(open_model: ModelFactory) -> AsyncIterator[tuple[Csms, DeviceMode
         assert connection.subprotocol == "ocpp2.0.1"
         csms.station = CsmsSide("CP-TEST", connection, csms)
         csms.connected.set()
-        try:
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
             await csms.station.start()
-        except websockets.exceptions.ConnectionClosed:
-            pass
 
     server = await websockets.serve(handle, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL])
     port = server.sockets[0].getsockname()[1]
