@@ -195,6 +195,11 @@ def migrate_device_model(db: sqlite3.Connection) -> None:
     )
 
 
+#: Schema steps of this module's table, oldest first (step n brings it to version n), for
+#: the state database's ``PRAGMA user_version`` migration runner.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (migrate_device_model,)
+
+
 @dataclass
 class _Slot:
     definition: VariableDef
