@@ -10,7 +10,7 @@ CALLERROR the specification names:
 - SetVariables by the same rule with ItemsPerMessage[SetVariables] /
   BytesPerMessage[SetVariables] (the limits the station reports for that message).
 
-Per entry (B05.FR.01–09, B06.FR.01–15): unknown component → UnknownComponent; unknown
+Per entry (B05, B06): unknown component → UnknownComponent; unknown
 variable → UnknownVariable; attribute type the variable lacks → NotSupportedAttributeType;
 SetVariables on a ReadOnly attribute, or a value that does not fit the characteristics or
 ConfigurationValueSize → Rejected (with ``attributeStatusInfo.reasonCode``); a stored value
