@@ -177,22 +177,25 @@ AttributeKey = tuple[ComponentRef, VariableRef, AttributeType]
 TABLE = "ocpp201_variable_attributes"
 
 
-def migrate_device_model(db: sqlite3.Connection) -> None:
-    """Create the device model's table (schema step 1; idempotent).
+#: The device model's table. Columns: the component identity (name, instance "" when
+#: absent, evse_id / connector_id 0 when absent), the variable identity, the attribute type,
+#: the canonical value text and the TOML default in force when the value was written (NULL:
+#: none).
+CREATE_TABLE_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    " component TEXT NOT NULL, component_instance TEXT NOT NULL,"
+    " evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
+    " variable TEXT NOT NULL, variable_instance TEXT NOT NULL,"
+    " attribute TEXT NOT NULL, value TEXT, toml_default TEXT,"
+    " PRIMARY KEY (component, component_instance, evse_id, connector_id, variable,"
+    " variable_instance, attribute))"
+)
 
-    Columns: the component identity (name, instance "" when absent, evse_id / connector_id 0
-    when absent), the variable identity, the attribute type, the canonical value text and
-    the TOML default in force when the value was written (NULL: none).
-    """
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-        " component TEXT NOT NULL, component_instance TEXT NOT NULL,"
-        " evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
-        " variable TEXT NOT NULL, variable_instance TEXT NOT NULL,"
-        " attribute TEXT NOT NULL, value TEXT, toml_default TEXT,"
-        " PRIMARY KEY (component, component_instance, evse_id, connector_id, variable,"
-        " variable_instance, attribute))"
-    )
+
+def migrate_device_model(db: sqlite3.Connection) -> None:
+    """Create the device model's table (schema step 1; idempotent; does not commit, so it
+    can run inside a migration's transaction)."""
+    db.execute(CREATE_TABLE_SQL)
 
 
 #: Schema steps of this module's table, oldest first (step n brings it to version n), for
