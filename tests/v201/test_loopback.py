@@ -21,7 +21,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from ocpp_client.v201.device_model import AttributeType, ComponentRef, DeviceModel, VariableRef
-from ocpp_client.v201.reports import ReportAnswer, get_base_report
+from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report
 from ocpp_client.v201.variables_requests import get_variables, set_variables
 
 from .conftest import ModelFactory
@@ -56,8 +56,22 @@ class Station(ChargePoint):
         self._pending[request_id] = answer
         return call_result.GetBaseReport(status=answer.response["status"])
 
+    @on(Action.get_report)
+    def on_get_report(self, **payload: Any) -> call_result.GetReport:
+        answer = get_report(self.model, snake_to_camel_case(payload),
+                            generated_at=datetime.now(UTC))
+        self._pending[payload["request_id"]] = answer
+        return call_result.GetReport(status=answer.response["status"])
+
     @after(Action.get_base_report)
+    async def send_base_report(self, request_id: int, **_: Any) -> None:
+        await self._send_parts(request_id)
+
+    @after(Action.get_report)
     async def send_report(self, request_id: int, **_: Any) -> None:
+        await self._send_parts(request_id)
+
+    async def _send_parts(self, request_id: int) -> None:
         for part in self._pending.pop(request_id).notify_reports:
             await self.call(call.NotifyReport(**camel_to_snake_case(part)))
 
@@ -178,3 +192,21 @@ async def test_set_get_and_full_inventory_over_ocpp201(
     assert max(len(f.encode()) for f in notify_frames) <= 4000
     heartbeat = next(e for e in reported if e["variable"]["name"] == "HeartbeatInterval")
     assert heartbeat["variableAttribute"][0]["value"] == "90"
+
+
+async def test_get_report_with_criteria_over_ocpp201(link: tuple[Csms, DeviceModel]) -> None:
+    csms, model = link
+    nothing = await csms.station.call(call.GetReport(request_id=5,
+                                                     component_criteria=["Problem"]))
+    assert nothing.status == "EmptyResultSet"
+
+    model.set("ChargingStation", "Problem", "true")  # the station notices a problem
+    found = await csms.station.call(call.GetReport(request_id=6,
+                                                   component_criteria=["Problem"]))
+    assert found.status == "Accepted"
+    await asyncio.wait_for(csms.done.wait(), 10)
+    assert {p["requestId"] for p in csms.reports} == {6}  # nothing was sent for request 5
+    reported = [e for p in csms.reports for e in p["reportData"]]
+    assert {e["component"]["name"] for e in reported} == {"ChargingStation"}
+    problem = next(e for e in reported if e["variable"]["name"] == "Problem")
+    assert problem["variableAttribute"][0]["value"] == "true"
