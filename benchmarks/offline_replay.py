@@ -101,6 +101,9 @@ reconnect_min_s = 0.1
 reconnect_max_s = 0.2
 queue_max_messages = {max(n * 2, 1000)}
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 AllowOfflineTxForUnknownId = true
 MeterValueSampleInterval = 0

@@ -64,6 +64,9 @@ call_timeout_s = 10.0
 reconnect_min_s = 0.1
 reconnect_max_s = 0.5
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 MeterValueSampleInterval = 1
 

@@ -1,6 +1,7 @@
 """The ``evse`` command line: daemon, config check, status, simulator control.
 
-Every command takes ``--config PATH`` (default ``$EVSE_CONFIG`` or /etc/evse/evse.toml).
+Every command takes ``--config PATH`` (default ``$EVSE_CONFIG`` or /etc/evse/evse.toml),
+before or after the command: ``evse --config F status`` = ``evse status --config F``.
 Commands other than ``run`` and ``config check`` talk to the running daemon over its control
 socket (see :mod:`evse.control` for the protocol).
 """
@@ -20,10 +21,12 @@ from evse.control import ControlError, request
 DEFAULT_CONFIG = os.environ.get("EVSE_CONFIG", "/etc/evse/evse.toml")
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
+def _config_arg(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--config PATH``: the top-level parser holds the default; a command's own option
+    has none (SUPPRESS), so it only overrides when given after the command."""
     parser.add_argument(
         "--config",
-        default=DEFAULT_CONFIG,
+        default=DEFAULT_CONFIG if top_level else argparse.SUPPRESS,
         metavar="PATH",
         help=f"configuration file (default: {DEFAULT_CONFIG}, or $EVSE_CONFIG)",
     )
@@ -68,12 +71,12 @@ def _print_status(status: dict[str, Any]) -> None:
             print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
     for conn in status["connectors"]:
         line = (
-            f"  connector {conn['id']}: {conn['status']:<14} pilot {conn['pilot']}  "
+            f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
             f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
             f"offered {conn['offered_current_a']:.1f} A"
         )
-        if conn.get("error_code") not in (None, "no_error"):
-            line += f"  error {conn['error_code']}"
+        if conn.get("fault"):
+            line += f"  fault {conn['fault']}"
         print(line)
         session = conn.get("session")
         if session:
@@ -189,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evse",
         description="Charge point firmware: IEC 61851 connector control and OCPP 1.6J.",
     )
+    _config_arg(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon in the foreground (logs to stdout)")

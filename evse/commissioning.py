@@ -69,15 +69,14 @@ def read_meters(config: Config) -> list[MeterResult]:
     board: Board | None = None
     try:
         for conn in config.connectors:
-            meter_cfg = conn.raw.get("meter", {"driver": "sim"})
-            if meter_cfg.get("driver", "sim") == "sim":
+            if conn.meter.driver == "sim":
                 if board is None:
-                    board = create_board(config.hardware, [c.raw for c in config.connectors])
+                    board = create_board(config.hardware, config.connectors)
                 hw = next(h for h in board.connectors if h.connector_id == conn.id)
                 results.append(_read(conn.id, hw.meter))
                 continue
             try:
-                meter = create_meter(meter_cfg)
+                meter = create_meter(conn.meter)
             except (BackendError, ValueError, OSError) as exc:
                 results.append(MeterResult(conn.id, fault=f"cannot open meter: {exc}"))
                 continue
@@ -156,7 +155,7 @@ def hardware_test(config: Config, timeout_s: float = 2.0) -> list[PartResult]:
         BackendError: the board cannot be built.
     """
     try:
-        board = create_board(config.hardware, [c.raw for c in config.connectors])
+        board = create_board(config.hardware, config.connectors)
     except ValueError as exc:
         raise BackendError(str(exc)) from exc
     results: list[PartResult] = []

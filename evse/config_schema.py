@@ -55,8 +55,11 @@ def _argv(default: list[str], description: str, **extra: Any) -> Schema:
 
 
 def _table(
-    properties: dict[str, Schema], description: str, required: list[str] | None = None
+    cls: str, properties: dict[str, Schema], description: str,
+    required: list[str] | None = None,
 ) -> Schema:
+    """A TOML table; ``cls`` names the typed settings class generated for it
+    (``scripts/gen_settings.py``)."""
     return {
         "type": "object",
         "additionalProperties": False,
@@ -64,10 +67,12 @@ def _table(
         "properties": properties,
         "required": required or [],
         "default": {},
+        "x-class": cls,
     }
 
 
 STATION = _table(
+    "StationSettings",
     {
         "id": {
             "type": "string",
@@ -102,12 +107,14 @@ STATION = _table(
 )
 
 OCPP = _table(
+    "OcppSettings",
     {
         "url": {
             "type": "string",
             "pattern": "^wss?://",
-            "description": "CSMS WebSocket endpoint (ws:// or wss://); the station id is "
-            "appended to its path.",
+            "description": "CSMS WebSocket endpoint: ws:// or wss://, a host, an optional "
+            "port and path, no query or fragment; the station id is appended to its path. "
+            "A password in it (ws://user:password@host/) is never shown in messages.",
         },
         "version": {
             "enum": ["1.6"],
@@ -141,7 +148,7 @@ OCPP = _table(
             "description": "Defaults for OCPP configuration keys, by the specification's key "
             "names and types (e.g. MeterValueSampleInterval = 60). A key the CSMS changes "
             "overrides it until the value here changes.",
-            "additionalProperties": {"type": ["boolean", "integer", "string", "number"]},
+            "additionalProperties": {"type": ["boolean", "integer", "string"]},
         },
     },
     "The link to the CSMS.",
@@ -153,6 +160,7 @@ def _pin(default: int, description: str) -> Schema:
 
 
 READER = _table(
+    "ReaderSettings",
     {
         "driver": {
             "enum": ["none", "pn532", "line"],
@@ -180,11 +188,12 @@ READER = _table(
 )
 
 HARDWARE = _table(
+    "HardwareSettings",
     {
         "driver": {
             "enum": ["sim", "gpio"],
-            "default": "sim",
-            "description": "Board backend: \"sim\" (simulated board and EVs) or \"gpio\".",
+            "description": "Board backend: \"sim\" (simulated board and EVs) or \"gpio\". "
+            "Required: a missing driver never falls back to the simulator.",
         },
         "pin_factory": {
             "enum": ["lgpio", "rpigpio", "pigpio", "native", "mock"],
@@ -199,10 +208,13 @@ HARDWARE = _table(
         "reader": READER,
     },
     "The controller board.",
+    required=["driver"],
 )
 
 _REGISTER = {
     "type": "object",
+    "x-class": "ModbusRegisterSettings",
+    "x-class-doc": "One Modbus register of a custom meter: where it is and how to read it.",
     "additionalProperties": False,
     "required": ["address"],
     "description": "One register: {address, type, scale}.",
@@ -229,6 +241,7 @@ _QUANTITIES = (
 )
 
 CUSTOM_MODBUS = _table(
+    "CustomModbusSettings",
     {
         "function": {
             "enum": ["input", "holding"],
@@ -251,6 +264,8 @@ CUSTOM_MODBUS = _table(
 
 _SIGNAL = {
     "type": "object",
+    "x-class": "CanSignalSettings",
+    "x-class-doc": "One value in a CAN frame of a custom meter.",
     "additionalProperties": False,
     "required": ["id"],
     "properties": {
@@ -266,12 +281,14 @@ _SIGNAL = {
 }
 
 CUSTOM_CAN = _table(
+    "CustomCanSettings",
     {name: {**_SIGNAL, "description": text} for name, text in _QUANTITIES},
     "Signal map of model = \"custom\" CAN meters: one inline table per quantity, e.g. "
     "energy_active_import = {id = 0x528, start = 2, length = 4, scale = 1.0}.",
 )
 
 METER = _table(
+    "MeterSettings",
     {
         "driver": {
             "enum": ["sim", "modbus-tcp", "modbus-rtu", "can"],
@@ -313,6 +330,7 @@ METER = _table(
 )
 
 PILOT = _table(
+    "PilotSettings",
     {
         "mode": {"enum": ["adc", "uart"], "default": "adc",
                  "description": "\"adc\": PWM pin + SPI ADC sampled on a thread; \"uart\": "
@@ -339,6 +357,7 @@ PILOT = _table(
 )
 
 CONTACTOR = _table(
+    "ContactorSettings",
     {
         "pin": _pin(17, "Contactor coil output (active-high, pull-down in hardware)"),
         "active_high": _bool(True, "Output level that closes the contactor."),
@@ -353,6 +372,7 @@ CONTACTOR = _table(
 )
 
 RCD = _table(
+    "RcdSettings",
     {
         "trip_pin": _pin(27, "Trip / fault output of the RCD or RDC-DD module"),
         "trip_active_high": _bool(True, "Trip input level that means \"tripped\"."),
@@ -367,6 +387,7 @@ RCD = _table(
 )
 
 LOCK = _table(
+    "LockSettings",
     {
         "lock_pin": _pin(5, "Motor output towards \"locked\""),
         "unlock_pin": _pin(6, "Motor output towards \"unlocked\""),
@@ -379,6 +400,7 @@ LOCK = _table(
 )
 
 TEMPERATURE = _table(
+    "TemperatureSettings",
     {
         "sensor": {"enum": ["none", "ds18b20", "adc"], "default": "none",
                    "description": "Temperature sensor for derating."},
@@ -395,6 +417,7 @@ TEMPERATURE = _table(
 )
 
 GPIO = _table(
+    "GpioSettings",
     {
         "pilot": PILOT,
         "contactor": CONTACTOR,
@@ -406,12 +429,21 @@ GPIO = _table(
 )
 
 CONNECTOR = _table(
+    "ConnectorSettings",
     {
         "id": {
             "type": "integer",
             "minimum": 1,
             "maximum": 32,
             "description": "OCPP connectorId (1, 2, ...; 0 is the station).",
+        },
+        "evse_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 32,
+            "default": None,
+            "description": "Id of the EVSE this connector belongs to (OCPP 2.0.1 evseId; "
+            "one connector per EVSE). Default: the connector's id.",
         },
         "max_current_a": _num(
             32.0, 6.0, 80.0, "A", "Rated current per phase of the connector and its cable."
@@ -431,6 +463,7 @@ CONNECTOR = _table(
 )
 
 IEC61851 = _table(
+    "evse.iec61851.Iec61851Settings",
     {
         "pwm_off_timeout_s": _num(
             6.0, 0.0, 6.0, "s",
@@ -517,6 +550,7 @@ IEC61851 = _table(
 )
 
 LOGGING = _table(
+    "LoggingSettings",
     {
         "level": {
             "enum": ["debug", "info", "warning", "error"],
@@ -528,6 +562,7 @@ LOGGING = _table(
 )
 
 SYSTEM = _table(
+    "SystemSettings",
     {
         "reboot_command": _argv(
             ["systemctl", "reboot"],
@@ -562,7 +597,7 @@ SCHEMA: Schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "additionalProperties": False,
-    "required": ["station", "ocpp", "connector"],
+    "required": ["station", "ocpp", "hardware", "connector"],
     "properties": {
         "station": STATION,
         "ocpp": OCPP,

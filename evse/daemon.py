@@ -19,13 +19,12 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from evse.config import Config, ConfigError, load_config
+from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
-from evse.domain import StopReason
-from evse.iec61851 import Iec61851Settings
-from evse.logging_setup import configure_logging, redact_url, stop_logging
+from evse.domain import StopCause
+from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
-from evse.state_db import open_state_db
+from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
 from evse.watchdog import run_watchdog, sampler_liveness
@@ -34,8 +33,8 @@ from hal.registry import BackendError, create_board
 
 log = logging.getLogger("evse")
 
-#: ``[ocpp] version`` → adapter module (with ``create_adapter`` and ``check_config``).
-PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16.adapter"}
+#: ``[ocpp] version`` → adapter package (with ``create_adapter`` and ``check_config``).
+PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16"}
 
 
 class ProtocolAdapter(Protocol):
@@ -55,7 +54,17 @@ class ProtocolAdapter(Protocol):
 
 
 def _adapter_module(config: Config) -> Any:
-    return importlib.import_module(PROTOCOL_ADAPTERS[config.ocpp_version])
+    """The adapter package for ``[ocpp] version``.
+
+    Raises:
+        ConfigError: no adapter for that version.
+    """
+    name = PROTOCOL_ADAPTERS.get(config.ocpp_version)
+    if name is None:
+        raise ConfigError([
+            f"{config.path}: ocpp.version: found {config.ocpp_version!r}, expected one of "
+            + ", ".join(repr(v) for v in PROTOCOL_ADAPTERS)])
+    return importlib.import_module(name)
 
 
 def load_checked_config(path: str) -> Config:
@@ -67,7 +76,7 @@ def load_checked_config(path: str) -> Config:
     config = load_config(path)
     errors: list[str] = _adapter_module(config).check_config(config)
     try:
-        SystemActions.from_config(config.raw["system"])
+        SystemActions.from_config(config.system)
     except SystemActionError as exc:
         errors.append(f"{config.path}: {exc}")
     if errors:
@@ -85,7 +94,7 @@ class Daemon:
     def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
         self.config = config
         self.notifier = notifier or Notifier()
-        self.actions = SystemActions.from_config(config.raw["system"])
+        self.actions = SystemActions.from_config(config.system)
         self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
@@ -104,7 +113,7 @@ class Daemon:
         """
         config = self.config
         self.db = open_state_db(config.state_dir)
-        self.board = create_board(config.hardware, [c.raw for c in config.connectors])
+        self.board = create_board(config.hardware, config.connectors)
         if self.board.simulator is not None:
             self.board.simulator.keep_meter_registers(config.state_dir)
         for hw in self.board.connectors:
@@ -116,13 +125,14 @@ class Daemon:
         self.station = Station(
             self.board,
             {c.id: c.max_current_a for c in config.connectors},
-            float(config.station["max_current_a"]),
+            config.station.max_current_a,
             self.db,
-            settings=Iec61851Settings.from_table(config.raw["iec61851"]),
-            ventilation=frozenset(c.id for c in config.connectors if c.raw["ventilation"]),
+            settings=config.iec61851,
+            ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
+            evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
         )
         adapter_module = _adapter_module(config)
-        self.adapter = adapter_module.Ocpp16Adapter(self.station, config, self.db)
+        self.adapter = adapter_module.create_adapter(self.station, config, self.db)
         assert self.adapter is not None
         self.adapter.on_reset = self._on_reset
         loop = asyncio.get_running_loop()
@@ -146,9 +156,9 @@ class Daemon:
                  config.control_socket)
 
     def status_line(self) -> str:
-        """One line for systemd's STATUS=: CSMS link and every connector's status."""
+        """One line for systemd's STATUS=: CSMS link and every connector's session state."""
         link = self.adapter.describe()["state"] if self.adapter is not None else "down"
-        conns = ", ".join(f"{c.id}: {c.status.value}" for c in self.station.connectors.values()
+        conns = ", ".join(f"{c.id}: {c.state}" for c in self.station.connectors.values()
                           ) if self.station is not None else "starting"
         return f"CSMS {link}; connector {conns}"
 
@@ -173,9 +183,9 @@ class Daemon:
             for hw in self.board.connectors:
                 hw.contactor.open()
         if self.station is not None:
-            reason = {"Hard": StopReason.HARD_RESET, "Soft": StopReason.SOFT_RESET}.get(
-                self.reset_kind or "", StopReason.REBOOT)
-            await self.station.stop_all(reason)
+            cause = {"Hard": StopCause.RESET_HARD, "Soft": StopCause.RESET_SOFT}.get(
+                self.reset_kind or "", StopCause.REBOOT)
+            await self.station.stop_all(cause)
         if self.adapter is not None:
             try:
                 await self.adapter.close()
@@ -283,7 +293,7 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    configure_logging(config.raw["logging"]["level"])
+    configure_logging(config.logging.level)
     try:
         return _run(config)
     finally:
@@ -295,6 +305,9 @@ def _run(config: Config) -> int:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
         log.critical("hardware: %s", exc)
+        return 1
+    except SchemaVersionError as exc:
+        log.critical("state database: %s", exc)
         return 1
     if reset_kind is not None:
         if os.environ.get("INVOCATION_ID"):  # under systemd: Restart=on-failure restarts us

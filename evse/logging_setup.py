@@ -16,8 +16,8 @@ a timestamp instead. Every line of a multi-line record (a traceback) carries the
 
 **Secrets are masked where they are logged**, not by scanning every line: OCPP frames by
 :mod:`ocpp_client.frame_log` (``AuthorizationKey`` / ``BasicAuthPassword`` values, password
-fields), the CSMS URL by :func:`redact_url` (basic-auth userinfo). Nothing else the daemon
-logs carries a secret.
+fields), the CSMS URL by :func:`evse.config.redact_url` (basic-auth userinfo). Nothing else
+the daemon logs carries a secret.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import queue
 import sys
 import threading
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 #: What a secret is replaced with.
 MASK = "***"
@@ -53,19 +52,6 @@ def cut(text: str, limit: int) -> str:
         return text
     half = max(limit // 2, 1)
     return f"{text[:half]} …[{len(text) - 2 * half} characters cut]… {text[-half:]}"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the password of its userinfo masked (``ws://cp:***@host/``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def syslog_priority(levelno: int) -> int:
@@ -252,10 +238,10 @@ def configure_logging(
     handler.start()
     root.addHandler(handler)
     root.setLevel(numeric)
-    # The ocpp library's frames (``ocpp.frames``, masked) only at debug level; websockets
-    # logs handshake headers (the basic-auth Authorization header) at debug: never.
-    logging.getLogger("ocpp").setLevel(
-        logging.INFO if numeric <= logging.DEBUG else logging.WARNING)
+    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame (secrets masked);
+    # the ocpp library's own frame lines (INFO) are dropped, its warnings and errors kept.
+    # websockets logs handshake headers (basic-auth credentials) at DEBUG: never.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
     for noisy in ("websockets", "transitions", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from evse.domain import IdToken, IdTokenType
+
 
 @dataclass
 class Session:
@@ -27,6 +29,14 @@ class Session:
     start_ts: float
     last_meter_wh: float
     last_ts: float
+    #: How the IdToken was presented (kept in memory; a session found after a power cut
+    #: has the reader's default).
+    id_token_type: IdTokenType = IdTokenType.ISO14443
+
+    @property
+    def id_token(self) -> IdToken:
+        """The IdToken that started the session."""
+        return IdToken(self.id_tag, self.id_token_type)
 
 
 class SessionStore:

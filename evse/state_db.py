@@ -1,36 +1,192 @@
 """The state database: one SQLite file in the state directory (DESIGN.md, Persistence).
 
-WAL journal, ``synchronous=FULL``: a committed row survives a power cut. Each module that
-persists something owns its tables and creates them with ``CREATE TABLE IF NOT EXISTS``.
+WAL journal, ``synchronous=FULL``: a committed row survives a power cut. The schema is
+versioned with ``PRAGMA user_version`` and brought up to date by :data:`MIGRATIONS` when the
+file is opened: each migration runs in its own transaction together with the version bump, so
+a power cut during an upgrade leaves the file at the previous version, never half-migrated.
+A file written by a newer release (a higher version than this code knows) is refused.
+
+Adding a table or a column is one line at the end of :data:`MIGRATIONS`, e.g.::
+
+    Migration(2, "charging profiles", ("CREATE TABLE charging_profiles (...)",)),
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
+#: Mode of the database files (holds idTags and the CSMS's settings): owner only, whatever
+#: the umask. SQLite gives the -wal and -shm files the mode of the database file.
+DB_MODE = 0o600
+
+
+class SchemaVersionError(sqlite3.DatabaseError):
+    """The database was written by a newer release than this code (its schema is unknown)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: from ``version - 1`` to ``version``.
+
+    ``apply`` is a sequence of SQL statements or a function given the connection (inside the
+    migration's transaction; it must not commit).
+    """
+
+    version: int
+    name: str
+    apply: Sequence[str] | Callable[[sqlite3.Connection], None]
+
+
+def _baseline(db: sqlite3.Connection) -> None:
+    """Version 1: the tables of the first release, which created them itself and had no
+    ``user_version`` (0). ``IF NOT EXISTS`` makes this the same step for a new file and for
+    a release-0 file; columns the release-0 outbox added over time are added when missing."""
+    for sql in (
+        """CREATE TABLE IF NOT EXISTS sessions (
+            session_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connector_id INTEGER NOT NULL,
+            id_tag TEXT NOT NULL,
+            parent_id_tag TEXT,
+            meter_start_wh INTEGER NOT NULL,
+            start_ts REAL NOT NULL,
+            last_meter_wh REAL NOT NULL,
+            last_ts REAL NOT NULL,
+            stop_reason TEXT
+        )""",
+        "CREATE TABLE IF NOT EXISTS connector_availability"
+        " (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            action TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            session_id INTEGER,
+            unique_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS outbox_stats (name TEXT PRIMARY KEY, count INTEGER)",
+        "CREATE TABLE IF NOT EXISTS transaction_ids"
+        " (session_id INTEGER PRIMARY KEY, transaction_id INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS local_list (id_tag TEXT PRIMARY KEY, status TEXT"
+        " NOT NULL, parent_id_tag TEXT, expiry REAL)",
+        "CREATE TABLE IF NOT EXISTS local_list_meta (key TEXT PRIMARY KEY,"
+        " value INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS auth_cache (id_tag TEXT PRIMARY KEY, status TEXT,"
+        " parent_id_tag TEXT, expiry REAL, last_used REAL)",
+        "CREATE TABLE IF NOT EXISTS ocpp_configuration ("
+        " key TEXT PRIMARY KEY, value TEXT NOT NULL, toml_default TEXT)",
+    ):
+        db.execute(sql)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    for name, decl in (("kind", "TEXT NOT NULL DEFAULT 'meter_other'"),
+                       ("clock_run", "TEXT NOT NULL DEFAULT ''"),
+                       ("clock_synced", "INTEGER NOT NULL DEFAULT 1")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
+
+
+#: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
+#: released step (a board in the field may already be past it).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: the tables of the first release", _baseline),
+    Migration(2, "station alive stamp (PowerLoss stop time)", (
+        "CREATE TABLE IF NOT EXISTS station_alive"
+        " (id INTEGER PRIMARY KEY CHECK (id = 1), ts REAL NOT NULL)",)),
+)
+
+#: The schema version this code writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The file's ``PRAGMA user_version`` (0 = first release, before versioning)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_not_newer(db: sqlite3.Connection, latest: int, name: str) -> int:
+    found = schema_version(db)
+    if found > latest:
+        raise SchemaVersionError(
+            f"{name}: schema version {found} was written by a newer release; this one knows "
+            f"versions up to {latest}. Install that release again or move the file away "
+            "(queued messages and sessions in it would be lost)."
+        )
+    return found
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS,
+            name: str = DB_NAME) -> int:
+    """Bring the schema up to the last of ``migrations``; return the version reached.
+
+    Each step and its ``user_version`` bump commit together (``BEGIN IMMEDIATE``, so two
+    processes opening the file do not both migrate).
+
+    Raises:
+        SchemaVersionError: the file's version is above the last migration (a newer release
+            wrote it; this code would misread it).
+        ValueError: ``migrations`` is not numbered 1, 2, 3, ...
+    """
+    for index, step in enumerate(migrations):
+        if step.version != index + 1:
+            raise ValueError(f"migration {step.name!r} has version {step.version}, "
+                             f"expected {index + 1}")
+    found = _check_not_newer(db, len(migrations), name)
+    for step in migrations[found:]:
+        with transaction(db):
+            if schema_version(db) >= step.version:  # another process was first
+                continue
+            if callable(step.apply):
+                step.apply(db)
+            else:
+                for sql in step.apply:
+                    db.execute(sql)
+            db.execute(f"PRAGMA user_version = {int(step.version)}")
+    return schema_version(db)
 
 
 def open_state_db(state_dir: Path) -> sqlite3.Connection:
-    """Open (creating if needed) ``<state_dir>/evse.db`` in WAL mode with full fsync.
+    """Open (creating if needed) ``<state_dir>/evse.db`` in WAL mode with full fsync and
+    migrate its schema to :data:`SCHEMA_VERSION`.
 
-    The connection is in autocommit mode (``isolation_level=None``); use explicit
-    ``with conn:`` blocks or BEGIN/COMMIT for multi-statement atomicity.
+    The directory is made mode 0700 and the database 0600 whatever the umask: the file holds
+    the local authorization list and transactions (SQLite gives its -wal and -shm files the
+    database file's mode).
+
+    The connection is in autocommit mode (``isolation_level=None``); use
+    :func:`transaction` for multi-statement atomicity.
 
     Raises:
+        SchemaVersionError: the file was written by a newer release.
         sqlite3.Error / OSError: the directory or file cannot be created or opened.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        state_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=10.0
-    )
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    path = state_dir / DB_NAME
+    # Create the file ourselves so it never exists, even for an instant, with looser bits.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, DB_MODE))
+    os.chmod(path, DB_MODE)
+    for suffix in ("-wal", "-shm"):  # left by an older version or a crash
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", DB_MODE)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    try:
+        _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn, name=str(path))
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

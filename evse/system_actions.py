@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from evse.settings import SystemSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,18 @@ class SystemActions:
     firmware_install_timeout_s: float
 
     @classmethod
-    def from_config(cls, system: Mapping[str, Any]) -> SystemActions:
-        """Build from the validated ``[system]`` table (``config.raw["system"]``).
+    def from_config(cls, system: SystemSettings) -> SystemActions:
+        """Build from the ``[system]`` settings (``config.system``).
 
         Raises:
             SystemActionError: a command uses an unknown placeholder, or the firmware command
                 has no ``{file}``.
         """
         actions = cls(
-            reboot_command=tuple(system["reboot_command"]),
-            firmware_install_command=tuple(system["firmware_install_command"]),
-            reboot_timeout_s=float(system["reboot_timeout_s"]),
-            firmware_install_timeout_s=float(system["firmware_install_timeout_s"]),
+            reboot_command=tuple(system.reboot_command),
+            firmware_install_command=tuple(system.firmware_install_command),
+            reboot_timeout_s=system.reboot_timeout_s,
+            firmware_install_timeout_s=system.firmware_install_timeout_s,
         )
         expand_argv(actions.reboot_command, "reboot_command")
         if not any("{file}" in arg for arg in actions.firmware_install_command):

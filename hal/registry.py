@@ -13,14 +13,16 @@ from typing import Any, cast
 
 from hal.board import Board
 from hal.meter import EnergyMeter
+from hal.settings import ConnectorSettings, HardwareSettings, MeterSettings
 
-#: ``[hardware] driver`` name → "module:factory"; factory(hardware, connectors) -> Board.
+#: ``[hardware] driver`` name → "module:factory"; factory(HardwareSettings,
+#: Sequence[ConnectorSettings]) -> Board.
 BOARD_BACKENDS: dict[str, str] = {
     "sim": "hal.sim.board:create_board",
     "gpio": "hal.gpio.board:create_board",
 }
 
-#: ``[connector.meter] driver`` name → "module:factory"; factory(meter_config) -> EnergyMeter.
+#: ``[connector.meter] driver`` name → "module:factory"; factory(MeterSettings) -> EnergyMeter.
 #: ``sim`` meters belong to the simulated board and are built by it.
 METER_BACKENDS: dict[str, str] = {
     "modbus-tcp": "hal.meters.modbus:create_meter",
@@ -48,23 +50,21 @@ def _load(table: Mapping[str, str], name: str, key: str) -> Callable[..., Any]:
     return cast(Callable[..., Any], getattr(module, attr))
 
 
-def create_board(
-    hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]
-) -> Board:
-    """Build the board named by ``hardware["driver"]`` for the ``[[connector]]`` tables.
+def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
+    """Build the board named by ``hardware.driver`` for the ``[[connector]]`` settings.
 
     Raises:
         BackendError: unknown or unavailable backend, or the hardware failed to open.
     """
-    factory = _load(BOARD_BACKENDS, str(hardware["driver"]), "[hardware] driver")
+    factory = _load(BOARD_BACKENDS, hardware.driver, "[hardware] driver")
     return cast(Board, factory(hardware, connectors))
 
 
-def create_meter(meter: Mapping[str, Any]) -> EnergyMeter:
-    """Build a bus meter from a ``[connector.meter]`` table (see METER_BACKENDS).
+def create_meter(meter: MeterSettings) -> EnergyMeter:
+    """Build a bus meter from the ``[connector.meter]`` settings (see METER_BACKENDS).
 
     Raises:
         BackendError: unknown or unavailable backend.
     """
-    factory = _load(METER_BACKENDS, str(meter["driver"]), "[connector.meter] driver")
+    factory = _load(METER_BACKENDS, meter.driver, "[connector.meter] driver")
     return cast(EnergyMeter, factory(meter))

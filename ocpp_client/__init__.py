@@ -1,1 +1,23 @@
-"""OCPP adapters over the ``ocpp`` library: 1.6J now, 2.0.1 next."""
+"""OCPP adapters over the ``ocpp`` library: 1.6J now, 2.0.1 next.
+
+Shared, version-independent parts (this package's modules), each given the protocol
+specifics as small parameters:
+
+- :mod:`ocpp_client.link` — connect, BootNotification loop, Heartbeat, backoff, WebSocket
+  ping; a version supplies a :class:`~ocpp_client.link.VersionLink`; TLS and extra
+  handshake headers plug in through :class:`~ocpp_client.link.LinkSettings`.
+- :mod:`ocpp_client.frames` — the frame guard around the WebSocket (hostile frames,
+  CALLERROR spelling, stray answers, our CALLs held until the CSMS's CALL is answered),
+  and the one frame logger :func:`~ocpp_client.frames.log_frame`.
+- :mod:`ocpp_client.queue` + :mod:`ocpp_client.outbox_sender` — the durable outbox and
+  its sender (§4.10 retries).
+- :mod:`ocpp_client.authorization` (+ ``local_list``, ``auth_cache``, ``id_tag_info``) —
+  the authorization policy.
+- :mod:`ocpp_client.configuration` — the configuration store (validated, range-checked,
+  persisted, case-insensitive names).
+
+Version packages (``v16/``; ``v201/`` next) hold the handlers (``@on`` / ``@after`` on the
+library's ChargePoint subclass, given ports), the mapping of session events to CALLs, the
+key table, and ``create_adapter(station, config, db, ssl_context=None, headers=None)`` +
+``check_config(config)``, which the daemon picks by ``[ocpp] version``.
+"""

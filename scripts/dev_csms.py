@@ -28,6 +28,7 @@ from ocpp.messages import unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from websockets.asyncio.server import serve
 
 log = logging.getLogger("dev_csms")
 
@@ -67,7 +68,7 @@ class CsmsChargePoint(ChargePoint):
                 if self.csms.reject.get(msg.action, 0) > 0:  # injected CALLERROR
                     self.csms.reject[msg.action] -= 1
                     await self._send(json.dumps(
-                        [4, msg.unique_id, "InternalError", "rejected by test", {}]))
+                        [4, msg.unique_id, self.csms.reject_code, "rejected by test", {}]))
                     return
         except Exception:
             pass
@@ -133,6 +134,8 @@ class DevCsms:
         self.blocked_tags: set[str] = set()
         #: Action → how many of its next CALLs to answer with a CALLERROR (InternalError).
         self.reject: dict[str, int] = {}
+        #: The error code of those CALLERRORs (a test may use one OCPP does not define).
+        self.reject_code = "InternalError"
         #: Full IdTagInfo per idTag (status, expiryDate, parentIdTag), overriding the above.
         self.tag_info: dict[str, dict[str, str]] = {}
         self.boot_status = RegistrationStatus.accepted
@@ -199,7 +202,9 @@ class DevCsms:
                 del self.stations[station_id]
 
     async def start(self) -> None:
-        self._server = await websockets.serve(
+        # The new asyncio server (connection.request): websockets.serve is it from 14 on; on
+        # 13.x (pyproject's floor) that name is still the legacy server.
+        self._server = await serve(
             self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")])
         self.port = self._server.sockets[0].getsockname()[1]
 

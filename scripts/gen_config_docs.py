@@ -40,6 +40,26 @@ The daemon reads one TOML file: `/etc/evse/evse.toml` on a board (`--config PATH
 does: an error names the file, the key path, the value found and what was expected, and an
 unknown key is an error that names the closest valid key. A key that is left out takes the
 default below. The commented example is [`config/evse.toml`](../config/evse.toml).
+
+Numbers must be finite: `nan` and `inf` are never in range. The file must be a readable UTF-8
+TOML file; a password in `[ocpp] url` is never repeated in a message. After validation the
+daemon reads typed settings generated from the same schema (`hal/settings.py`,
+`evse/settings.py`, by `scripts/gen_settings.py`), so the defaults below are the only ones.
+
+Rules across keys, checked as well:
+
+- `[ocpp] url`: `ws://` or `wss://`, a host, a port 1–65535 if given, no query or fragment
+  (the station id is appended to the path).
+- `[ocpp] reconnect_min_s` ≤ `reconnect_max_s`; `[iec61851] overtemp_trip_c` above
+  `derating_start_c`.
+- Two connectors never share one meter (same Modbus TCP host, port and unit id; same RTU
+  device and unit id; same CAN channel for IVT-S); meters on one RTU bus agree on baud rate,
+  parity and stop bits.
+- `[hardware] driver = "gpio"`: contactor, RCD trip and (adc pilot) PWM pins wired, lock pins
+  wired when `lock = true`; no GPIO pin and no SPI ADC channel used twice, one ADC chip per
+  chip select; `pin_factory = "native"` has no PWM, so it needs `mode = "uart"` pilots;
+  `rcd_self_test = "every_session"` needs each connector's `rcd.test_pin`.
+- A connector rated above `[station] max_current_a` is fine: the station limit caps it.
 """
 
 

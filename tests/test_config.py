@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,8 @@ MINIMAL = """
 id = "CP1"
 [ocpp]
 url = "ws://127.0.0.1:9000/"
+[hardware]
+driver = "sim"
 [[connector]]
 id = 1
 """
@@ -34,7 +37,7 @@ def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
 
 def test_shipped_config_is_valid_and_complete() -> None:
     config = load_checked_config(str(ROOT / "config" / "evse.toml"))
-    assert config.hardware["driver"] == "sim"
+    assert config.hardware.driver == "sim"
     assert config.ocpp_url == "ws://127.0.0.1:9000/"
     assert config.ocpp_version == "1.6"
     assert [c.id for c in config.connectors] == [1]
@@ -109,3 +112,81 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )
     assert missing.returncode == 1 and "file not found" in missing.stderr
+
+
+def test_typed_settings_are_current_with_the_schema() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_settings.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hand_written_iec61851_settings_carry_the_schema_defaults() -> None:
+    import dataclasses
+
+    from evse.config_schema import SCHEMA
+    from evse.iec61851 import Iec61851Settings
+
+    table = SCHEMA["properties"]["iec61851"]["properties"]
+    defaults = Iec61851Settings()
+    assert [f.name for f in dataclasses.fields(Iec61851Settings)] == list(table)
+    for name, sub in table.items():
+        value = getattr(defaults, name)
+        assert getattr(value, "value", value) == sub["default"], name
+
+
+def test_settings_arrive_typed_with_schema_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "evse.toml"
+    path.write_text(MINIMAL.replace("id = 1", "id = 1\nphases = 1\n[connector.gpio.pilot]\n"
+                                    "adc_vref_v = 5\n[connector.meter]\ndriver = \"sim\""))
+    config = load_config(path)
+    conn = config.connectors[0]
+    assert conn.phases == 1
+    pilot = conn.gpio.pilot
+    assert pilot.adc_vref_v == 5.0 and isinstance(pilot.adc_vref_v, float)  # TOML 5 → 5.0 V
+    assert (pilot.adc_offset_v, pilot.pwm_pin, pilot.mode) == (1.65, 18, "adc")  # defaults
+    assert config.hardware.reader.driver == "none"
+    assert config.ocpp.queue_max_messages == 100_000
+    assert config.system.reboot_command == ("systemctl", "reboot")
+
+
+def test_driver_keyword_defaults_agree_with_the_schema() -> None:
+    """Drivers keep keyword defaults for direct use (tests, benches); the board always passes
+    the settings, and where a parameter has a setting's name its default must be the same.
+    Pins differ by design (None = not wired, the TOML spells it -1)."""
+    import dataclasses
+    import inspect
+
+    from hal.gpio.contactor import GpioContactor
+    from hal.gpio.lock import GpioLock
+    from hal.gpio.pilot_adc import AdcPilot
+    from hal.gpio.pilot_uart import UartPilot
+    from hal.gpio.rcd import GpioRcd
+    from hal.gpio.temperature import AdcTemperature
+    from hal.meters.can_bus import CanMeter
+    from hal.meters.modbus import ModbusMeter
+    from hal.readers.pn532 import Pn532Reader
+    from hal.settings import (
+        ContactorSettings,
+        LockSettings,
+        MeterSettings,
+        PilotSettings,
+        RcdSettings,
+        ReaderSettings,
+        TemperatureSettings,
+    )
+
+    pairs: list[tuple[Any, Any]] = [
+        (GpioContactor, ContactorSettings), (GpioRcd, RcdSettings), (GpioLock, LockSettings),
+        (AdcPilot, PilotSettings), (UartPilot, PilotSettings), (Pn532Reader, ReaderSettings),
+        (ModbusMeter, MeterSettings), (CanMeter, MeterSettings),
+        (AdcTemperature, TemperatureSettings),
+    ]
+    compared = 0
+    for driver, settings in pairs:
+        defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+        for name, param in inspect.signature(driver).parameters.items():
+            if name in defaults and param.default is not inspect.Parameter.empty \
+                    and not name.endswith("_pin"):
+                assert param.default == defaults[name], f"{driver.__name__}({name})"
+                compared += 1
+    assert compared >= 25

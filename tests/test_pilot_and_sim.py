@@ -6,6 +6,7 @@ import pytest
 
 from hal.pilot import PilotState, current_for_duty, duty_for_current
 from hal.registry import BackendError, create_board
+from hal.settings import ConnectorSettings, HardwareSettings
 
 
 @pytest.mark.parametrize(("amps", "duty"), [(6, 10.0), (16, 26.67), (32, 53.33), (51, 85.0),
@@ -27,8 +28,8 @@ def test_no_charging_for_100_and_5_percent() -> None:
 
 
 def test_sim_ev_follows_pilot_and_draws_only_when_energized() -> None:
-    board = create_board({"driver": "sim"},
-                         [{"id": 1, "max_current_a": 32.0, "phases": 3}])
+    board = create_board(HardwareSettings(driver="sim"),
+                         [ConnectorSettings(id=1, max_current_a=32.0, phases=3)])
     hw, sim = board.connectors[0], board.simulator
     assert sim is not None
     seen = []
@@ -54,4 +55,4 @@ def test_sim_ev_follows_pilot_and_draws_only_when_energized() -> None:
 
 def test_unknown_backend_names_the_key() -> None:
     with pytest.raises(BackendError, match=r"\[hardware\] driver = 'plc'"):
-        create_board({"driver": "plc"}, [])
+        create_board(HardwareSettings(driver="plc"), [])  # type: ignore[arg-type]

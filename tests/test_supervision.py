@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 
 from evse.authorization import AuthorizationStatus, AuthResult
+from evse.faults import Fault
 from evse.state_db import open_state_db
 from evse.station import Station
 from evse.supervisor import Supervisor
 from hal.meter import EnergyMeter, MeterReading
-from hal.sim.board import OVERTEMP_C, SimBoard, create_board
+from hal.sim.board import OVERTEMP_C, SimBoard
 from hal.temperature import TemperatureSensor
 from tests.conftest import EventLog
+from tests.iec.rig import sim_board
 
 
 class BuggyMeterDriver(EnergyMeter):
@@ -60,8 +62,7 @@ class LosableSensor(TemperatureSensor):
 
 class Rig:
     def __init__(self, tmp: Path) -> None:
-        self.board = create_board({"driver": "sim"}, [
-            {"id": 1, "max_current_a": 32.0, "phases": 3, "lock": False}])
+        self.board = sim_board()
         hw = self.board.connectors[0]
         self.meter = BuggyMeterDriver(hw.meter)
         assert hw.temperature is not None
@@ -82,7 +83,7 @@ class Rig:
         await self.station.start()
         self.sim.plug(1, 32.0, 3)
         assert self.station.remote_start("TAG", 1, AuthResult(AuthorizationStatus.ACCEPTED))
-        await self.events.wait_for(lambda: self.conn.status.value == "charging")
+        await self.events.wait_for(lambda: self.conn.state == "energy_transfer")
         assert self.hw.contactor.commanded_closed
 
     async def wait(self, predicate: object, timeout: float = 10.0) -> None:
@@ -106,8 +107,8 @@ async def test_meter_driver_bug_faults_and_the_poller_recovers(
     await rig.charging()
     with caplog.at_level(logging.ERROR):
         rig.meter.broken = True
-        await rig.events.wait_for(lambda: rig.conn.status.value == "faulted")
-        assert rig.conn.error_code.value == "power_meter_failure"
+        await rig.events.wait_for(lambda: rig.conn.state == "faulted")
+        assert rig.conn.iec.reported_fault()[0] is Fault.METER
         assert not rig.hw.contactor.commanded_closed
         # The transaction stopped (no charging without a working meter).
         await rig.events.wait_for(lambda: rig.conn.session is None)
@@ -123,8 +124,8 @@ async def test_meter_driver_bug_faults_and_the_poller_recovers(
     # The driver works again: the fault clears (condition), readings flow again.
     rig.meter.broken = False
     before = rig.conn.last_reading
-    await rig.events.wait_for(lambda: rig.conn.status.value in ("finishing", "available"))
-    assert rig.conn.error_code.value == "no_error"
+    await rig.events.wait_for(lambda: rig.conn.state in ("ended", "idle"))
+    assert rig.conn.iec.reported_fault()[0] is None
     await rig.wait(lambda: rig.conn.last_reading is not before)
     assert rig.station.describe()["tasks"]["meter poll connector 1"]["failing"] is False
 
@@ -132,13 +133,13 @@ async def test_meter_driver_bug_faults_and_the_poller_recovers(
 async def test_lost_temperature_sensor_stops_charging_and_recovers(rig: Rig) -> None:
     await rig.charging()
     rig.sensor.lost = True
-    await rig.events.wait_for(lambda: rig.conn.status.value == "faulted")
-    assert rig.conn.error_code.value == "high_temperature"
-    assert "temperature sensor lost" in rig.conn.error_info
+    await rig.events.wait_for(lambda: rig.conn.state == "faulted")
+    assert rig.conn.iec.reported_fault()[0] is Fault.OVERTEMP
+    assert "temperature sensor lost" in rig.conn.iec.reported_fault()[1]
     assert not rig.hw.contactor.commanded_closed
     await rig.events.wait_for(lambda: rig.conn.session is None)
     rig.sensor.lost = False
-    await rig.events.wait_for(lambda: rig.conn.status.value in ("finishing", "available"))
+    await rig.events.wait_for(lambda: rig.conn.state in ("ended", "idle"))
     assert rig.station.describe()["tasks"]["temperature connector 1"]["failures"] >= 1
 
 
@@ -147,8 +148,8 @@ async def test_over_temperature_trips_while_the_meter_read_hangs(rig: Rig) -> No
     rig.meter.hang.set()  # the next meter read blocks (a hung bus)
     assert await asyncio.to_thread(rig.meter.hanging.wait, 5.0)  # the poller is stuck in it
     rig.sim.fault(1, "overtemp")  # the sensor reads OVERTEMP_C from now on
-    await rig.events.wait_for(lambda: rig.conn.status.value == "faulted")
-    assert rig.conn.error_code.value == "high_temperature"
-    assert rig.conn.temperature_c == OVERTEMP_C
+    await rig.events.wait_for(lambda: rig.conn.state == "faulted")
+    assert rig.conn.iec.reported_fault()[0] is Fault.OVERTEMP
+    assert rig.conn.iec.temperature_c == OVERTEMP_C
     assert not rig.hw.contactor.commanded_closed
     assert not rig.meter.release.is_set()  # the meter read was still hanging

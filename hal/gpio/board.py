@@ -1,7 +1,8 @@
 """The GPIO controller board: every connector's parts from its ``[connector.gpio]`` tables.
 
-Pins are BCM GPIO numbers; -1 means "not wired". Tables (all keys documented with units,
-defaults and ranges in ``evse/config_schema.py``):
+Pins are BCM GPIO numbers; -1 means "not wired". Settings arrive typed
+(:mod:`hal.settings`, generated from ``evse/config_schema.py``, which documents every key's
+unit, default and range):
 
 * ``[hardware]`` ``pin_factory`` (see :mod:`hal.gpio.pins`), ``[hardware.reader]`` (RFID).
 * ``[connector.gpio.pilot]`` ``mode = "adc"`` (PWM pin + MCP3008/MCP3208) or ``"uart"``
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gpiozero import MCP3008, MCP3208
@@ -36,6 +37,13 @@ from hal.readers.line_reader import LineReader
 from hal.readers.normalise import UidFormat
 from hal.readers.pn532 import Pn532Reader
 from hal.registry import create_meter
+from hal.settings import (
+    ConnectorSettings,
+    HardwareSettings,
+    PilotSettings,
+    ReaderSettings,
+    TemperatureSettings,
+)
 from hal.temperature import TemperatureSensor
 
 log = logging.getLogger(__name__)
@@ -43,160 +51,145 @@ log = logging.getLogger(__name__)
 ADC_CHIPS = {"mcp3008": MCP3008, "mcp3208": MCP3208}
 
 
-def _pin(table: Mapping[str, Any], key: str, where: str, required: bool = True) -> int | None:
-    value = int(table.get(key, -1))
-    if value < 0:
+def _pin(pin: int, where: str, required: bool = True) -> int | None:
+    """A BCM pin number, or None for -1 ("not wired").
+
+    Raises:
+        ValueError: a required pin is not wired (message names the key).
+    """
+    if pin < 0:
         if required:
-            raise ValueError(f"{where} {key}: a GPIO pin is required")
+            raise ValueError(f"{where}: a GPIO pin is required")
         return None
-    return value
+    return pin
 
 
-def _adc(chip: str, channel: int, spi: Mapping[str, Any], factory: Factory) -> Any:
-    return ADC_CHIPS[chip](
-        channel=channel,
-        port=int(spi.get("spi_port", 0)),
-        device=int(spi.get("spi_device", 0)),
-        pin_factory=factory,
-    )
+def _adc(chip: str, channel: int, spi_port: int, spi_device: int, factory: Factory) -> Any:
+    return ADC_CHIPS[chip](channel=channel, port=spi_port, device=spi_device, pin_factory=factory)
 
 
-def build_pilot(cfg: Mapping[str, Any], factory: Factory, where: str) -> ControlPilot:
+def build_pilot(cfg: PilotSettings, factory: Factory, where: str) -> ControlPilot:
     """Pilot from ``[connector.gpio.pilot]``."""
-    if cfg.get("mode", "adc") == "uart":
-        device = str(cfg.get("device", ""))
-        if not device:
+    if cfg.mode == "uart":
+        if not cfg.device:
             raise ValueError(f"{where} device: required for mode = 'uart'")
-        return UartPilot(device, baudrate=int(cfg.get("baudrate", 115200)))
-    adc = _adc(str(cfg.get("adc_chip", "mcp3008")), int(cfg.get("adc_channel", 0)), cfg, factory)
+        return UartPilot(cfg.device, baudrate=cfg.baudrate)
+    adc = _adc(cfg.adc_chip, cfg.adc_channel, cfg.spi_port, cfg.spi_device, factory)
     return AdcPilot(
-        _pin(cfg, "pwm_pin", where) or 0,
+        _pin(cfg.pwm_pin, f"{where} pwm_pin") or 0,
         adc,
-        adc_vref_v=float(cfg.get("adc_vref_v", 3.3)),
-        adc_offset_v=float(cfg.get("adc_offset_v", 1.65)),
-        adc_divider=float(cfg.get("adc_divider", 8.0)),
-        samples=int(cfg.get("samples", 16)),
-        period_s=float(cfg.get("period_s", 0.005)),
-        debounce=int(cfg.get("debounce", 3)),
-        thresholds=PilotThresholds(hysteresis_v=float(cfg.get("hysteresis_v", 0.4))),
-        pwm_active_high=bool(cfg.get("pwm_active_high", True)),
+        adc_vref_v=cfg.adc_vref_v,
+        adc_offset_v=cfg.adc_offset_v,
+        adc_divider=cfg.adc_divider,
+        samples=cfg.samples,
+        period_s=cfg.period_s,
+        debounce=cfg.debounce,
+        thresholds=PilotThresholds(hysteresis_v=cfg.hysteresis_v),
+        pwm_active_high=cfg.pwm_active_high,
         pin_factory=factory,
     )
 
 
-def build_temperature(cfg: Mapping[str, Any], factory: Factory) -> TemperatureSensor | None:
+def build_temperature(cfg: TemperatureSettings, factory: Factory) -> TemperatureSensor | None:
     """Temperature sensor from ``[connector.gpio.temperature]`` (None when ``sensor = "none"``)."""
-    sensor = cfg.get("sensor", "none")
-    if sensor == "ds18b20":
-        return Ds18b20(str(cfg.get("w1_id", "")))
-    if sensor == "adc":
-        adc = _adc(str(cfg.get("adc_chip", "mcp3008")), int(cfg.get("adc_channel", 1)), cfg,
-                   factory)
-        return AdcTemperature(
-            adc, float(cfg.get("offset_v", 0.5)), float(cfg.get("degrees_per_volt", 100.0))
-        )
+    if cfg.sensor == "ds18b20":
+        return Ds18b20(cfg.w1_id)
+    if cfg.sensor == "adc":
+        adc = _adc(cfg.adc_chip, cfg.adc_channel, cfg.spi_port, cfg.spi_device, factory)
+        return AdcTemperature(adc, cfg.offset_v, cfg.degrees_per_volt)
     return None
 
 
-def build_reader(cfg: Mapping[str, Any]) -> IdReader | None:
+def build_reader(cfg: ReaderSettings) -> IdReader | None:
     """RFID reader from ``[hardware.reader]`` (None when ``driver = "none"``)."""
-    driver = cfg.get("driver", "none")
-    if driver == "none":
+    if cfg.driver == "none":
         return None
-    device = str(cfg.get("device", ""))
-    if not device:
-        raise ValueError(f"[hardware.reader] device: required for driver = {driver!r}")
+    if not cfg.device:
+        raise ValueError(f"[hardware.reader] device: required for driver = {cfg.driver!r}")
     fmt = UidFormat(
-        uppercase=bool(cfg.get("uppercase", True)),
-        reverse_bytes=bool(cfg.get("reverse_bytes", False)),
-        input_format=str(cfg.get("input_format", "hex")),
+        uppercase=cfg.uppercase,
+        reverse_bytes=cfg.reverse_bytes,
+        input_format=cfg.input_format,
     )
-    if driver == "pn532":
+    if cfg.driver == "pn532":
         return Pn532Reader(
-            device,
-            baudrate=int(cfg.get("baudrate", 115200)),
+            cfg.device,
+            baudrate=cfg.baudrate,
             fmt=fmt,
-            poll_interval_s=float(cfg.get("poll_interval_s", 0.2)),
-            debounce_s=float(cfg.get("debounce_s", 2.0)),
+            poll_interval_s=cfg.poll_interval_s,
+            debounce_s=cfg.debounce_s,
         )
-    return LineReader(
-        device,
-        baudrate=int(cfg.get("baudrate", 9600)),
-        fmt=fmt,
-        debounce_s=float(cfg.get("debounce_s", 2.0)),
-    )
+    return LineReader(cfg.device, baudrate=cfg.baudrate, fmt=fmt, debounce_s=cfg.debounce_s)
 
 
-def _build_connector(conn: Mapping[str, Any], factory: Factory) -> ConnectorHardware:
-    cid = int(conn["id"])
-    gpio = conn.get("gpio", {})
+def _build_connector(conn: ConnectorSettings, factory: Factory) -> ConnectorHardware:
+    cid = conn.id
+    gpio = conn.gpio
     where = f"[connector {cid}] gpio"
-    c_cfg = gpio.get("contactor", {})
+    c_cfg = gpio.contactor
     contactor = GpioContactor(
-        _pin(c_cfg, "pin", f"{where}.contactor") or 0,
-        active_high=bool(c_cfg.get("active_high", True)),
-        feedback_pin=_pin(c_cfg, "feedback_pin", "", required=False),
-        feedback_active_high=bool(c_cfg.get("feedback_active_high", True)),
-        feedback_pull_up=bool(c_cfg.get("feedback_pull_up", False)),
-        fault_after_s=float(c_cfg.get("fault_after_s", 1.0)),
+        _pin(c_cfg.pin, f"{where}.contactor pin") or 0,
+        active_high=c_cfg.active_high,
+        feedback_pin=_pin(c_cfg.feedback_pin, "", required=False),
+        feedback_active_high=c_cfg.feedback_active_high,
+        feedback_pull_up=c_cfg.feedback_pull_up,
+        fault_after_s=c_cfg.fault_after_s,
         pin_factory=factory,
     )
-    r_cfg = gpio.get("rcd", {})
+    r_cfg = gpio.rcd
     rcd = GpioRcd(
-        _pin(r_cfg, "trip_pin", f"{where}.rcd") or 0,
-        trip_active_high=bool(r_cfg.get("trip_active_high", True)),
-        test_pin=_pin(r_cfg, "test_pin", "", required=False),
-        reset_pin=_pin(r_cfg, "reset_pin", "", required=False),
-        test_active_high=bool(r_cfg.get("test_active_high", True)),
-        trip_window_s=float(r_cfg.get("trip_window_s", 0.5)),
-        clear_window_s=float(r_cfg.get("clear_window_s", 1.0)),
+        _pin(r_cfg.trip_pin, f"{where}.rcd trip_pin") or 0,
+        trip_active_high=r_cfg.trip_active_high,
+        test_pin=_pin(r_cfg.test_pin, "", required=False),
+        reset_pin=_pin(r_cfg.reset_pin, "", required=False),
+        test_active_high=r_cfg.test_active_high,
+        trip_window_s=r_cfg.trip_window_s,
+        clear_window_s=r_cfg.clear_window_s,
         pin_factory=factory,
     )
     lock = None
-    if conn.get("lock", False):
-        l_cfg = gpio.get("lock", {})
+    if conn.lock:
+        l_cfg = gpio.lock
         lock = GpioLock(
-            _pin(l_cfg, "lock_pin", f"{where}.lock") or 0,
-            _pin(l_cfg, "unlock_pin", f"{where}.lock") or 0,
-            _pin(l_cfg, "feedback_pin", f"{where}.lock") or 0,
-            feedback_active_high=bool(l_cfg.get("feedback_active_high", True)),
-            timeout_s=float(l_cfg.get("timeout_s", 1.0)),
+            _pin(l_cfg.lock_pin, f"{where}.lock lock_pin") or 0,
+            _pin(l_cfg.unlock_pin, f"{where}.lock unlock_pin") or 0,
+            _pin(l_cfg.feedback_pin, f"{where}.lock feedback_pin") or 0,
+            feedback_active_high=l_cfg.feedback_active_high,
+            timeout_s=l_cfg.timeout_s,
             pin_factory=factory,
         )
-    meter_cfg = conn.get("meter", {"driver": "sim"})
-    if meter_cfg.get("driver", "sim") == "sim":
+    if conn.meter.driver == "sim":
         raise ValueError(
             f"[connector {cid}] meter.driver = 'sim': only the simulated board has a sim meter"
         )
-    pilot = build_pilot(gpio.get("pilot", {}), factory, f"{where}.pilot")
+    pilot = build_pilot(gpio.pilot, factory, f"{where}.pilot")
     return ConnectorHardware(
         connector_id=cid,
         pilot=pilot,
         contactor=contactor,
         rcd=rcd,
-        meter=create_meter(meter_cfg),
+        meter=create_meter(conn.meter),
         lock=lock,
-        temperature=build_temperature(gpio.get("temperature", {}), factory),
+        temperature=build_temperature(gpio.temperature, factory),
     )
 
 
-def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]) -> Board:
-    """Build the GPIO board for the ``[[connector]]`` tables. Every contactor starts open.
+def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
+    """Build the GPIO board for the ``[[connector]]`` settings. Every contactor starts open.
 
     Raises:
         ValueError: a required pin or device is missing (message names the key), or the pin
             factory is not available.
     """
     options: dict[str, Any] = {}
-    if hardware.get("pin_factory") == "pigpio":
-        options = {"host": hardware.get("pigpio_host", "localhost"),
-                   "port": int(hardware.get("pigpio_port", 8888))}
-    factory = create_pin_factory(str(hardware.get("pin_factory", "lgpio")), **options)
+    if hardware.pin_factory == "pigpio":
+        options = {"host": hardware.pigpio_host, "port": hardware.pigpio_port}
+    factory = create_pin_factory(hardware.pin_factory, **options)
     built: list[ConnectorHardware] = []
     try:
         for conn in connectors:
             built.append(_build_connector(conn, factory))
-        readers = [r for r in [build_reader(hardware.get("reader", {}))] if r is not None]
+        readers = [r for r in [build_reader(hardware.reader)] if r is not None]
     except Exception:
         partial = Board(connectors=built)
         with contextlib.suppress(Exception):

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import can
 
@@ -24,6 +23,7 @@ from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.meters.can_signals import CanSignal, custom_signals
 from hal.meters.ivt_s import IVT_S_SIGNALS
 from hal.meters.plausibility import ReadingGuard
+from hal.settings import MeterSettings
 
 log = logging.getLogger(__name__)
 
@@ -127,32 +127,26 @@ class CanMeter(EnergyMeter):
         self._bus.shutdown()
 
 
-def create_meter(meter: Mapping[str, Any]) -> CanMeter:
-    """Build a CAN meter from a validated ``[connector.meter]`` table.
+def create_meter(meter: MeterSettings) -> CanMeter:
+    """Build a CAN meter from the ``[connector.meter]`` settings.
 
     Raises:
         ValueError: unknown model, or a custom map without energy/power.
         can.CanError: the interface cannot be opened.
     """
-    model = str(meter.get("model", "ivt-s"))
+    model = meter.model
     if model == "ivt-s":
         signals: Mapping[str, CanSignal] = IVT_S_SIGNALS
     elif model == "custom":
-        signals = custom_signals(meter.get("signals", {}))
+        signals = custom_signals(meter.signals)
     else:
         raise ValueError(
             f"[connector.meter] model = {model!r}: not a CAN model (expected 'ivt-s' or 'custom')"
         )
-    kwargs: dict[str, Any] = {
-        "interface": str(meter.get("interface", "socketcan")),
-        "channel": str(meter.get("channel", "can0")),
-    }
-    if meter.get("bitrate"):
-        kwargs["bitrate"] = int(meter["bitrate"])
-    bus = can.Bus(**kwargs)
+    bus = can.Bus(interface=meter.interface, channel=meter.channel, bitrate=meter.bitrate)
     return CanMeter(
         bus,
         signals,
-        timeout_s=float(meter.get("timeout_s", 1.0)),
-        guard=ReadingGuard(frozen_after_s=float(meter.get("frozen_after_s", 30.0))),
+        timeout_s=meter.timeout_s,
+        guard=ReadingGuard(frozen_after_s=meter.frozen_after_s),
     )

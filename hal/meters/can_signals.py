@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from hal.meters.profiles import QUANTITIES, REQUIRED_QUANTITIES
+from hal.settings import CanSignalSettings, CustomCanSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,7 @@ class CanSignal:
         return raw * self.scale
 
 
-def custom_signals(table: Mapping[str, Any]) -> dict[str, CanSignal]:
+def custom_signals(table: CustomCanSettings) -> dict[str, CanSignal]:
     """Build a signal map from ``[connector.meter.signals]`` (one inline table per quantity:
     ``{id, start, length, signed, byte_order, scale}``).
 
@@ -64,17 +63,17 @@ def custom_signals(table: Mapping[str, Any]) -> dict[str, CanSignal]:
     """
     signals: dict[str, CanSignal] = {}
     for quantity in QUANTITIES:
-        spec = table.get(quantity)
+        spec: CanSignalSettings | None = getattr(table, quantity)
         if spec is None:
             continue
         signals[quantity] = CanSignal(
-            can_id=int(spec["id"]),
-            start=int(spec.get("start", 0)),
-            length=int(spec.get("length", 4)),
-            signed=bool(spec.get("signed", True)),
-            byte_order=str(spec.get("byte_order", "big")),
-            scale=float(spec.get("scale", 1.0)),
-            extended=bool(spec.get("extended", False)),
+            can_id=spec.id,
+            start=spec.start,
+            length=spec.length,
+            signed=spec.signed,
+            byte_order=spec.byte_order,
+            scale=spec.scale,
+            extended=spec.extended,
         )
     for quantity in REQUIRED_QUANTITIES:
         if quantity not in signals:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -31,6 +29,7 @@ from hal.meters.profiles import (
     custom_profile,
     plan_reads,
 )
+from hal.settings import MeterSettings
 
 log = logging.getLogger(__name__)
 
@@ -151,24 +150,22 @@ class ModbusMeter(EnergyMeter):
         self._client.close()
 
 
-def _require(meter: Mapping[str, Any], key: str) -> Any:
-    value = meter.get(key)
-    if value in (None, ""):
-        raise ValueError(
-            f"[connector.meter] {key}: required for driver = {meter.get('driver')!r}"
-        )
+def _require(meter: MeterSettings, key: str) -> str:
+    value = str(getattr(meter, key))
+    if not value:
+        raise ValueError(f"[connector.meter] {key}: required for driver = {meter.driver!r}")
     return value
 
 
-def profile_for(meter: Mapping[str, Any]) -> Profile:
+def profile_for(meter: MeterSettings) -> Profile:
     """The profile named by ``model`` (or built from ``custom``).
 
     Raises:
         ValueError: unknown model for a Modbus meter.
     """
-    model = str(meter.get("model", "sdm630"))
+    model = meter.model
     if model == "custom":
-        return custom_profile(meter.get("custom", {}))
+        return custom_profile(meter.custom)
     try:
         return PROFILES[model]
     except KeyError:
@@ -178,31 +175,27 @@ def profile_for(meter: Mapping[str, Any]) -> Profile:
         ) from None
 
 
-def create_meter(meter: Mapping[str, Any]) -> ModbusMeter:
-    """Build a Modbus meter from a validated ``[connector.meter]`` table.
+def create_meter(meter: MeterSettings) -> ModbusMeter:
+    """Build a Modbus meter from the ``[connector.meter]`` settings.
 
     Raises:
         ValueError: missing ``host`` (TCP) or ``device`` (RTU), or an unknown model.
     """
-    driver = meter.get("driver")
-    timeout_s = float(meter.get("timeout_s", 1.0))
+    driver = meter.driver
     profile = profile_for(meter)
     client: ModbusClient
     if driver == "modbus-tcp":
         client = ModbusTcpClient(
-            str(_require(meter, "host")),
-            port=int(meter.get("port", 502)),
-            timeout=timeout_s,
-            retries=0,
+            _require(meter, "host"), port=meter.port, timeout=meter.timeout_s, retries=0
         )
     elif driver == "modbus-rtu":
         client = ModbusSerialClient(
-            str(_require(meter, "device")),
-            baudrate=int(meter.get("baudrate", 9600)),
-            parity=str(meter.get("parity", "N")),
+            _require(meter, "device"),
+            baudrate=meter.baudrate,
+            parity=meter.parity,
             bytesize=8,
-            stopbits=int(meter.get("stopbits", 1)),
-            timeout=timeout_s,
+            stopbits=meter.stopbits,
+            timeout=meter.timeout_s,
             retries=0,
         )
     else:
@@ -210,8 +203,8 @@ def create_meter(meter: Mapping[str, Any]) -> ModbusMeter:
     return ModbusMeter(
         client,
         profile,
-        unit_id=int(meter.get("unit_id", 1)),
-        poll_interval_s=float(meter.get("poll_interval_s", 1.0)),
-        guard=ReadingGuard(frozen_after_s=float(meter.get("frozen_after_s", 30.0))),
-        rs485_rts=bool(meter.get("rs485_rts", False)),
+        unit_id=meter.unit_id,
+        poll_interval_s=meter.poll_interval_s,
+        guard=ReadingGuard(frozen_after_s=meter.frozen_after_s),
+        rs485_rts=meter.rs485_rts,
     )

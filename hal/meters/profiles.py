@@ -20,7 +20,8 @@ import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from hal.settings import CustomModbusSettings, ModbusRegisterSettings
 
 #: Modbus function codes used by meters.
 FC_HOLDING = 3
@@ -172,7 +173,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def custom_profile(table: Mapping[str, Any]) -> Profile:
+def custom_profile(table: CustomModbusSettings) -> Profile:
     """Build a profile from a ``[connector.meter.custom]`` table.
 
     The table has ``function`` ("input" = FC04 or "holding" = FC03), ``word_order``
@@ -182,26 +183,24 @@ def custom_profile(table: Mapping[str, Any]) -> Profile:
     Raises:
         ValueError: a required quantity is missing or a type is unknown (message names the key).
     """
-    function = FC_HOLDING if table.get("function", "input") == "holding" else FC_INPUT
-    word_order = str(table.get("word_order", "big"))
+    function = FC_HOLDING if table.function == "holding" else FC_INPUT
+    word_order = table.word_order
     registers: dict[str, Register] = {}
     for quantity in QUANTITIES:
-        spec = table.get(quantity)
+        spec: ModbusRegisterSettings | None = getattr(table, quantity)
         if spec is None:
             continue
-        data_type = str(spec.get("type", "float32"))
+        data_type = spec.type
         if data_type not in DATA_TYPES:
             raise ValueError(
                 f"[connector.meter.custom] {quantity}.type = {data_type!r}: expected one of "
                 f"{', '.join(DATA_TYPES)}"
             )
-        registers[quantity] = Register(
-            int(spec["address"]), data_type, float(spec.get("scale", 1.0)), function, word_order
-        )
+        registers[quantity] = Register(spec.address, data_type, spec.scale, function, word_order)
     for quantity in REQUIRED_QUANTITIES:
         if quantity not in registers:
             raise ValueError(f"[connector.meter.custom] {quantity}: required for model = 'custom'")
-    return Profile("custom", registers, max_gap=int(table.get("max_gap", 0)))
+    return Profile("custom", registers, max_gap=table.max_gap)
 
 
 def plan_reads(profile: Profile) -> list[tuple[int, int, int, list[str]]]:

@@ -11,9 +11,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hal.board import Board, ConnectorHardware
 from hal.contactor import Contactor
@@ -23,6 +22,7 @@ from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.pilot import ControlPilot, PilotReading, PilotState
 from hal.rcd import Rcd
 from hal.registry import create_meter
+from hal.settings import ConnectorSettings, HardwareSettings
 from hal.sim.ev import SimEV
 from hal.temperature import TemperatureSensor
 
@@ -360,17 +360,14 @@ class SimBoard:
             conn.keep_register(directory / f"sim-meter-{cid}.json")
 
 
-def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]) -> Board:
-    """Build a simulated board for the ``[[connector]]`` tables (``id``, ``max_current_a``,
+def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
+    """Build a simulated board for the ``[[connector]]`` settings (``id``, ``max_current_a``,
     ``phases``; a ``[connector.meter]`` other than ``sim`` is built by its own backend)."""
-    sims = [
-        SimConnector(int(c["id"]), float(c["max_current_a"]), int(c["phases"])) for c in connectors
-    ]
+    sims = [SimConnector(c.id, c.max_current_a, c.phases) for c in connectors]
     reader = SimIdReader()
     parts = []
     for sim, cfg in zip(sims, connectors, strict=True):
-        meter_cfg = cfg.get("meter", {"driver": "sim"})
-        meter = sim.meter if meter_cfg.get("driver", "sim") == "sim" else create_meter(meter_cfg)
+        meter = sim.meter if cfg.meter.driver == "sim" else create_meter(cfg.meter)
         parts.append(
             ConnectorHardware(
                 connector_id=sim.connector_id,
@@ -378,7 +375,7 @@ def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, 
                 contactor=sim.contactor,
                 rcd=sim.rcd,
                 meter=meter,
-                lock=sim.cable_lock if cfg.get("lock", False) else None,
+                lock=sim.cable_lock if cfg.lock else None,
                 temperature=sim.temperature,
             )
         )

@@ -1,73 +1,56 @@
-"""The OCPP 1.6J adapter: keeps the CSMS link, maps domain events to CALLs and CSMS
-commands to Station commands, and authorizes idTags for the core.
+"""The OCPP 1.6J adapter: composes the shared parts with the 1.6 specifics.
 
-Link keeping (OCPP 1.6 §4.2, §4.6): connect to ``<url>/<station id>`` with subprotocol
-``ocpp1.6``, BootNotification until Accepted (retrying after ``interval`` while Pending or
-Rejected), then StatusNotification for every connector, Heartbeat every HeartbeatInterval,
-WebSocket pings every WebSocketPingInterval, and the transaction queue. On loss: reconnect
-forever with the ``websockets`` library's exponential backoff (jittered first delay).
+Shared, version-independent parts: link keeping (:mod:`ocpp_client.link`), the frame guard
+(:mod:`ocpp_client.frames`), the durable outbox and its sender (:mod:`ocpp_client.queue`,
+:mod:`ocpp_client.outbox_sender`), the authorization policy
+(:mod:`ocpp_client.authorization`) and the configuration store
+(:mod:`ocpp_client.configuration`). 1.6 parts: the handlers (:mod:`.charge_point`), the
+station-command port (:mod:`.commands`), domain events → CALLs (:mod:`.events`), the
+configuration keys (:mod:`.configuration`) and this module's link glue (BootNotification,
+Heartbeat, the current statuses after a boot, StartTransaction / StopTransaction answers).
 
-Offline operation (docs/offline-delivery.md): transaction messages go through the durable
-:class:`~ocpp_client.queue.Outbox`; StatusNotification / Heartbeat are never queued (the
-current status of every connector is sent once after each reconnect). One CALL is
-outstanding at a time (OCPP-J §4.1.1): the live sender and the queue sender share the
-``ocpp`` library's FIFO call lock, so a live message waits for at most one queued CALL, and
-connectors take turns in the queue so a backlog on one does not starve a live session on
-another. Timestamps come from the core's :class:`~evse.clock.Clock`, which the CSMS time
-(BootNotification / Heartbeat ``currentTime``) synchronizes.
+Offline operation (docs/offline-delivery.md): one CALL is outstanding at a time (OCPP-J
+§4.1.1): the live sender and the outbox sender share the ``ocpp`` library's FIFO call lock,
+so a live message waits for at most one queued CALL. Timestamps come from the core's
+:class:`~evse.clock.Clock`, which the CSMS time (BootNotification / Heartbeat
+``currentTime``) synchronizes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import math
 import sqlite3
+import ssl
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
-import websockets
-from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 from ocpp.v16.enums import RegistrationStatus
-from websockets.client import backoff
 
 from evse import __version__
-from evse.authorization import AuthorizationStatus, AuthResult
-from evse.config import Config
-from evse.domain import (
-    DomainEvent,
-    MeterSample,
-    ReadingContext,
-    StatusChanged,
-    StopReason,
-    TransactionStarted,
-    TransactionStopped,
-)
-from evse.logging_setup import redact_url
+from evse.authorization import AuthResult
+from evse.clock import Clock
+from evse.config import Config, redact_url
+from evse.domain import IdToken, IdTokenType
 from evse.state_db import transaction
 from evse.station import Station
+from evse.tx_policy import TxPolicy
 from ocpp_client.auth_cache import AuthCache
-from ocpp_client.id_tag_info import StoredIdTag
+from ocpp_client.authorization import AuthorizationPolicy, AuthSettings, parse_expiry
+from ocpp_client.frames import FrameGuard, FrameRules
+from ocpp_client.link import BootAnswer, LinkKeeper, LinkSettings
 from ocpp_client.local_list import LocalList
-from ocpp_client.queue import (
-    KIND_BEGIN,
-    KIND_OTHER,
-    KIND_PERIODIC,
-    KIND_START,
-    KIND_STOP,
-    Outbox,
-    QueuedMessage,
-    TransactionIds,
-)
-from ocpp_client.v16 import mapping
-from ocpp_client.v16.charge_point import ChargePoint16
+from ocpp_client.outbox_sender import DropMessage, OutboxSender
+from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
+from ocpp_client.v16.charge_point import ChargePoint16, frame_rules
+from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
-from ocpp_client.v16.meter_values import iso_timestamp, meter_value, shift_timestamps
+from ocpp_client.v16.events import EventMapper16
+from ocpp_client.v16.mapping import AUTH_STATUS
+from ocpp_client.v16.meter_values import iso_timestamp, shift_timestamps
 
 log = logging.getLogger(__name__)
 
@@ -78,87 +61,123 @@ _CALLS: dict[str, Any] = {
     "MeterValues": call.MeterValues,
 }
 
-_LINK_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
-
-_KIND = {
-    ReadingContext.TRANSACTION_BEGIN: KIND_BEGIN,
-    ReadingContext.PERIODIC: KIND_PERIODIC,
-}
+#: Longest frame accepted from the CSMS, bytes (the ``websockets`` default frame limit).
+MAX_FRAME_BYTES = 1024 * 1024
 
 
 def check_config(config: Config) -> list[str]:
     """Adapter-specific config problems (``[ocpp.configuration]`` keys), file-prefixed."""
-    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp["configuration"])]
+    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp.configuration)]
 
 
-def _parse_expiry(text: str | None) -> float | None:
-    if not text:
-        return None
-    with contextlib.suppress(ValueError):
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    return None
+def auth_settings(configuration: Configuration) -> AuthSettings:
+    """The authorization policy's switches from the 1.6 keys (§9.1, §9.2)."""
+    return AuthSettings(
+        local_list_enabled=configuration.get_bool("LocalAuthListEnabled"),
+        cache_enabled=configuration.get_bool("AuthorizationCacheEnabled"),
+        local_pre_authorize=configuration.get_bool("LocalPreAuthorize"),
+        local_authorize_offline=configuration.get_bool("LocalAuthorizeOffline"),
+        allow_offline_unknown=configuration.get_bool("AllowOfflineTxForUnknownId"),
+        local_list_max_length=configuration.get_int("LocalAuthListMaxLength"),
+        send_local_list_max_length=configuration.get_int("SendLocalListMaxLength"),
+    )
 
 
 class Ocpp16Adapter:
-    """Attach OCPP 1.6J to a :class:`Station`.
+    """Attach OCPP 1.6J to a :class:`Station` (build it with :func:`create_adapter`).
 
     Args:
         station: the core.
         config: the loaded configuration (``[ocpp]``, ``[station]``).
         db: the state database (queue, transaction ids, cache, configuration keys).
+        ssl_context: TLS context for ``wss://`` (None: the ``websockets`` default).
+        headers: extra handshake headers (e.g. HTTP Basic authentication).
     """
 
-    def __init__(self, station: Station, config: Config, db: sqlite3.Connection) -> None:
+    def __init__(self, station: Station, config: Config, db: sqlite3.Connection,
+                 ssl_context: ssl.SSLContext | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.station = station
         self.config = config
         self.url = config.ocpp_url.rstrip("/") + "/" + config.station_id
         #: The URL as logs and ``evse status`` show it (basic-auth password masked).
         self.url_shown = redact_url(self.url)
         self.configuration = Configuration(
-            db, config.ocpp["configuration"],
+            db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
         )
-        self.clock = station.clock
+        self._clock = station.clock
         self.outbox = Outbox(
             db,
-            max_messages=int(config.ocpp.get("queue_max_messages", 100_000)),
-            max_bytes=int(float(config.ocpp.get("queue_max_mb", 64.0)) * 1024 * 1024),
-            run_id=self.clock.run_id,
+            max_messages=config.ocpp.queue_max_messages,
+            max_bytes=int(config.ocpp.queue_max_mb * 1024 * 1024),
+            run_id=self._clock.run_id,
         )
         self.transactions = TransactionIds(db)
         self.cache = AuthCache(db)
         self.local_list = LocalList(db)
+        self.auth = AuthorizationPolicy(
+            self.local_list, self.cache, lambda: auth_settings(self.configuration),
+            lambda: self.clock.now(), AUTH_STATUS)
         self._db = db
-        self.cp: ChargePoint16 | None = None
-        #: disconnected, connecting, booting, pending, rejected, accepted
-        self.link_state = "disconnected"
-        self.on_reset: Callable[[str], None] | None = None
-        self._online = asyncio.Event()
         self._live: asyncio.Queue[Any] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.link = LinkKeeper(LinkSettings(
+            url=self.url, subprotocol="ocpp1.6",
+            reconnect_min_s=config.ocpp.reconnect_min_s,
+            reconnect_max_s=config.ocpp.reconnect_max_s,
+            max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
+            headers=(lambda: headers) if headers else None,
+        ), self)
+        self.events = EventMapper16(station, config, self.configuration, self.outbox,
+                                    self._clock, lambda: self.online, self._live)
+        self.commands = StationCommands16(
+            station, self.configuration, self.auth, self.transactions, self._clock,
+            authorize=self.authorize, send_boot=self._triggered_boot,
+            send_heartbeat=self._triggered_heartbeat,
+            queue_meter_values=self.events.queue_meter_values)
+        self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         station.authorizer = self
-        self.clock.on_first_sync(self._clock_corrected)
-        station.subscribe(self._on_event)
+        self._clock.on_first_sync(self._clock_corrected)
+        station.subscribe(self.events.on_event)
         self.configuration.on_change(lambda _k, _v: self._apply_configuration())
         self._apply_configuration()
 
-    def _apply_configuration(self) -> None:
-        self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
-        self.station.sample_interval_s = float(
-            self.configuration.get_int("MeterValueSampleInterval"))
-        self.station.stop_on_ev_disconnect = self.configuration.get_bool(
-            "StopTransactionOnEVSideDisconnect")
-        self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
-            "UnlockConnectorOnEVSideDisconnect")
+    # -- the daemon's view (evse.daemon.ProtocolAdapter) -----------------------------------
+    @property
+    def on_reset(self) -> Any:
+        """The daemon's hook for Reset (kind "Hard" / "Soft")."""
+        return self.commands.on_reset
+
+    @on_reset.setter
+    def on_reset(self, hook: Any) -> None:
+        self.commands.on_reset = hook
+
+    @property
+    def clock(self) -> Clock:
+        """The core's clock (CSMS-synchronized)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        # A test restarts the clock run without restarting the daemon.
+        self._clock = clock
+        self.events.clock = clock
+        self.commands.clock = clock
 
     @property
     def online(self) -> bool:
         """Booted (Accepted) and connected."""
-        return self._online.is_set()
+        return self.link.online
+
+    @property
+    def cp(self) -> ChargePoint16 | None:
+        """The ChargePoint of the current connection."""
+        cp: ChargePoint16 | None = self.link.cp
+        return cp
 
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
-        return {"state": self.link_state, "url": self.url_shown, "queued": len(self.outbox),
+        return {"state": self.link.state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
 
@@ -167,325 +186,123 @@ class Ocpp16Adapter:
         transaction_id = self.transactions.transaction_id(session_id)
         return None if transaction_id is None else str(transaction_id)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    # -- domain events → CALLs ----------------------------------------------------------
-    def _on_event(self, event: DomainEvent) -> None:
-        # Timestamps this run stamped before its first CSMS time get corrected later; an
-        # interrupted session's stop time comes from the DB and is kept as persisted.
-        synced = self.clock.synced or (
-            isinstance(event, TransactionStopped)
-            and not self.clock.stamped_unsynced(event.timestamp))
-        if isinstance(event, StatusChanged):
-            if self.online:
-                self._live.put_nowait(self._status_call(event))
-        elif isinstance(event, TransactionStarted):
-            self.outbox.put("StartTransaction", {
-                "connector_id": event.connector_id,
-                "id_tag": event.id_tag,
-                "meter_start": event.meter_start_wh,
-                "timestamp": iso_timestamp(event.timestamp),
-            }, event.connector_id, event.session_id, KIND_START, synced)
-        elif isinstance(event, MeterSample):
-            self._queue_meter_values(event)
-        elif isinstance(event, TransactionStopped):
-            payload: dict[str, Any] = {
-                "meter_stop": event.meter_stop_wh,
-                "timestamp": iso_timestamp(event.timestamp),
-                "reason": mapping.REASON[event.reason].value,
-            }
-            if event.id_tag:
-                payload["id_tag"] = event.id_tag
-            measurands = self.configuration.get_list("StopTxnSampledData")
-            if event.reading is not None and measurands:
-                phases = self._phases(event.connector_id)
-                payload["transaction_data"] = [meter_value(
-                    event.reading, measurands,
-                    mapping.CONTEXT[ReadingContext.TRANSACTION_END].value, phases)]
-            self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
-                            KIND_STOP, synced)
-
-    def _phases(self, connector_id: int) -> int:
-        for conn in self.config.connectors:
-            if conn.id == connector_id:
-                return conn.phases
-        return 3
-
-    def _queue_meter_values(self, event: MeterSample) -> None:
-        measurands = self.configuration.get_list("MeterValuesSampledData")
-        if not measurands:
-            return
-        conn = self.station.connectors.get(event.connector_id)
-        value = meter_value(event.reading, measurands, mapping.CONTEXT[event.context].value,
-                            self._phases(event.connector_id),
-                            conn.offered_current_a() if conn else None)
-        payload = {"connector_id": event.connector_id, "meter_value": [value]}
-        if event.session_id is None:
-            if self.online:
-                self._live.put_nowait(call.MeterValues(**payload))
-            return
-        self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
-                        _KIND.get(event.context, KIND_OTHER), self.clock.synced)
-
-    def _status_call(self, event: StatusChanged) -> call.StatusNotification:
-        return call.StatusNotification(
-            connector_id=event.connector_id,
-            error_code=mapping.ERROR_CODE[event.error_code],
-            status=mapping.STATUS[event.status],
-            info=event.info[:50] or None,
-            # The core's clock, not the event's system time (which may say 1970).
-            timestamp=iso_timestamp(self.clock.now()),
-        )
-
-    # -- authorization port ---------------------------------------------------------------
-    def _local_entry(self, id_tag: str) -> StoredIdTag | None:
-        """The Local Authorization List entry, else the cache entry, for ``id_tag``."""
-        if self.configuration.get_bool("LocalAuthListEnabled"):
-            entry = self.local_list.get(id_tag)
-            if entry is not None:
-                return entry
-        if self.configuration.get_bool("AuthorizationCacheEnabled"):
-            return self.cache.get(id_tag)
-        return None
-
-    async def authorize(self, id_tag: str) -> AuthResult:
-        """Decide whether ``id_tag`` may charge (OCPP 1.6 §3.5).
-
-        Order: the Local Authorization List (if ``LocalAuthListEnabled``), then the
-        Authorization Cache (if ``AuthorizationCacheEnabled``), then Authorize.req (§4.1):
-
-        - online: with ``LocalPreAuthorize`` a valid local entry starts at once; otherwise
-          (and for unknown, invalid or expired entries) Authorize.req decides;
-        - offline, or Authorize.req failing: with ``LocalAuthorizeOffline`` a local entry
-          decides (Accepted, or its status — Expired past its expiryDate); an idTag with no
-          local entry is accepted only with ``AllowOfflineTxForUnknownId``.
-        """
-        now = self.clock.now()
-        known = self._local_entry(id_tag)
-        if self.online:
-            if (known is not None and known.valid(now)
-                    and self.configuration.get_bool("LocalPreAuthorize")):
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
-            cp = self.cp
-            assert cp is not None
-            try:
-                result = await cp.call(call.Authorize(id_tag=id_tag), suppress=False)
-                return self._id_tag_info(id_tag, result.id_tag_info)
-            except (*_LINK_ERRORS, OCPPError) as exc:
-                log.warning("Authorize for %s failed (%s): deciding offline", id_tag, exc)
-        if self.configuration.get_bool("LocalAuthorizeOffline") and known is not None:
-            if known.valid(now):
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
-            return AuthResult(mapping.AUTH_STATUS.get(known.effective_status(now),
-                                                      AuthorizationStatus.INVALID))
-        if known is None and self.configuration.get_bool("AllowOfflineTxForUnknownId"):
-            return AuthResult(AuthorizationStatus.ACCEPTED)
-        return AuthResult(AuthorizationStatus.INVALID)
-
-    def _id_tag_info(self, id_tag: str, info: dict[str, Any]) -> AuthResult:
-        """Use an IdTagInfo from the CSMS: update the cache (§3.5.2; not for idTags on the
-        Local Authorization List) and map the status."""
-        status = str(info.get("status", "Invalid"))
-        parent = info.get("parent_id_tag")
-        on_list = (self.configuration.get_bool("LocalAuthListEnabled")
-                   and self.local_list.get(id_tag) is not None)
-        if self.configuration.get_bool("AuthorizationCacheEnabled") and not on_list:
-            self.cache.update(id_tag, status, parent, _parse_expiry(info.get("expiry_date")))
-        return AuthResult(mapping.AUTH_STATUS.get(status, AuthorizationStatus.INVALID), parent)
-
-    def send_local_list(self, version: int, update_type: str,
-                        entries: list[dict[str, Any]]) -> str:
-        """SendLocalList.req (§5.15): the UpdateStatus value (see :mod:`ocpp_client.local_list`)."""
-        if not self.configuration.get_bool("LocalAuthListEnabled"):
-            return "NotSupported"
-        answer = self.local_list.update(
-            version, update_type, entries,
-            max_length=self.configuration.get_int("LocalAuthListMaxLength"),
-            max_send=self.configuration.get_int("SendLocalListMaxLength"),
-            parse_expiry=_parse_expiry)
-        log.info("SendLocalList %s version %d (%d entries): %s", update_type, version,
-                 len(entries), answer)
-        return answer
-
-    def local_list_version(self) -> int:
-        """GetLocalListVersion.conf listVersion (§5.9): -1 when disabled, 0 when empty."""
-        if not self.configuration.get_bool("LocalAuthListEnabled"):
-            return -1
-        return self.local_list.reported_version()
-
-    # -- CSMS commands ------------------------------------------------------------------
-    async def remote_start(self, id_tag: str, connector_id: int | None) -> bool:
-        """RemoteStartTransaction (§5.11). With AuthorizeRemoteTxRequests the idTag is
-        authorized first; otherwise the CSMS's request is the authorization."""
-        if connector_id is not None and connector_id <= 0:
-            return False
-        if self.configuration.get_bool("AuthorizeRemoteTxRequests"):
-            known = self._local_entry(id_tag)
-            if known is None or not known.valid(self.clock.now()):
-                self._spawn(self._authorize_then_start(id_tag, connector_id))
-                return True
-        return self.station.remote_start(
-            id_tag, connector_id, AuthResult(AuthorizationStatus.ACCEPTED))
-
-    async def _authorize_then_start(self, id_tag: str, connector_id: int | None) -> None:
-        result = await self.authorize(id_tag)
-        if result.accepted:
-            self.station.remote_start(id_tag, connector_id, result)
-
-    def remote_stop(self, transaction_id: int) -> bool:
-        """RemoteStopTransaction (§5.12): Accepted when the transaction runs here."""
-        session_id = self.transactions.session_id(transaction_id)
-        conn = self.station.session_by_id(session_id) if session_id is not None else None
-        if conn is None:
-            return False
-        self._spawn(self.station.stop_transaction(conn.id, StopReason.REMOTE))
-        return True
-
-    def reset(self, kind: str) -> None:
-        """Reset (§5.14): stop transactions (SoftReset / HardReset), then hand over to the
-        daemon's reset hook."""
-        async def do_reset() -> None:
-            reason = StopReason.HARD_RESET if kind == "Hard" else StopReason.SOFT_RESET
-            await self.station.stop_all(reason)
-            if self.on_reset is not None:
-                self.on_reset(kind)
-        self._spawn(do_reset())
-
-    async def triggered(self, requested: str, connector_id: int | None) -> None:
-        """Send the message a TriggerMessage asked for (§5.17)."""
-        cp = self.cp
-        if cp is None:
-            return
-        try:
-            if requested == "BootNotification":
-                await cp.call(self._boot_call())
-            elif requested == "Heartbeat":
-                await self._heartbeat(cp)
-            elif requested == "StatusNotification":
-                for conn in self.station.connectors.values():
-                    if connector_id in (None, 0, conn.id):
-                        conn.publish()
-            elif requested == "MeterValues":
-                for conn in self.station.connectors.values():
-                    if connector_id in (None, 0, conn.id) and conn.last_reading is not None:
-                        sid = conn.session.session_id if conn.session else None
-                        reading = dataclasses.replace(conn.last_reading,
-                                                      timestamp=self.clock.now())
-                        self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER))
-        except _LINK_ERRORS as exc:
-            log.warning("triggered %s not sent: %s", requested, exc)
-
-    # -- link -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Keep the link up forever (cancel to stop); also runs the meter value sampler."""
-        ocpp = self.config.ocpp
-        delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
-                         ocpp["reconnect_max_s"])
-        while True:
-            self.link_state = "connecting"
-            try:
-                async with websockets.connect(
-                    self.url,
-                    subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                    ping_interval=self.configuration.get_int("WebSocketPingInterval") or None,
-                    open_timeout=10,
-                    # A stalled link must not hold the reconnect up for long.
-                    close_timeout=2,
-                ) as ws:
-                    delays = backoff(ocpp["reconnect_min_s"], ocpp["reconnect_min_s"],
-                                     ocpp["reconnect_max_s"])
-                    log.info("connected to CSMS %s", self.url_shown)
-                    await self._serve(ws)
-            except _LINK_ERRORS as exc:
-                log.warning("CSMS link %s: %s", self.url_shown, exc or type(exc).__name__)
-            except OCPPError as exc:
-                log.error("CSMS answered BootNotification with %s: reconnecting", exc)
-            except Exception:  # a bug must not end the link for good
-                log.exception("CSMS link %s: unexpected error", self.url_shown)
-            finally:
-                self._go_offline()
-            delay = next(delays)
-            log.info("reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+        """Keep the link up forever (cancel to stop)."""
+        await self.link.run()
 
-    def _go_offline(self) -> None:
-        if self._online.is_set():
-            log.warning("CSMS link down")
-        self._online.clear()
-        self.link_state = "disconnected"
-        self.cp = None
-        while not self._live.empty():  # status is re-sent fresh on reconnect, not stale
-            self._live.get_nowait()
-        self.outbox.release()
+    async def close(self) -> None:
+        """Let the queue drain briefly (up to 2 s), then cancel everything."""
+        deadline = time.monotonic() + 2.0
+        while self.online and len(self.outbox) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.outbox.flush()
+        self.commands.cancel_all()
 
-    async def _serve(self, ws: Any) -> None:
-        cp = ChargePoint16(self.config.station_id, ws, self,
-                           response_timeout=self.config.ocpp["call_timeout_s"])
-        self.cp = cp
-        reader = asyncio.ensure_future(cp.start())
-        workers: list[asyncio.Future[Any]] = []
-        try:
-            boot = asyncio.ensure_future(self._boot(cp))
-            await asyncio.wait({reader, boot}, return_when=asyncio.FIRST_COMPLETED)
-            if not boot.done():
-                boot.cancel()
-                reader.result()  # raises the link error
-                return
-            interval = boot.result()
-            self._online.set()
-            self.link_state = "accepted"
-            # Current status of every connector once (OCPP 1.6 §4.9), never stale ones.
-            await cp.call(call.StatusNotification(
-                connector_id=0, error_code="NoError", status="Available",
-                timestamp=iso_timestamp(self.clock.now())))
-            self.station.publish_all_statuses()
-            workers = [asyncio.ensure_future(c) for c in (
-                self._heartbeats(cp, interval), self._send_live(cp), self._send_queued(cp))]
-            done, _ = await asyncio.wait({reader, *workers}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
-        finally:
-            for task in (reader, *workers):
-                task.cancel()
-            await asyncio.gather(reader, *workers, return_exceptions=True)
+    def _apply_configuration(self) -> None:
+        self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
+        self.station.sample_interval_s = float(
+            self.configuration.get_int("MeterValueSampleInterval"))
+        # OCPP 1.6's transaction rule (§3.6, §9.1.29): authorized + EV connected starts;
+        # the card, a deauthorization or (per the key) an EV-side disconnect stops.
+        self.station.tx_policy = TxPolicy.ocpp16(self.configuration.get_bool(
+            "StopTransactionOnEVSideDisconnect"))
+        self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
+            "UnlockConnectorOnEVSideDisconnect")
+
+    # -- authorization port (evse.authorization.Authorizer) -------------------------------
+    async def authorize(self, id_token: IdToken | str) -> AuthResult:
+        """Decide whether ``id_token`` may charge (OCPP 1.6 §3.5, see
+        :meth:`AuthorizationPolicy.authorize`; 1.6 knows only the idTag value);
+        Authorize.req while online. The answer carries the IdToken and who decided."""
+        token = (id_token if isinstance(id_token, IdToken)
+                 else IdToken(id_token, IdTokenType.ISO14443))
+        cp = self.cp
+        if not self.online or cp is None:
+            result = await self.auth.authorize(token.value, None)
+        else:
+            async def request(tag: str) -> Mapping[str, Any]:
+                answer = await cp.call(call.Authorize(id_tag=tag), suppress=False)
+                info: Mapping[str, Any] = answer.id_tag_info
+                return info
+
+            result = await self.auth.authorize(token.value, request)
+        return dataclasses.replace(result, id_token=token)
+
+    # -- link glue (ocpp_client.link.VersionLink) -----------------------------------------
+    def open_charge_point(self, ws: Any) -> ChargePoint16:
+        """The guarded 1.6 ChargePoint over ``ws``."""
+        guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
+                                          validator=lambda _a: None), self.config.station_id)
+        cp = ChargePoint16(self.config.station_id, guard, self.commands, self.configuration,
+                           self.auth, response_timeout=self.config.ocpp.call_timeout_s)
+        guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
+        return cp
 
     def _boot_call(self) -> call.BootNotification:
         station = self.config.station
         return call.BootNotification(
-            charge_point_vendor=station["vendor"],
-            charge_point_model=station["model"],
-            charge_point_serial_number=station["serial_number"] or None,
+            charge_point_vendor=station.vendor,
+            charge_point_model=station.model,
+            charge_point_serial_number=station.serial_number or None,
             firmware_version=__version__,
         )
 
-    async def _boot(self, cp: ChargePoint16) -> int:
-        """BootNotification until Accepted (§4.2); returns the heartbeat interval, s."""
-        self.link_state = "booting"
-        while True:
-            result = await cp.call(self._boot_call(), suppress=False)
-            self._set_clock(result.current_time)
-            if result.status == RegistrationStatus.accepted:
-                log.info("BootNotification accepted (heartbeat %d s)", result.interval)
-                if result.interval > 0:
-                    self.configuration.change("HeartbeatInterval", str(result.interval))
-                return self.configuration.get_int("HeartbeatInterval")
-            self.link_state = str(result.status).lower()
-            wait = result.interval if result.interval > 0 else 30
-            log.warning("BootNotification %s: retrying in %d s", result.status, wait)
-            await asyncio.sleep(wait)
+    async def boot(self, cp: Any) -> BootAnswer:
+        """One BootNotification (§4.2); Accepted sets HeartbeatInterval from its interval."""
+        result = await cp.call(self._boot_call(), suppress=False)
+        self._set_clock(result.current_time)
+        if result.status != RegistrationStatus.accepted:
+            return BootAnswer(False, str(result.status), result.interval)
+        if result.interval > 0 and self.configuration.change(
+                "HeartbeatInterval", str(result.interval)) == "Rejected":
+            log.warning("BootNotification interval %d s out of range: HeartbeatInterval "
+                        "stays %d s", result.interval,
+                        self.configuration.get_int("HeartbeatInterval"))
+        return BootAnswer(True, str(result.status),
+                          self.configuration.get_int("HeartbeatInterval"))
 
-    def now(self) -> float:
-        """CSMS-aligned UTC epoch seconds (the core's clock)."""
-        return self.clock.now()
+    async def on_accepted(self, cp: Any, answer: BootAnswer) -> None:
+        """Current status of every connector once (OCPP 1.6 §4.9), never stale ones."""
+        await cp.call(call.StatusNotification(
+            connector_id=0, error_code="NoError", status="Available",
+            timestamp=iso_timestamp(self.clock.now())))
+        self.station.publish_all_statuses()
+
+    async def heartbeat(self, cp: Any) -> None:
+        """One Heartbeat (§4.6); its currentTime synchronizes the clock."""
+        result = await cp.call(call.Heartbeat())
+        if result is not None:
+            self._set_clock(result.current_time)
+
+    def heartbeat_interval(self) -> int:
+        return self.configuration.get_int("HeartbeatInterval")
+
+    def ping_interval(self) -> int:
+        return self.configuration.get_int("WebSocketPingInterval")
+
+    def workers(self, cp: Any) -> list[Coroutine[Any, Any, None]]:
+        async def send_queued(payload: Any, unique_id: str) -> Any:
+            return await cp.call(payload, suppress=False, unique_id=unique_id)
+        return [self._send_live(cp), self.sender.run(send_queued)]
+
+    def on_offline(self) -> None:
+        while not self._live.empty():  # status is re-sent fresh on reconnect, not stale
+            self._live.get_nowait()
+        self.outbox.release()
+
+    async def _triggered_boot(self) -> None:
+        cp = self.cp
+        if cp is not None:
+            await cp.call(self._boot_call())
+
+    async def _triggered_heartbeat(self) -> None:
+        cp = self.cp
+        if cp is not None:
+            await self.heartbeat(cp)
 
     def _set_clock(self, current_time: str) -> None:
         """Synchronize the core's clock with a CSMS ``currentTime`` (§4.2, §4.6)."""
-        csms = _parse_expiry(current_time)
+        csms = parse_expiry(current_time)
         if csms is not None:
             self.clock.sync(csms)
 
@@ -496,16 +313,6 @@ class Ocpp16Adapter:
         if rows:
             log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
                      rows, correction_s)
-
-    async def _heartbeat(self, cp: ChargePoint16) -> None:
-        result = await cp.call(call.Heartbeat())
-        if result is not None:
-            self._set_clock(result.current_time)
-
-    async def _heartbeats(self, cp: ChargePoint16, interval: int) -> None:
-        while True:
-            await asyncio.sleep(self.configuration.get_int("HeartbeatInterval") or interval or 300)
-            await self._heartbeat(cp)
 
     async def _send_live(self, cp: ChargePoint16) -> None:
         """Send StatusNotification / session-less MeterValues as they come (never queued:
@@ -519,86 +326,58 @@ class Ocpp16Adapter:
                 # reconnect; a dead link is found by the WebSocket pings.
                 log.warning("%s not answered: %s", type(payload).__name__, exc)
 
-    async def _send_queued(self, cp: ChargePoint16) -> None:
-        """Deliver the transaction queue: in order per connector, connectors in turn, one
-        CALL at a time, no pauses but the §4.10 retry waits of a failing connector."""
-        while True:
-            message, wait = self.outbox.next_message()
-            if message is None:
-                # No flush here: acknowledgements ride with the next commit (Outbox.done).
-                self.outbox.changed.clear()
-                message, wait = self.outbox.next_message()
-                if message is None:
-                    timeout = None if math.isinf(wait) else wait
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.outbox.changed.wait(), timeout)
-                    continue
-            payload = dict(message.payload)
-            if message.action != "StartTransaction" and message.session_id is not None:
-                transaction_id = self.transactions.transaction_id(message.session_id)
-                if transaction_id is None:
-                    # Its StartTransaction (queued before it, same connector) was given up
-                    # on: no real transactionId exists, and -1 / 0 is never sent.
-                    self.outbox.drop(message, "its StartTransaction was dropped: "
-                                              "no transactionId")
-                    continue
-                payload["transaction_id"] = transaction_id
-            try:
-                result = await cp.call(_CALLS[message.action](**payload), suppress=False,
-                                       unique_id=message.unique_id)
-            except (TimeoutError, OCPPError) as exc:
-                self._failed(message, exc)
-                continue
-            self._delivered(message, result)
+    # -- transaction messages (the outbox sender's 1.6 part) -------------------------------
+    def _retry(self) -> tuple[int, int]:
+        return (self.configuration.get_int("TransactionMessageAttempts"),
+                self.configuration.get_int("TransactionMessageRetryInterval"))
 
-    def _failed(self, message: QueuedMessage, exc: Exception) -> None:
-        """CALLERROR or no answer (OCPP 1.6 §4.10): retry after
-        TransactionMessageRetryInterval × attempts so far; give up after
-        TransactionMessageAttempts attempts (logged, counted in ``dropped``)."""
-        limit = self.configuration.get_int("TransactionMessageAttempts")
-        interval = self.configuration.get_int("TransactionMessageRetryInterval")
-        attempts = message.attempts + 1
-        self.outbox.failed(message, float(interval * attempts))
-        if attempts >= limit:
-            self.outbox.drop(message, f"{attempts} attempt(s) failed, last: {exc!r} "
-                                      "(TransactionMessageAttempts, OCPP 1.6 §4.10)")
-            return
-        log.warning("%s (session %s) failed (%s): attempt %d/%d in %d s", message.action,
-                    message.session_id, exc, attempts + 1, limit, interval * attempts)
+    def _prepare(self, message: QueuedMessage) -> Any:
+        payload = dict(message.payload)
+        if message.action != "StartTransaction" and message.session_id is not None:
+            transaction_id = self.transactions.transaction_id(message.session_id)
+            if transaction_id is None:
+                # Its StartTransaction (queued before it, same connector) was given up
+                # on: no real transactionId exists, and -1 / 0 is never sent.
+                raise DropMessage("its StartTransaction was dropped: no transactionId")
+            payload["transaction_id"] = transaction_id
+        return _CALLS[message.action](**payload)
 
     def _delivered(self, message: QueuedMessage, result: Any) -> None:
         if message.action == "StartTransaction" and message.session_id is not None:
             # The transactionId, the cache update and the acknowledgement: one commit.
             with transaction(self._db):
                 self.transactions.set(message.session_id, result.transaction_id)
-                auth = self._id_tag_info(message.payload["id_tag"], result.id_tag_info)
+                auth = self.auth.remember(message.payload["id_tag"], result.id_tag_info)
                 self.outbox.done(message, commit_now=True)
             log.info("StartTransaction for session %d: transactionId %d (%s)",
                      message.session_id, result.transaction_id, auth.status.value)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
-                if self.configuration.get_bool("StopTransactionOnInvalidId"):
-                    log.warning("session %d: idTag %s, stopping (DeAuthorized)",
-                                message.session_id, auth.status.value)
-                    self._spawn(self.station.stop_transaction(conn.id, StopReason.DE_AUTHORIZED))
-                else:
-                    log.warning("session %d: idTag %s, suspending energy (SuspendedEVSE)",
-                                message.session_id, auth.status.value)
-                    self.station.set_charging_limit(conn.id, 0.0)
+                stop = self.configuration.get_bool("StopTransactionOnInvalidId")
+                log.warning("session %d: idTag %s, %s", message.session_id,
+                            auth.status.value, "stopping (DeAuthorized)" if stop
+                            else "suspending energy (SuspendedEVSE)")
+                self.station.deauthorize(conn.id, f"idTag {auth.status.value}", stop=stop)
         elif message.action == "StopTransaction":
             with transaction(self._db):
                 tag = message.payload.get("id_tag")
                 if tag and result.id_tag_info:
-                    self._id_tag_info(tag, result.id_tag_info)
+                    self.auth.remember(tag, result.id_tag_info)
                 self.outbox.done(message, commit_now=True)
         else:
             self.outbox.done(message)
 
-    async def close(self) -> None:
-        """Let the queue drain briefly (up to 2 s), then cancel everything."""
-        deadline = time.monotonic() + 2.0
-        while self.online and len(self.outbox) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        self.outbox.flush()
-        for task in list(self._tasks):
-            task.cancel()
+
+def create_adapter(station: Station, config: Config, db: sqlite3.Connection,
+                   ssl_context: ssl.SSLContext | None = None,
+                   headers: Mapping[str, str] | None = None) -> Ocpp16Adapter:
+    """The OCPP 1.6J adapter for ``station`` (the daemon's entry point of this package).
+
+    Args:
+        station: the core.
+        config: the loaded configuration.
+        db: the state database.
+        ssl_context: an ``ssl.SSLContext`` for ``wss://`` (security profiles 2 and 3).
+        headers: extra WebSocket handshake headers (profile 1/2 Basic authentication).
+    """
+    return Ocpp16Adapter(station, config, db, ssl_context=ssl_context, headers=headers)

@@ -4,6 +4,7 @@ GPIO wiring, an MCP3008 on SPI, and a pymodbus SDM630 on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -113,10 +114,9 @@ def config_file(tmp_path: Path, meter_server: MeterServer) -> Path:
 
 def test_example_rpi_config_is_accepted() -> None:
     config = load_config(ROOT / "config" / "rpi-sdm630.toml")
-    meter = config.connectors[0].raw["meter"]
-    assert (meter["driver"], meter["model"], meter["device"]) == (
-        "modbus-rtu", "sdm630", "/dev/ttyUSB0")
-    assert config.hardware["reader"]["driver"] == "pn532"
+    meter = config.connectors[0].meter
+    assert (meter.driver, meter.model, meter.device) == ("modbus-rtu", "sdm630", "/dev/ttyUSB0")
+    assert config.hardware.reader.driver == "pn532"
 
 
 def test_cross_field_rules_name_the_key(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_cross_field_rules_name_the_key(tmp_path: Path) -> None:
 def test_gpio_board_from_toml(factory: MockFactory, config_file: Path) -> None:
     wiring = Wiring(factory)
     config = load_config(config_file)
-    board = create_board(config.hardware, [c.raw for c in config.connectors])
+    board = create_board(config.hardware, config.connectors)
     try:
         hw = board.connectors[0]
         assert hw.lock is not None
@@ -158,10 +158,10 @@ def test_board_builds_the_configured_reader(factory: MockFactory, config_file: P
     config = load_config(config_file)
     try:
         for driver, cls in (("pn532", Pn532Reader), ("line", LineReader)):
-            hardware = {**config.hardware,
-                        "reader": {**config.hardware["reader"], "driver": driver,
-                                   "device": "/dev/null"}}
-            board = create_board(hardware, [c.raw for c in config.connectors])
+            reader = dataclasses.replace(config.hardware.reader, driver=driver,
+                                         device="/dev/null")
+            hardware = dataclasses.replace(config.hardware, reader=reader)
+            board = create_board(hardware, config.connectors)
             try:
                 assert [type(r) for r in board.id_readers] == [cls]
             finally:

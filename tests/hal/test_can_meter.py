@@ -6,15 +6,24 @@ import struct
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import can
 import pytest
 
+from evse.config import typed
 from hal.meter import PowerMeterFailure
-from hal.meters.can_bus import CanMeter, create_meter
+from hal.meters import can_bus
+from hal.meters.can_bus import CanMeter
+from hal.settings import MeterSettings
 
 IDS = {"I": (0x521, 0), "U1": (0x522, 1), "W": (0x526, 5), "Wh": (0x528, 7)}
 
+
+
+def create_meter(table: dict[str, Any]) -> CanMeter:
+    """The CAN backend given a ``[connector.meter]`` table, typed as the config loader does."""
+    return can_bus.create_meter(typed(MeterSettings, table))
 
 def ivt_frame(kind: str, value: int, counter: int = 0, status: int = 0) -> can.Message:
     can_id, mux = IDS[kind]

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from pymodbus.constants import ExcCodes
 
+from evse.config import typed
 from hal.meter import PowerMeterFailure
-from hal.meters.modbus import ModbusMeter, create_meter
+from hal.meters import modbus
+from hal.meters.modbus import ModbusMeter
+from hal.settings import MeterSettings
 from tests.hal.peers import (
     MeterServer,
     f32_be,
@@ -19,6 +22,12 @@ from tests.hal.peers import (
     u32_be,
     u64_be,
 )
+
+
+def create_meter(table: dict[str, Any]) -> ModbusMeter:
+    """The Modbus backend given a ``[connector.meter]`` table, typed as the config loader
+    does."""
+    return modbus.create_meter(typed(MeterSettings, table))
 
 V = (230.1, 231.2, 229.3)
 I = (16.0, 15.5, 0.0)  # noqa: E741

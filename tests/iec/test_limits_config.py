@@ -53,19 +53,18 @@ def test_cable_ampacity_from_pp_limits_the_offer() -> None:
     rig.drain()
     rig.conn.start()
     rig.drain()
-    assert rig.conn.current_limit().limited_by == "cable"
+    assert rig.conn.iec.current_limit().limited_by == "cable"
     assert rig.conn.hw.pilot.duty_percent == pytest.approx(duty_for_current(20.0), abs=0.05)
 
 
 def test_iec61851_table_defaults_and_ranges(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "ws://127.0.0.1:1/"))
-    settings = Iec61851Settings.from_table(config.raw["iec61851"])
-    assert settings == Iec61851Settings()
-    assert config.connectors[0].raw["ventilation"] is False
+    assert config.iec61851 == Iec61851Settings()
+    assert config.connectors[0].ventilation is False
     path = write_config(tmp_path, "ws://127.0.0.1:1/", extra=(
         '[iec61851]\npwm_off_timeout_s = 3.0\nrcd_self_test = "never"\n'
         'meter_failure = "continue"\n'))
-    settings = Iec61851Settings.from_table(load_config(path).raw["iec61851"])
+    settings = load_config(path).iec61851
     assert settings.pwm_off_timeout_s == 3.0
     assert settings.rcd_self_test is RcdSelfTest.NEVER
     assert settings.meter_failure is MeterFailurePolicy.CONTINUE
@@ -84,5 +83,5 @@ def test_shipped_example_config_is_complete() -> None:
     table = (root / "config" / "evse.toml").read_text()
     for key in Iec61851Settings.__dataclass_fields__:
         assert f"\n{key} = " in table, key
-    assert Iec61851Settings.from_table(config.raw["iec61851"]) == Iec61851Settings()
+    assert config.iec61851 == Iec61851Settings()
     assert "\nventilation = " in table

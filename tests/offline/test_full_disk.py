@@ -88,7 +88,7 @@ async def charging(daemon: Daemon, csms: DevCsms) -> Any:
     sim.plug(1, 16.0, 3)
     sim.swipe("DEMO01")
     conn = station.connectors[1]
-    await until(lambda: conn.status.value == "charging")
+    await until(lambda: conn.state == "energy_transfer")
     await csms.wait_for(lambda: csms.actions("StartTransaction"))
     await csms.wait_for(lambda: len(csms.actions("MeterValues")) >= 2)  # samples flow
     return sim
@@ -105,12 +105,12 @@ async def test_full_disk_faults_keeps_protection_and_delivers_the_stop_later(
         hw = conn.hw
         filler = fill(small_state_dir)
         # The next meter sample cannot be committed: no more power is offered.
-        await until(lambda: conn.status.value == "faulted", timeout=10)
+        await until(lambda: conn.state == "faulted", timeout=10)
         assert not hw.contactor.commanded_closed
         status = station.describe()
         assert status["storage"]["writable"] is False
         assert "disk is full" in status["storage"]["error"]
-        assert "state database not writable" in status["connectors"][0]["error_info"]
+        assert "state database not writable" in status["connectors"][0]["fault_info"]
         await csms.wait_for(lambda: any(p["status"] == "Faulted"
                                         for p in csms.actions("StatusNotification")))
         # The session ended; its stop waits in memory, not on the CSMS and not forgotten.
@@ -130,7 +130,7 @@ async def test_full_disk_faults_keeps_protection_and_delivers_the_stop_later(
         await until(lambda: station.describe()["storage"]["writable"], timeout=10)
         assert station.describe()["storage"]["unsaved"] == []
         sim.clear(1, "overtemp")
-        await until(lambda: conn.status.value in ("finishing", "available"), timeout=10)
+        await until(lambda: conn.state in ("ended", "idle"), timeout=10)
         await until(lambda: daemon.adapter is not None
                     and daemon.adapter.describe()["queued"] == 0, timeout=10)
         assert len(csms.actions("StopTransaction")) == 1
@@ -147,7 +147,7 @@ async def test_full_disk_then_restart_closes_the_session_once(
         assert station is not None
         conn = station.connectors[1]
         filler = fill(small_state_dir)
-        await until(lambda: conn.status.value == "faulted", timeout=10)
+        await until(lambda: conn.state == "faulted", timeout=10)
         await until(lambda: any("StopTransaction" in w
                                 for w in station.describe()["storage"]["unsaved"]))
     finally:

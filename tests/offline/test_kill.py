@@ -46,6 +46,9 @@ call_timeout_s = 1.5
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
 
+[hardware]
+driver = "sim"
+
 [ocpp.configuration]
 MeterValueSampleInterval = 1
 AllowOfflineTxForUnknownId = true
@@ -176,7 +179,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
             if (status["csms"]["state"] == "accepted" and status["csms"]["queued"] == 0
                     and all(c["session"] is None for c in status["connectors"])):
                 # Connector state re-derived from the (fresh, unplugged) hardware.
-                assert [c["status"] for c in status["connectors"]] == ["available"] * 2
+                assert [c["state"] for c in status["connectors"]] == ["idle"] * 2
                 break
             assert time.monotonic() < deadline, status
             await asyncio.sleep(0.1)

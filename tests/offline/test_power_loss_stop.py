@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 
 from evse.authorization import AuthorizationStatus, AuthResult
-from evse.domain import MeterSample, StopReason, TransactionStopped
+from evse.domain import MeterSample, StopCause, TransactionStopped
 from evse.state_db import open_state_db
 from evse.station import Station
 from hal.board import Board
-from hal.sim.board import SimBoard, create_board
+from hal.sim.board import SimBoard
 from tests.conftest import EventLog
+from tests.iec.rig import sim_board
 
 
 def board(state: Path) -> tuple[Board, SimBoard]:
-    b = create_board({"driver": "sim"}, [
-        {"id": 1, "max_current_a": 32.0, "phases": 3, "lock": False}])
+    b = sim_board()
     sim = b.simulator
     assert isinstance(sim, SimBoard)
     sim.keep_meter_registers(state)
@@ -48,7 +48,7 @@ async def charging_station(state: Path, alive_interval_s: float = 60.0
     sim.plug(1, 32.0, 3)
     assert station.remote_start("TAG", 1, AuthResult(AuthorizationStatus.ACCEPTED))
     conn = station.connectors[1]
-    await events.wait_for(lambda: conn.status.value == "charging")
+    await events.wait_for(lambda: conn.state == "energy_transfer")
     return station, db, events
 
 
@@ -118,7 +118,7 @@ async def test_power_loss_stop_from_the_meter_register_or_last_sample(
     try:
         await restarted.start(poll=False)
         stops = [e for e in log.events if isinstance(e, TransactionStopped)]
-        assert len(stops) == 1 and stops[0].reason is StopReason.POWER_LOSS
+        assert len(stops) == 1 and stops[0].cause is StopCause.POWER_LOSS
         if register == "kept":
             # The register the meter kept (at least what the last poll read; no EV now).
             assert stops[0].meter_stop_wh >= round(register_wh) > round(sample_wh)

@@ -5,30 +5,30 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from evse.config import typed
+from evse.settings import SystemSettings
 from evse.system_actions import SystemActionError, SystemActions, expand_argv, run_command
 
 ECHO_ARGS = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
 
 
-def actions(**overrides: object) -> SystemActions:
-    system = {
+def actions(**overrides: Any) -> SystemActions:
+    system: dict[str, Any] = {
         "reboot_command": ["true"],
         "reboot_timeout_s": 5.0,
         "firmware_install_command": [*ECHO_ARGS, "-i", "{file}"],
         "firmware_install_timeout_s": 5.0,
         **overrides,
     }
-    return SystemActions.from_config(system)
+    return SystemActions.from_config(typed(SystemSettings, system))
 
 
 def test_defaults_from_schema_are_valid() -> None:
-    from evse.config_schema import SCHEMA
-
-    props = SCHEMA["properties"]["system"]["properties"]
-    built = SystemActions.from_config({k: v["default"] for k, v in props.items()})
+    built = SystemActions.from_config(SystemSettings())
     assert built.reboot_command == ("systemctl", "reboot")
     assert built.firmware_install_command == ("rauc", "install", "{file}")
 

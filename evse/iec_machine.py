@@ -1,28 +1,37 @@
-"""One connector's state machine: IEC 61851 pilot states under the OCPP session statuses.
+"""The IEC 61851 machine of one EVSE: control pilot, PWM offer, contactor, cable lock, faults.
 
-The machine is declared as data (:data:`STATES`, :data:`TRANSITIONS`, :data:`OUTPUTS`) and
-built with ``transitions``; the transition test table and the state diagram
-(``docs/state-machine.md``, ``scripts/gen_state_diagram.py``) are generated from that same
-data. Outputs (contactor, PWM, lock) are applied on entering a state, as :data:`OUTPUTS`
-declares them.
+It knows the physics only: pilot states A–F as read, the PWM it offers, when the contactor
+may close, the lock, and the faults with their latching (:mod:`evse.faults`); the pilot state
+read and whether PWM is offered make the IEC 61851-1 system state (A1, B1, B2, C2, ...,
+:meth:`IecMachine.system_state`). It knows
+nothing of users, transactions or any protocol. The session machine above it
+(:mod:`evse.session_machine`) requests a *supply mode* (:data:`IEC_STATES`); each mode's
+outputs are declared as data (:data:`IEC_OUTPUTS`), and the diagram in
+``docs/state-machine.md`` is generated from it. Edges it sees (EV connected / disconnected,
+pilot change, fault, recovery, power path closed / opened) go up through
+:class:`IecListener`.
 
-Threading: :meth:`Connector.on_pilot_hw`, :meth:`Connector.on_rcd_trip_hw`,
-:meth:`Connector.on_contactor_fault_hw` and :meth:`Connector.on_temperature_hw` run on the
+Threading: :meth:`IecMachine.on_pilot_hw`, :meth:`IecMachine.on_rcd_trip_hw`,
+:meth:`IecMachine.on_contactor_fault_hw` and :meth:`IecMachine.on_temperature_hw` run on the
 thread that saw the edge (a GPIO callback, the pilot sampler, the simulator, the poller's
 worker) and form the safety path: they open the contactor *first*, touching nothing but the
 contactor output and immutable settings (no lock shared with the loop, no DB, no logging,
-no allocation beyond the posted call), then hand the event to the asyncio loop. Every other
-method runs on the loop. Timers (:mod:`evse.timers`) run on the loop's clock.
+no allocation beyond the posted call), then hand the event to the asyncio loop. Blocking
+hardware calls (cable lock / unlock, RCD reset and self-test) run on this EVSE's own worker
+thread (:attr:`IecMachine.worker`, one thread, so they keep their order) and report back on
+the loop; the loop never waits for them. Every other method runs on the loop. Timers
+(:mod:`evse.timers`) run on the loop's clock.
 
 IEC 61851-1 timings kept here (values from ``[iec61851]``, see :class:`Iec61851Settings`):
 
 * contactor open ≤ 100 ms after C→B / C→A: done on the driver thread (microseconds);
 * power on ≤ 3 s after B→C once allowed: the contactor closes in the same loop turn that
-  sees state C (the RCD self-test runs before the transaction starts, not at B→C);
-* PWM withdrawn while the EV stays in C: contactor forced open after ``pwm_off_timeout_s``;
-* PWM duty changes at most every ``duty_change_interval_s`` (stopping PWM: at once);
+  sees state C (the socket is locked before the transaction starts);
+* PWM withdrawn while the EV stays in C: contactor forced open after ``pwm_off_timeout_s``
+  (Table A.6 seq. 10.2);
+* PWM duty changes at most every ``duty_change_interval_s`` (stopping PWM: at once; A.5.2);
 * state F for at least ``state_f_min_s`` after a fault;
-* state D energized only with ``ventilation``.
+* state D energized only with ``ventilation`` (A.2.2).
 """
 
 from __future__ import annotations
@@ -30,18 +39,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from transitions import Machine
+from transitions import EventData, Machine
 
-from evse.domain import ConnectorStatus, ErrorCode, StatusChanged
-from evse.faults import ActiveFault, Fault, FaultLatch, Recovery
+from evse.domain import Fault
+from evse.faults import ActiveFault, FaultLatch, Recovery
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy
 from evse.limits import CurrentLimit, derating_limit_a, resolve_current
-from evse.sessions import Session
 from evse.timers import Clock, LoopClock, Timer
 from hal.board import ConnectorHardware
 from hal.lock import ConnectorLockFailure
@@ -50,73 +58,29 @@ from hal.pilot import PilotReading, PilotState, current_for_duty
 
 log = logging.getLogger(__name__)
 
-S = ConnectorStatus
-#: Statuses in which a transaction is running.
-TRANSACTION_STATES = [S.CHARGING.value, S.SUSPENDED_EV.value, S.SUSPENDED_EVSE.value]
-#: Every state, by its status value.
-STATES = [s.value for s in ConnectorStatus]
-_IDLE = [S.AVAILABLE.value, S.PREPARING.value, S.FINISHING.value, S.RESERVED.value]
+STANDBY, READY, OFFER, SUPPLY, PAUSED, FAULT = (
+    "standby", "ready", "offer", "supply", "paused", "fault")
+#: Supply modes: what the EVSE offers the EV, as the session machine requests it.
+IEC_STATES = [STANDBY, READY, OFFER, SUPPLY, PAUSED, FAULT]
+_REQUESTABLE = [STANDBY, READY, OFFER, SUPPLY, PAUSED]
 
-#: The machine's transitions (``transitions`` dicts). Conditions name Connector predicates;
-#: for one trigger and source the first transition whose conditions hold is taken.
-TRANSITIONS: list[dict[str, Any]] = [
-    # EV plugs in (pilot A → B/C/D).
-    {"trigger": "plug", "source": [S.AVAILABLE.value, S.RESERVED.value], "dest": S.PREPARING.value},
-    # A user is authorized before plugging in (card-then-plug, remote start before plug), or
-    # a new user after a finished transaction while the EV stays plugged.
-    {"trigger": "authorize", "source": [S.AVAILABLE.value, S.FINISHING.value],
-     "dest": S.PREPARING.value},
-    # Authorization waited longer than ConnectionTimeOut without a plug (OCPP 1.6 §9.1.6).
-    {"trigger": "timeout", "source": S.PREPARING.value, "dest": S.AVAILABLE.value,
-     "unless": "plugged"},
-    # The transaction begins: power is offered according to EV state and current limit.
-    {"trigger": "start", "source": S.PREPARING.value, "dest": S.CHARGING.value,
-     "conditions": ["ev_requests_energy", "power_allowed"]},
-    {"trigger": "start", "source": S.PREPARING.value, "dest": S.SUSPENDED_EVSE.value,
-     "unless": "power_allowed"},
-    {"trigger": "start", "source": S.PREPARING.value, "dest": S.SUSPENDED_EV.value},
-    # Re-evaluate a running transaction after a pilot (B↔C) or limit change.
-    {"trigger": "settle", "source": TRANSACTION_STATES, "dest": S.CHARGING.value,
-     "conditions": ["ev_requests_energy", "power_allowed"]},
-    {"trigger": "settle", "source": TRANSACTION_STATES, "dest": S.SUSPENDED_EVSE.value,
-     "unless": "power_allowed"},
-    {"trigger": "settle", "source": TRANSACTION_STATES, "dest": S.SUSPENDED_EV.value},
-    # The transaction ends while the EV stays plugged / after it left.
-    {"trigger": "stop", "source": TRANSACTION_STATES, "dest": S.FINISHING.value,
-     "conditions": "plugged"},
-    {"trigger": "stop", "source": TRANSACTION_STATES, "dest": S.AVAILABLE.value},
-    # EV unplugs (pilot → A). With StopTransactionOnEVSideDisconnect = false the transaction
-    # stays open, suspended by the EV, until it is stopped or the EV comes back.
-    {"trigger": "unplug", "source": [S.PREPARING.value, S.FINISHING.value],
-     "dest": S.AVAILABLE.value},
-    {"trigger": "unplug", "source": TRANSACTION_STATES, "dest": S.SUSPENDED_EV.value,
-     "unless": "stop_on_ev_disconnect"},
-    {"trigger": "unplug", "source": TRANSACTION_STATES, "dest": S.AVAILABLE.value},
-    # Faults: contactor opened by the safety path already; state F on the pilot.
-    {"trigger": "fault", "source": [*_IDLE, *TRANSACTION_STATES, S.UNAVAILABLE.value],
-     "dest": S.FAULTED.value},
-    {"trigger": "recover", "source": S.FAULTED.value, "dest": S.UNAVAILABLE.value,
-     "unless": "operative"},
-    {"trigger": "recover", "source": S.FAULTED.value, "dest": S.FINISHING.value,
-     "conditions": "plugged"},
-    {"trigger": "recover", "source": S.FAULTED.value, "dest": S.AVAILABLE.value},
-    # ChangeAvailability (OCPP 1.6 §5.2); busy connectors are scheduled by the Station.
-    {"trigger": "disable", "source": _IDLE, "dest": S.UNAVAILABLE.value},
-    {"trigger": "enable", "source": S.UNAVAILABLE.value, "dest": S.PREPARING.value,
-     "conditions": "plugged"},
-    {"trigger": "enable", "source": S.UNAVAILABLE.value, "dest": S.AVAILABLE.value},
-    # Reservations (OCPP 1.6 §5.13).
-    {"trigger": "reserve", "source": S.AVAILABLE.value, "dest": S.RESERVED.value},
-    {"trigger": "unreserve", "source": S.RESERVED.value, "dest": S.AVAILABLE.value},
+#: The machine's transitions (``transitions`` dicts). ``to_<mode>`` are the session
+#: machine's requests (refused while in ``fault``: only recovery leaves it).
+IEC_TRANSITIONS: list[dict[str, Any]] = [
+    *({"trigger": f"to_{mode}", "source": _REQUESTABLE, "dest": mode} for mode in _REQUESTABLE),
+    # A fault: contactor opened on the driver thread already; state F on the pilot.
+    {"trigger": "trip", "source": _REQUESTABLE, "dest": FAULT},
+    # No fault held and state F lasted state_f_min_s.
+    {"trigger": "recover", "source": FAULT, "dest": STANDBY},
 ]
 
-#: Every trigger of the machine, in declaration order.
-TRIGGERS: list[str] = list(dict.fromkeys(t["trigger"] for t in TRANSITIONS))
+#: Every trigger of the IEC machine, in declaration order.
+IEC_TRIGGERS: list[str] = list(dict.fromkeys(t["trigger"] for t in IEC_TRANSITIONS))
 
 
 @dataclass(frozen=True)
-class StateOutputs:
-    """What a state drives on entry.
+class Outputs:
+    """What a supply mode drives on entry.
 
     Attributes:
         contactor: ``"closed"`` (close when the EV asks for energy and the socket is locked),
@@ -124,7 +88,8 @@ class StateOutputs:
             leaves C, at the latest after ``pwm_off_timeout_s``; IEC 61851-1 seq. 10.2).
         pilot: ``"pwm"`` (duty for the offered current; +12 V when none can be offered or
             no EV is plugged), ``"off"`` (+12 V, 100 %) or ``"F"`` (−12 V).
-        lock: ``"locked"``, ``"unlocked"`` or ``"keep"`` (left as it is).
+        lock: ``"locked"``, ``"unlocked"`` (unless the session keeps it locked) or
+            ``"keep"`` (left as it is).
     """
 
     contactor: str
@@ -132,17 +97,14 @@ class StateOutputs:
     lock: str
 
 
-#: Outputs per state (applied on entry; the transition test and the diagram read this).
-OUTPUTS: dict[str, StateOutputs] = {
-    S.AVAILABLE.value: StateOutputs("withdraw", "off", "unlocked"),
-    S.PREPARING.value: StateOutputs("open", "off", "keep"),
-    S.CHARGING.value: StateOutputs("closed", "pwm", "locked"),
-    S.SUSPENDED_EV.value: StateOutputs("open", "pwm", "locked"),
-    S.SUSPENDED_EVSE.value: StateOutputs("withdraw", "off", "locked"),
-    S.FINISHING.value: StateOutputs("withdraw", "off", "unlocked"),
-    S.RESERVED.value: StateOutputs("open", "off", "keep"),
-    S.UNAVAILABLE.value: StateOutputs("withdraw", "off", "unlocked"),
-    S.FAULTED.value: StateOutputs("open", "F", "keep"),
+#: Outputs per supply mode (applied on entry).
+IEC_OUTPUTS: dict[str, Outputs] = {
+    STANDBY: Outputs("withdraw", "off", "unlocked"),
+    READY: Outputs("open", "off", "keep"),
+    OFFER: Outputs("open", "pwm", "locked"),
+    SUPPLY: Outputs("closed", "pwm", "locked"),
+    PAUSED: Outputs("withdraw", "off", "locked"),
+    FAULT: Outputs("open", "F", "keep"),
 }
 
 #: Pilot states in which the contactor may be closed (D only with ventilation).
@@ -150,41 +112,76 @@ _ENERGY_STATES = frozenset({PilotState.C, PilotState.D})
 _C_ONLY = frozenset({PilotState.C})
 
 
-class Connector:
-    """IEC 61851 connector + OCPP session state of one connector.
+class IecListener(Protocol):
+    """What the IEC machine tells the machine above it (all on the loop)."""
+
+    def ev_connected(self) -> None:
+        """The pilot left state A (an EV or cable was connected)."""
+
+    def ev_disconnected(self) -> None:
+        """The pilot went back to state A."""
+
+    def pilot_changed(self) -> None:
+        """The pilot changed between B, C and D, or the offer changed (limit, derating)."""
+
+    def tripped(self) -> None:
+        """The machine entered ``fault`` (state F, contactor open)."""
+
+    def fault_reported(self) -> None:
+        """The fault to report changed while in ``fault``, or a degradation (meter)
+        appeared / went."""
+
+    def fault_raised(self, entry: ActiveFault) -> None:
+        """A fault is now held."""
+
+    def fault_cleared(self, fault: Fault) -> None:
+        """A fault is no longer held."""
+
+    def recovered(self) -> None:
+        """The machine left ``fault``: no fault held, state F lasted long enough."""
+
+    def power_path(self, closed: bool) -> None:
+        """The contactor was commanded closed (True) or open (False)."""
+
+
+class _NoListener:
+    def ev_connected(self) -> None: ...
+    def ev_disconnected(self) -> None: ...
+    def pilot_changed(self) -> None: ...
+    def tripped(self) -> None: ...
+    def fault_reported(self) -> None: ...
+    def fault_raised(self, entry: ActiveFault) -> None: ...
+    def fault_cleared(self, fault: Fault) -> None: ...
+    def recovered(self) -> None: ...
+    def power_path(self, closed: bool) -> None: ...
+
+
+class IecMachine:
+    """IEC 61851 control of one EVSE's power path.
 
     Args:
-        hw: the connector's hardware.
+        hw: the EVSE's hardware (pilot, contactor, RCD, meter, lock, temperature).
         max_current_a: rated current per phase, A.
         station_limit_a: callable giving the station-wide limit per phase, A.
-        emit: called with each :class:`StatusChanged` (on the loop).
         ventilation: whether state D may be energized (IEC 61851-1 A.2.2).
         settings: IEC 61851 timings and fault policy (defaults: the standard's values).
         clock: the clock the timers run on (default: the running loop's).
     """
 
     state: str  # set by transitions
-    # Trigger methods bound by ``transitions`` from TRANSITIONS (declared for the type checker).
-    plug: Callable[[], bool]
-    unplug: Callable[[], bool]
-    authorize: Callable[[], bool]
-    timeout: Callable[[], bool]
-    start: Callable[[], bool]
-    settle: Callable[[], bool]
-    stop: Callable[[], bool]
-    fault: Callable[[], bool]
+    to_standby: Callable[[], bool]
+    to_ready: Callable[[], bool]
+    to_offer: Callable[[], bool]
+    to_supply: Callable[[], bool]
+    to_paused: Callable[[], bool]
+    trip: Callable[[], bool]
     recover: Callable[[], bool]
-    disable: Callable[[], bool]
-    enable: Callable[[], bool]
-    reserve: Callable[[], bool]
-    unreserve: Callable[[], bool]
 
     def __init__(
         self,
         hw: ConnectorHardware,
         max_current_a: float,
         station_limit_a: Callable[[], float],
-        emit: Callable[[StatusChanged], None],
         ventilation: bool = False,
         settings: Iec61851Settings | None = None,
         clock: Clock | None = None,
@@ -193,50 +190,50 @@ class Connector:
         self.hw = hw
         self.max_current_a = max_current_a
         self._station_limit_a = station_limit_a
-        self._emit = emit
         self.settings = settings or Iec61851Settings()
         self.clock: Clock = clock or LoopClock()
         self.ventilation = ventilation
+        self.listener: IecListener = _NoListener()
         #: Read by the safety path: thresholds copied once, never changed afterwards.
         self._trip_c = self.settings.overtemp_trip_c
+        #: Charging limit per phase from above (smart charging, invalid IdToken), A.
         self.limit_a: float | None = None
         self.pilot: PilotReading = hw.pilot.read()
-        self.session: Session | None = None
-        self.pending_id_tag: str | None = None
-        self.pending_parent_id_tag: str | None = None
-        self.error_code = ErrorCode.NO_ERROR
-        self.error_info = ""
-        self.operative = True
-        #: StopTransactionOnEVSideDisconnect / UnlockConnectorOnEVSideDisconnect (OCPP 1.6
-        #: §9.1.29 / §9.1.33), set by the Station.
-        self.stop_on_ev_disconnect_flag = True
-        self.unlock_on_ev_disconnect = True
-        #: idTag whose card (or an UnlockConnector) releases the cable after an EV-side
-        #: disconnect with UnlockConnectorOnEVSideDisconnect = false.
-        self.lock_held_for: str | None = None
+        #: The session keeps the socket locked in ``standby`` (cable held for a user).
+        self.keep_locked = False
         self.temperature_c: float | None = None
         self.last_reading: MeterReading | None = None
         self.meter_fault: str | None = None
         self.faults = FaultLatch(self.settings)
+        #: Blocking hardware calls of this EVSE (lock, unlock, RCD reset / self-test).
+        self.worker = ThreadPoolExecutor(max_workers=1,
+                                         thread_name_prefix=f"evse{self.id}-hw")
+        #: Worker jobs whose result has not been handled on the loop yet.
+        self.jobs_pending = 0
+        self._locking = False
+        self._closed = False
         self._post_fn: Callable[..., object] | None = None
         self._f_since: float | None = None
         self._duty_changed_at = float("-inf")
         self._pending_duty: float | None = None
-        self._unplugging = False
+        self._power_path_closed = False
+        self._announced: set[Fault] = set()
         self.pwm_off_timer = Timer(self.clock, "pwm_off_timeout", self._force_off)
         self.duty_timer = Timer(self.clock, "duty_change_interval", self._apply_pending_duty)
         self.state_f_timer = Timer(self.clock, "state_f_min", self._try_recover)
         self.retry_timer = Timer(self.clock, "fault_retry", self._retry_faults)
         self.overcurrent_timer = Timer(self.clock, "overcurrent", self._overcurrent_expired)
-        #: Called (on the loop) when an EV is plugged in, after the state machine moved.
-        self.on_plugged: Callable[[Connector], None] = lambda _c: None
         self.machine = Machine(
             model=self,
-            states=STATES,
-            transitions=TRANSITIONS,
-            initial=S.AVAILABLE.value,
+            states=IEC_STATES,
+            transitions=IEC_TRANSITIONS,
+            initial=STANDBY,
             auto_transitions=False,
             after_state_change="_state_changed",
+            send_event=True,
+            # A trigger fired from a callback runs after the current transition, never
+            # inside it.
+            queued=True,
         )
 
     @property
@@ -250,7 +247,14 @@ class Connector:
         # Replaced whole (never mutated): the safety path reads it without a lock.
         self._energy_states = _ENERGY_STATES if value else _C_ONLY
 
-    # -- predicates used by the transition table ----------------------------------------
+    # -- what the machine above asks ------------------------------------------------------
+    def request(self, mode: str) -> None:
+        """Enter supply ``mode`` (one of :data:`IEC_STATES` but ``fault``), re-applying its
+        outputs if already there; ignored while in ``fault``."""
+        if self.state == FAULT:
+            return
+        getattr(self, f"to_{mode}")()
+
     def plugged(self) -> bool:
         """The pilot shows an EV (any state but A; F is ours and hides the EV)."""
         return self.pilot.state is not PilotState.A
@@ -262,10 +266,6 @@ class Connector:
     def power_allowed(self) -> bool:
         """At least 6 A can be offered (IEC 61851-1: less than 6 A means pause)."""
         return self.current_limit().allows_charging
-
-    def stop_on_ev_disconnect(self) -> bool:
-        """StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29)."""
-        return self.stop_on_ev_disconnect_flag
 
     def current_limit(self) -> CurrentLimit:
         """min(rating, cable PP ampacity, station limit, charging limit, derating), A."""
@@ -279,26 +279,43 @@ class Connector:
         )
 
     def offered_current_a(self) -> float:
-        """The current the connector may offer now, amperes per phase."""
+        """The current the EVSE may offer now, amperes per phase."""
         return self.current_limit().current_a
 
-    @property
-    def status(self) -> ConnectorStatus:
-        return ConnectorStatus(self.state)
+    def system_state(self) -> str:
+        """The IEC 61851-1 system state (Table A.4): the pilot state read (A–F) with 1 when
+        no PWM is offered or 2 when it is, e.g. ``B1``, ``C2``; E and F stand alone."""
+        state = self.pilot.state
+        if state in (PilotState.E, PilotState.F):
+            return state.value
+        duty = self.hw.pilot.duty_percent
+        return f"{state.value}{2 if 0.0 < duty < 100.0 else 1}"
+
+    def reported_fault(self) -> tuple[Fault | None, str]:
+        """The fault to report (a latched one first, else the most recent; else a meter
+        that failed while charging continues) and its text."""
+        current = self.faults.current
+        if current is not None:
+            return current.fault, current.info
+        if self.meter_fault is not None:
+            return Fault.METER, f"meter: {self.meter_fault}; charging without metering"
+        return None, ""
 
     # -- outputs ------------------------------------------------------------------------
-    def _state_changed(self) -> None:
-        state = self.state
+    def _state_changed(self, event: EventData) -> None:
         self._apply_outputs()
-        if self.state == state:  # an output failure may have moved on (and published)
-            self.publish()
+        self._sync_power_path()
+        if self.state == FAULT:
+            self.listener.tripped()
+        elif event.transition is not None and event.transition.source == FAULT:
+            self.listener.recovered()
 
     def _apply_outputs(self) -> None:
-        out = OUTPUTS[self.state]
+        out = IEC_OUTPUTS[self.state]
         if out.contactor == "open":
             self.pwm_off_timer.cancel()
             self.hw.contactor.open()
-        if self.state != S.CHARGING.value:
+        if self.state != SUPPLY:
             self.overcurrent_timer.cancel()
         if out.pilot == "F":
             self._drive_state_f()
@@ -309,8 +326,10 @@ class Connector:
         if out.contactor == "withdraw":
             self._withdraw()
         if out.lock == "unlocked":
-            self._release_lock_on_exit()
-        elif out.lock == "locked" and not self._lock():
+            if not self.keep_locked:
+                self._unlock()
+        elif out.lock == "locked" and self.hw.lock is not None and not self.hw.lock.locked:
+            self._request_lock()  # energized when the lock reports engaged
             return
         if out.contactor == "closed":
             self._energize()
@@ -344,14 +363,14 @@ class Connector:
         self.pwm_off_timer.start_if_idle(self.settings.pwm_off_timeout_s)
 
     def _force_off(self) -> None:
-        if self.state != S.CHARGING.value and self.hw.contactor.commanded_closed:
-            log.warning("connector %d: EV still in state C %.1f s after PWM off: contactor "
+        if self.state != SUPPLY and self.hw.contactor.commanded_closed:
+            log.warning("EVSE %d: EV still in state C %.1f s after PWM off: contactor "
                         "forced open", self.id, self.settings.pwm_off_timeout_s)
             self.hw.contactor.open()
+        self._sync_power_path()
 
     def _offer_pwm(self) -> None:
-        limit = self.current_limit()
-        duty = limit.duty_percent
+        duty = self.current_limit().duty_percent
         if not self.plugged() or duty is None:
             self._pwm_off()
             return
@@ -378,7 +397,13 @@ class Connector:
         self._duty_changed_at = now
 
     def _apply_pending_duty(self) -> None:
-        if self._pending_duty is not None and OUTPUTS[self.state].pilot == "pwm":
+        if self._pending_duty is not None and IEC_OUTPUTS[self.state].pilot == "pwm":
+            self._offer_pwm()
+
+    def update_offer(self) -> None:
+        """The offered current may have changed (limit, derating): update the duty the EV
+        sees (rate-limited) in a mode that runs PWM."""
+        if IEC_OUTPUTS[self.state].pilot == "pwm":
             self._offer_pwm()
 
     def _pwm_off(self) -> None:
@@ -394,43 +419,124 @@ class Connector:
             self._f_since = self.clock.monotonic()
         self.hw.pilot.set_state_f()
 
-    def _lock(self) -> bool:
-        if self.hw.lock is None:
-            return True
+    def _sync_power_path(self) -> None:
+        closed = self.hw.contactor.commanded_closed
+        if closed != self._power_path_closed:
+            self._power_path_closed = closed
+            self.listener.power_path(closed)
+
+    # -- the worker: blocking hardware calls ------------------------------------------------
+    def _submit(self, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Run ``job`` on the worker; ``done(result)`` follows on the loop (never after
+        :meth:`close`: the EVSE is shut down, its contactor open)."""
+        if self._closed:
+            return
+        self.jobs_pending += 1
+
+        def run() -> None:
+            try:
+                result = job()
+            except Exception as exc:  # reported on the loop, never lost on the worker
+                result = exc
+            self._post(self._job_done, done, result)
+
+        self.worker.submit(run)
+
+    def _job_done(self, done: Callable[[Any], None], result: Any) -> None:
+        self.jobs_pending -= 1
+        done(result)
+
+    async def drain_worker(self) -> None:
+        """Wait until the worker ran every job submitted so far (tests, shutdown)."""
+        if not self._closed:
+            await asyncio.wrap_future(self.worker.submit(lambda: None))
+
+    def _lock_hw(self) -> str | None:
+        """Worker: engage the cable lock; the failure text, or None."""
+        assert self.hw.lock is not None
         try:
             self.hw.lock.lock()
-            return True
         except ConnectorLockFailure as exc:
-            self.hw.contactor.open()
-            self.raise_fault(Fault.LOCK, str(exc))
+            return str(exc) or "lock did not engage"
+        return None
+
+    def _request_lock(self) -> None:
+        if self._locking:
+            return
+        self._locking = True
+        self._submit(self._lock_hw, self._lock_done)
+
+    def _lock_done(self, error: str | None) -> None:
+        self._locking = False
+        out = IEC_OUTPUTS[self.state]
+        if error is not None:
+            if out.lock == "locked":
+                self.hw.contactor.open()
+                self.raise_fault(Fault.LOCK, error)
+            return
+        if out.lock == "unlocked" and not self.keep_locked:
+            self._unlock()  # released while the lock was moving
+        elif out.contactor == "closed":
+            self._energize()
+            self._sync_power_path()
+
+    async def lock_async(self) -> bool:
+        """Engage the cable lock on the worker (no lock fitted: True at once). A lock that
+        does not engage is a :attr:`Fault.LOCK` fault; returns whether it is locked."""
+        if self.hw.lock is None or self.hw.lock.locked:
+            return True
+        if self._closed:
             return False
-
-    def _release_lock_on_exit(self) -> None:
-        if (self._unplugging and not self.unlock_on_ev_disconnect
-                and self.session is not None):
-            self.lock_held_for = self.session.id_tag
-        if self.lock_held_for is None:
-            self._unlock()
-
-    def release_lock(self) -> None:
-        """The user presented the held idTag (or an UnlockConnector came): unlock."""
-        self.lock_held_for = None
-        if self.state not in TRANSACTION_STATES:
-            self._unlock()
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._submit(self._lock_hw, future.set_result)
+        error = await future
+        if error is not None:
+            self.hw.contactor.open()
+            self.raise_fault(Fault.LOCK, error)
+            return False
+        return True
 
     def _unlock(self) -> None:
         if self.hw.lock is None or not self.hw.lock.locked:
             return
+        self._submit(self._unlock_hw, self._unlock_done)
+
+    def _unlock_hw(self) -> str | None:
+        assert self.hw.lock is not None
         try:
             self.hw.lock.unlock()
         except ConnectorLockFailure as exc:
-            log.error("connector %d: unlock failed: %s", self.id, exc)
+            return str(exc) or "lock did not release"
+        return None
 
-    def publish(self) -> None:
-        """Emit the current status (after a change, or on request)."""
-        self._emit(
-            StatusChanged(self.id, self.status, self.error_code, self.error_info, time.time())
-        )
+    def _unlock_done(self, error: str | None) -> None:
+        if error is not None:
+            log.error("EVSE %d: unlock failed: %s", self.id, error)
+
+    async def unlock_async(self) -> str | None:
+        """Release the cable lock on the worker; the failure text, or None."""
+        if self.hw.lock is None:
+            return None
+        if self._closed:
+            return "EVSE shut down"
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._submit(self._unlock_hw, future.set_result)
+        return await future
+
+    def release_lock(self) -> None:
+        """The cable may go: unlock unless a mode that needs the lock is active."""
+        self.keep_locked = False
+        if IEC_OUTPUTS[self.state].lock != "locked":
+            self._unlock()
+
+    async def rcd_self_test_async(self) -> bool:
+        """Run the RCD self-test on the worker; True when it passed."""
+        if self._closed:
+            return False
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._submit(self.hw.rcd.self_test, future.set_result)
+        result = await future
+        return result is True
 
     # -- safety path (driver thread) ----------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop | None = None,
@@ -493,80 +599,68 @@ class Connector:
         return None
 
     def on_pilot(self, reading: PilotReading) -> None:
-        """Loop: a new pilot reading; drives plug / unplug / settle / pilot faults."""
+        """Loop: a new pilot reading → pilot faults, EV connected / disconnected, change."""
         previous, self.pilot = self.pilot, reading
+        self._sync_power_path()
         bad = self._pilot_fault(reading)
         if bad is not None:
             self.raise_fault(*bad)
             return
-        if self.state == S.FAULTED.value or reading.state is PilotState.F:
+        if self.state == FAULT or reading.state is PilotState.F:
             return
         was_plugged = previous.state is not PilotState.A
         if not self.plugged():
-            if was_plugged and self.state in (*TRANSACTION_STATES, S.PREPARING.value,
-                                              S.FINISHING.value):
-                self._unplugging = True
-                try:
-                    self.unplug()
-                finally:
-                    self._unplugging = False
+            if was_plugged:
+                self.listener.ev_disconnected()
             return
         if not was_plugged:
-            if self.state in (S.AVAILABLE.value, S.RESERVED.value):
-                self.plug()
-            elif self.state in TRANSACTION_STATES:
-                self.reevaluate()  # the EV is back to a transaction kept open
-            self.on_plugged(self)
-        elif self.state in TRANSACTION_STATES:
-            self.reevaluate()
-
-    def reevaluate(self) -> None:
-        """Re-derive Charging / SuspendedEV / SuspendedEVSE (after a pilot or limit change)."""
-        if self.state not in TRANSACTION_STATES:
-            return
-        target = (
-            S.SUSPENDED_EVSE.value if not self.power_allowed()
-            else S.CHARGING.value if self.ev_requests_energy()
-            else S.SUSPENDED_EV.value
-        )
-        if target != self.state:
-            self.settle()
-        elif OUTPUTS[self.state].pilot == "pwm":
-            # same state, new limit: update the duty the EV sees (rate-limited)
-            self._offer_pwm()
+            self.listener.ev_connected()
+        else:
+            self.listener.pilot_changed()
 
     # -- faults -------------------------------------------------------------------------
     def raise_fault(self, fault: Fault, info: str) -> None:
-        """Loop: enter (or stay in) Faulted for ``fault``; the contactor is opened again.
-        The Station stops a running transaction (it is told via the StatusChanged event)."""
+        """Loop: enter (or stay in) ``fault`` for ``fault``; the contactor is opened again."""
         self.hw.contactor.open()
+        self._sync_power_path()
         entry = self.faults.raise_fault(fault, info)
-        log.error("connector %d: fault %s (%s): %s", self.id, fault.value,
+        log.error("EVSE %d: fault %s (%s): %s", self.id, fault.value,
                   entry.recovery.value, entry.info)
         if entry.recovery is Recovery.RETRY:
             remaining = self.retry_timer.remaining_s() or 0.0
             self.retry_timer.start(max(remaining, entry.retry_s))
         self.state_f_timer.cancel()
-        self._refresh_error()
-        if self.state == S.FAULTED.value:
-            self.publish()
+        self._announce_faults()
+        if self.state == FAULT:
+            self.listener.fault_reported()
         else:
-            self.fault()
+            self.trip()
+
+    def _announce_faults(self) -> None:
+        held = set(self.faults.active)
+        for fault in [f for f in self.faults.active if f not in self._announced]:
+            self.listener.fault_raised(self.faults.active[fault])
+        for fault in [f for f in Fault if f in self._announced and f not in held]:
+            self.listener.fault_cleared(fault)
+        self._announced = held
 
     def clear_condition(self, fault: Fault) -> None:
         """Loop: the condition behind a ``CONDITION`` fault is gone."""
         if self.faults.clear(fault):
-            self._refresh_error()
+            self._announce_faults()
             self._try_recover()
 
     def technician_reset(self) -> None:
-        """A technician cleared the connector locally (``evse fault reset``): latched faults
-        and the RCD trip count go; causes still present are detected again at once."""
+        """A technician cleared the EVSE locally (``evse fault reset``): latched faults
+        and the RCD trip count go; the RCD is reset on the worker, and causes still present
+        are detected again at once after that."""
         self.faults.technician_reset()
         self.retry_timer.cancel()
         self.overcurrent_timer.cancel()
-        with contextlib.suppress(Exception):
-            self.hw.rcd.reset()
+        self._announce_faults()
+        self._submit(self.hw.rcd.reset, lambda _result: self._after_technician_reset())
+
+    def _after_technician_reset(self) -> None:
         if self.hw.rcd.tripped:
             self.raise_fault(Fault.RCD_TRIP, "residual current still present")
             return
@@ -576,14 +670,14 @@ class Connector:
         if self.temperature_c is not None and self.temperature_c >= self._trip_c:
             self.raise_fault(Fault.OVERTEMP, f"still {self.temperature_c:.1f} °C")
             return
-        self._refresh_error()
-        if self.state == S.FAULTED.value:
+        if self.state == FAULT:
             self._try_recover()
         else:
-            self.publish()
+            self.listener.fault_reported()
 
     def _retry_faults(self) -> None:
         again = False
+        reset_rcd = False
         for entry in list(self.faults.active.values()):
             if entry.recovery is not Recovery.RETRY:
                 continue
@@ -591,16 +685,30 @@ class Connector:
                 if self.hw.rcd.tripped:
                     again = True
                     continue
-                self.hw.rcd.reset()
+                reset_rcd = True  # cleared once the reset ran on the worker
+                continue
             self.faults.clear(entry.fault)
         if again:
             self.retry_timer.start(self.settings.rcd_retry_s)
-        self._refresh_error()
+        if reset_rcd:
+            self._submit(self.hw.rcd.reset, self._rcd_reset_done)
+        self._announce_faults()
+        self._try_recover()
+
+    def _rcd_reset_done(self, result: object) -> None:
+        if isinstance(result, Exception):  # the RCD could not be reset: try again later
+            log.error("EVSE %d: RCD reset failed: %s", self.id, result)
+            self.retry_timer.start(self.settings.rcd_retry_s)
+            return
+        entry = self.faults.active.get(Fault.RCD_TRIP)
+        if entry is not None and entry.recovery is Recovery.RETRY:
+            self.faults.clear(Fault.RCD_TRIP)
+        self._announce_faults()
         self._try_recover()
 
     def _try_recover(self) -> None:
-        """Leave Faulted once no fault is held and state F lasted ``state_f_min_s``."""
-        if self.state != S.FAULTED.value or self.faults.active:
+        """Leave ``fault`` once no fault is held and state F lasted ``state_f_min_s``."""
+        if self.state != FAULT or self.faults.active:
             return
         if self._f_since is not None:
             remaining = self._f_since + self.settings.state_f_min_s - self.clock.monotonic()
@@ -608,7 +716,6 @@ class Connector:
                 self.state_f_timer.start(remaining)
                 return
         self._f_since = None
-        self._refresh_error()
         self.hw.pilot.set_off()  # leave F: +12 V, and look at the line again
         reading = self.hw.pilot.read()
         self.pilot = reading
@@ -618,19 +725,10 @@ class Connector:
             return
         self.recover()
 
-    def _refresh_error(self) -> None:
-        current: ActiveFault | None = self.faults.current
-        if current is not None:
-            self.error_code, self.error_info = current.code, current.info
-        elif self.meter_fault is not None:
-            self.error_code = ErrorCode.POWER_METER_FAILURE
-            self.error_info = f"meter: {self.meter_fault}; charging without metering"
-        else:
-            self.error_code, self.error_info = ErrorCode.NO_ERROR, ""
-
     def on_temperature(self, temperature_c: float) -> None:
-        """Loop: a temperature sample, °C: HighTemperature trip / clear, derating steps."""
+        """Loop: a temperature sample, °C: over-temperature trip / clear, derating steps."""
         self.temperature_c = temperature_c
+        self._sync_power_path()
         s = self.settings
         if temperature_c >= s.overtemp_trip_c:
             if Fault.OVERTEMP not in self.faults.active:
@@ -640,12 +738,12 @@ class Connector:
         if (Fault.OVERTEMP in self.faults.active
                 and temperature_c <= s.overtemp_trip_c - s.overtemp_hysteresis_c):
             self.clear_condition(Fault.OVERTEMP)
-        self.reevaluate()
+        self.listener.pilot_changed()
 
     def _check_overcurrent(self, reading: MeterReading) -> None:
         """Over-current (IEC 61851-1 A.5.4): drawing more than the announced current
         + margins for longer than ``overcurrent_time_s`` stops charging."""
-        if (self.state != S.CHARGING.value or not self.hw.contactor.commanded_closed
+        if (self.state != SUPPLY or not self.hw.contactor.commanded_closed
                 or not reading.current_a):
             self.overcurrent_timer.cancel()
             return
@@ -658,8 +756,8 @@ class Connector:
 
     def _overcurrent_expired(self) -> None:
         announced = current_for_duty(self.hw.pilot.duty_percent)
-        self.raise_fault(Fault.OVERCURRENT, f"EV drew more than {announced:.1f} A + margin for "
-                         f"{self.settings.overcurrent_time_s:.0f} s")
+        self.raise_fault(Fault.OVERCURRENT, f"EV drew more than {announced:.1f} A + margin "
+                         f"for {self.settings.overcurrent_time_s:.0f} s")
 
     def on_meter_reading(self, reading: MeterReading) -> None:
         """Loop: a good meter reading: clears a meter fault, checks over-current."""
@@ -669,8 +767,7 @@ class Connector:
             if Fault.METER in self.faults.active:
                 self.clear_condition(Fault.METER)
             else:
-                self._refresh_error()
-                self.publish()
+                self.listener.fault_reported()
         self._check_overcurrent(reading)
 
     def on_meter_failure(self, reason: str) -> None:
@@ -682,52 +779,7 @@ class Connector:
             if Fault.METER not in self.faults.active:
                 self.raise_fault(Fault.METER, reason)
         elif first:
-            self._refresh_error()
-            self.publish()
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able snapshot for ``evse status``."""
-        session = None
-        if self.session is not None:
-            energy = (self.last_reading.energy_active_import_wh if self.last_reading
-                      else self.session.meter_start_wh)
-            session = {
-                "session_id": self.session.session_id,
-                "id_tag": self.session.id_tag,
-                "start_ts": self.session.start_ts,
-                "meter_start_wh": self.session.meter_start_wh,
-                "energy_wh": max(0.0, energy - self.session.meter_start_wh),
-            }
-        reading = self.last_reading
-        limit = self.current_limit()
-        timers = {t.name: t.remaining_s() for t in (
-            self.pwm_off_timer, self.duty_timer, self.state_f_timer, self.retry_timer,
-            self.overcurrent_timer) if t.active}
-        return {
-            "id": self.id,
-            "status": self.status.value,
-            "error_code": self.error_code.value,
-            "error_info": self.error_info,
-            "pilot": self.pilot.state.value,
-            "duty_percent": self.hw.pilot.duty_percent,
-            "contactor_closed": self.hw.contactor.commanded_closed,
-            "offered_current_a": limit.current_a,
-            "limited_by": limit.limited_by,
-            "temperature_c": self.temperature_c,
-            "operative": self.operative,
-            "faults": [{"fault": e.fault.value, "error_code": e.code.value, "info": e.info,
-                        "recovery": e.recovery.value} for e in self.faults.active.values()],
-            "rcd_trips": self.faults.rcd_trips,
-            "timers_s": timers,
-            "meter": None if reading is None else {
-                "energy_active_import_wh": reading.energy_active_import_wh,
-                "power_active_w": reading.power_active_w,
-                "voltage_v": list(reading.voltage_v),
-                "current_a": list(reading.current_a),
-            },
-            "meter_fault": self.meter_fault,
-            "session": session,
-        }
+            self.listener.fault_reported()
 
     async def read_meter(self) -> MeterReading:
         """Read the meter on a worker thread; updates ``last_reading`` / meter faults.
@@ -755,6 +807,18 @@ class Connector:
             return
         self.on_temperature_hw(sensor.read_c())
 
+    def timers(self) -> dict[str, float | None]:
+        """Running timers and their remaining seconds (``evse status``)."""
+        return {t.name: t.remaining_s() for t in (
+            self.pwm_off_timer, self.duty_timer, self.state_f_timer, self.retry_timer,
+            self.overcurrent_timer) if t.active}
 
-__all__ = ["OUTPUTS", "STATES", "TRANSACTION_STATES", "TRANSITIONS", "TRIGGERS", "Connector",
-           "StateOutputs"]
+    def close(self) -> None:
+        """Open the contactor and stop the worker (jobs already queued still run)."""
+        self.hw.contactor.open()
+        self._closed = True
+        self.worker.shutdown(wait=False)
+
+
+__all__ = ["IEC_OUTPUTS", "IEC_STATES", "IEC_TRANSITIONS", "IEC_TRIGGERS", "IecListener",
+           "IecMachine", "Outputs"]

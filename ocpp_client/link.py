@@ -1,0 +1,234 @@
+"""Link keeping (OCPP 1.6 §4.2, §4.6; OCPP 2.0.1 B01, B04 follow the same shape).
+
+Connect to ``<url>/<station id>`` with the version's WebSocket subprotocol, BootNotification
+until Accepted (retrying after the CSMS's ``interval`` while Pending or Rejected), then the
+version's on-accept work (current statuses), Heartbeat every heartbeat interval, WebSocket
+pings every ping interval, and the version's workers (live sender, outbox sender). On loss:
+reconnect forever with the ``websockets`` library's exponential backoff (jittered first
+delay). Version specifics come in through :class:`VersionLink`.
+
+TLS and HTTP Basic authentication (OCPP 1.6 Security Whitepaper profiles 1–3) plug in as
+:attr:`LinkSettings.ssl` (an ``ssl.SSLContext`` for ``wss://``) and
+:attr:`LinkSettings.headers` (called at every connect, e.g. an ``Authorization`` header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import websockets
+from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from websockets.client import backoff
+from websockets.exceptions import WebSocketException
+
+from evse.config import redact_url
+
+log = logging.getLogger(__name__)
+
+#: Errors that end one connection (and start the reconnect wait).
+LINK_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
+#: Longest wait before a BootNotification retry, s (a CSMS interval above is capped).
+MAX_BOOT_RETRY_S = 86_400
+#: BootNotification retry wait when the CSMS gives none (interval 0), s.
+DEFAULT_BOOT_RETRY_S = 30
+
+
+@dataclass(frozen=True)
+class BootAnswer:
+    """The part of a BootNotification answer link keeping needs."""
+
+    accepted: bool
+    #: The registration status as the CSMS sent it (e.g. "Pending").
+    status: str
+    #: The CSMS's interval, s: heartbeat interval when accepted, else the retry wait.
+    interval: int
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How to reach the CSMS.
+
+    Args:
+        url: full endpoint, station id included.
+        subprotocol: e.g. "ocpp1.6".
+        reconnect_min_s: backoff floor, s.
+        reconnect_max_s: backoff cap, s.
+        max_frame_bytes: the frame guard's limit; the WebSocket layer allows 4× that, so a
+            frame between the two gets a CALLERROR instead of a closed link.
+        ssl: TLS context for ``wss://`` (None: the ``websockets`` default).
+        headers: extra HTTP headers of the opening handshake, computed at each connect.
+        open_timeout_s: WebSocket opening handshake timeout, s.
+        close_timeout_s: closing handshake timeout, s (a stalled link must not hold the
+            reconnect up for long).
+    """
+
+    url: str
+    subprotocol: str
+    reconnect_min_s: float
+    reconnect_max_s: float
+    max_frame_bytes: int = 1024 * 1024
+    ssl: ssl.SSLContext | None = None
+    headers: Callable[[], Mapping[str, str]] | None = None
+    open_timeout_s: float = 10.0
+    close_timeout_s: float = 2.0
+
+
+class VersionLink(Protocol):
+    """What a version adapter supplies to :class:`LinkKeeper` (``cp`` is its ChargePoint)."""
+
+    def open_charge_point(self, ws: Any) -> Any:
+        """The ``ocpp`` library ChargePoint over ``ws`` (its ``start()`` reads frames)."""
+        ...
+
+    async def boot(self, cp: Any) -> BootAnswer:
+        """Send one BootNotification (and take the CSMS time from its answer)."""
+        ...
+
+    async def on_accepted(self, cp: Any, answer: BootAnswer) -> None:
+        """Work right after Accepted (e.g. the current status of every connector)."""
+        ...
+
+    async def heartbeat(self, cp: Any) -> None:
+        """Send one Heartbeat."""
+        ...
+
+    def heartbeat_interval(self) -> int:
+        """Current heartbeat interval, s (0: none configured)."""
+        ...
+
+    def ping_interval(self) -> int:
+        """Current WebSocket ping interval, s (0: no pings)."""
+        ...
+
+    def workers(self, cp: Any) -> list[Coroutine[Any, Any, None]]:
+        """Tasks that run while the link is accepted (senders)."""
+        ...
+
+    def on_offline(self) -> None:
+        """The link went down (drop stale live messages, release the outbox)."""
+        ...
+
+
+class LinkKeeper:
+    """Keeps one CSMS link up (see the module docstring).
+
+    Args:
+        settings: endpoint, backoff, TLS and headers.
+        version: the version adapter's link part.
+    """
+
+    def __init__(self, settings: LinkSettings, version: VersionLink) -> None:
+        self.settings = settings
+        self.version = version
+        #: disconnected, connecting, booting, pending, rejected, accepted
+        self.state = "disconnected"
+        #: The ChargePoint of the current connection (None while down).
+        self.cp: Any = None
+        self._online = asyncio.Event()
+
+    @property
+    def online(self) -> bool:
+        """Booted (Accepted) and connected."""
+        return self._online.is_set()
+
+    def _backoff(self) -> Any:
+        s = self.settings
+        return backoff(s.reconnect_min_s, s.reconnect_min_s, s.reconnect_max_s)
+
+    def _connect(self) -> Any:
+        s = self.settings
+        kwargs: dict[str, Any] = {}
+        if s.ssl is not None:
+            kwargs["ssl"] = s.ssl
+        if s.headers is not None:
+            kwargs["additional_headers"] = dict(s.headers())
+        return websockets.connect(
+            s.url,
+            subprotocols=[websockets.Subprotocol(s.subprotocol)],
+            ping_interval=self.version.ping_interval() or None,
+            open_timeout=s.open_timeout_s,
+            close_timeout=s.close_timeout_s,
+            max_size=4 * s.max_frame_bytes,
+            **kwargs,
+        )
+
+    async def run(self) -> None:
+        """Keep the link up forever (cancel to stop)."""
+        url = redact_url(self.settings.url)  # as logs show it: basic-auth password masked
+        delays = self._backoff()
+        while True:
+            self.state = "connecting"
+            try:
+                async with self._connect() as ws:
+                    delays = self._backoff()
+                    log.info("connected to CSMS %s", url)
+                    await self._serve(ws)
+            except LINK_ERRORS as exc:
+                log.warning("CSMS link %s: %s", url, exc or type(exc).__name__)
+            except (OCPPError, UnknownCallErrorCodeError) as exc:
+                log.error("CSMS answered BootNotification with %s: reconnecting", exc)
+            except Exception:  # a bug must not end the link for good
+                log.exception("CSMS link %s: unexpected error", url)
+            finally:
+                self._go_offline()
+            delay = next(delays)
+            log.info("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    def _go_offline(self) -> None:
+        if self._online.is_set():
+            log.warning("CSMS link down")
+        self._online.clear()
+        self.state = "disconnected"
+        self.cp = None
+        self.version.on_offline()
+
+    async def _serve(self, ws: Any) -> None:
+        cp = self.version.open_charge_point(ws)
+        self.cp = cp
+        reader = asyncio.ensure_future(cp.start())
+        workers: list[asyncio.Future[Any]] = []
+        try:
+            boot = asyncio.ensure_future(self._boot(cp))
+            await asyncio.wait({reader, boot}, return_when=asyncio.FIRST_COMPLETED)
+            if not boot.done():
+                boot.cancel()
+                reader.result()  # raises the link error
+                return
+            answer = boot.result()
+            self._online.set()
+            self.state = "accepted"
+            await self.version.on_accepted(cp, answer)
+            workers = [asyncio.ensure_future(c) for c in (
+                self._heartbeats(cp, answer.interval), *self.version.workers(cp))]
+            done, _ = await asyncio.wait({reader, *workers}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (reader, *workers):
+                task.cancel()
+            await asyncio.gather(reader, *workers, return_exceptions=True)
+
+    async def _boot(self, cp: Any) -> BootAnswer:
+        """BootNotification until Accepted (OCPP 1.6 §4.2)."""
+        self.state = "booting"
+        while True:
+            answer = await self.version.boot(cp)
+            if answer.accepted:
+                log.info("BootNotification accepted (heartbeat %d s)", answer.interval)
+                return answer
+            self.state = answer.status.lower()
+            wait = min(answer.interval, MAX_BOOT_RETRY_S) if answer.interval > 0 \
+                else DEFAULT_BOOT_RETRY_S
+            log.warning("BootNotification %s: retrying in %d s", answer.status, wait)
+            await asyncio.sleep(wait)
+
+    async def _heartbeats(self, cp: Any, interval: int) -> None:
+        while True:
+            await asyncio.sleep(self.version.heartbeat_interval() or interval or 300)
+            await self.version.heartbeat(cp)

@@ -1,0 +1,142 @@
+"""Domain events → OCPP 1.6 CALLs: StatusNotification (§4.9), StartTransaction (§4.8),
+MeterValues (§4.7), StopTransaction (§4.10), with the tables of :mod:`.mapping`.
+
+The one place the core's session events become 1.6 messages. Transaction messages go into
+the durable outbox (docs/offline-delivery.md); StatusNotification and session-less
+MeterValues are live only (``live``), never queued: stale ones are dropped when the link
+goes down and the current status of every connector is sent after each reconnect.
+Timestamps come from the core's clock, which the CSMS time synchronizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ocpp.v16 import call
+
+import ocpp_client.v16.mapping as mapping
+from evse.clock import Clock
+from evse.config import Config
+from evse.domain import (
+    DomainEvent,
+    MeterSample,
+    ReadingContext,
+    SessionStateChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
+from evse.station import Station
+from ocpp_client.configuration import ConfigurationStore
+from ocpp_client.queue import (
+    KIND_BEGIN,
+    KIND_OTHER,
+    KIND_PERIODIC,
+    KIND_START,
+    KIND_STOP,
+    Outbox,
+)
+from ocpp_client.v16.meter_values import iso_timestamp, meter_value
+
+_KIND = {
+    ReadingContext.TRANSACTION_BEGIN: KIND_BEGIN,
+    ReadingContext.PERIODIC: KIND_PERIODIC,
+}
+
+
+class EventMapper16:
+    """Subscribes to the Station and turns its domain events into 1.6 CALLs.
+
+    Args:
+        station: the core (its connectors' offered current for MeterValues).
+        config: connectors' phase counts.
+        configuration: the 1.6 keys (MeterValuesSampledData, StopTxnSampledData).
+        outbox: the durable queue of transaction messages.
+        clock: the core's clock (timestamps, "synced" marks).
+        online: the link is up and accepted (live messages only then).
+        live: the queue of live CALLs the link's live sender empties.
+    """
+
+    def __init__(self, station: Station, config: Config, configuration: ConfigurationStore,
+                 outbox: Outbox, clock: Clock, online: Callable[[], bool],
+                 live: asyncio.Queue[Any]) -> None:
+        self.station = station
+        self.config = config
+        self.configuration = configuration
+        self.outbox = outbox
+        self.clock = clock
+        self._online = online
+        self._live = live
+
+    def on_event(self, event: DomainEvent) -> None:
+        """The Station's subscriber."""
+        # Timestamps this run stamped before its first CSMS time get corrected later; an
+        # interrupted session's stop time comes from the DB and is kept as persisted.
+        synced = self.clock.synced or (
+            isinstance(event, TransactionStopped)
+            and not self.clock.stamped_unsynced(event.timestamp))
+        if isinstance(event, SessionStateChanged):
+            if self._online():
+                self._live.put_nowait(self.status_call(event))
+        elif isinstance(event, TransactionStarted):
+            self.outbox.put("StartTransaction", {
+                "connector_id": event.connector_id,
+                "id_tag": event.id_tag,
+                "meter_start": event.meter_start_wh,
+                "timestamp": iso_timestamp(event.timestamp),
+            }, event.connector_id, event.session_id, KIND_START, synced)
+        elif isinstance(event, MeterSample):
+            self.queue_meter_values(event)
+        elif isinstance(event, TransactionStopped):
+            payload: dict[str, Any] = {
+                "meter_stop": event.meter_stop_wh,
+                "timestamp": iso_timestamp(event.timestamp),
+                "reason": mapping.stop_reason(event).value,
+            }
+            if event.id_tag:
+                payload["id_tag"] = event.id_tag
+            measurands = self.configuration.get_list("StopTxnSampledData")
+            if event.reading is not None and measurands:
+                phases = self._phases(event.connector_id)
+                payload["transaction_data"] = [meter_value(
+                    event.reading, measurands,
+                    mapping.CONTEXT[ReadingContext.TRANSACTION_END].value, phases)]
+            self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
+                            KIND_STOP, synced)
+
+    def _phases(self, connector_id: int) -> int:
+        for conn in self.config.connectors:
+            if conn.id == connector_id:
+                return conn.phases
+        return 3
+
+    def queue_meter_values(self, event: MeterSample) -> None:
+        """MeterValues for a sample: queued with a session, live without one."""
+        measurands = self.configuration.get_list("MeterValuesSampledData")
+        if not measurands:
+            return
+        conn = self.station.connectors.get(event.connector_id)
+        value = meter_value(event.reading, measurands, mapping.CONTEXT[event.context].value,
+                            self._phases(event.connector_id),
+                            conn.offered_current_a() if conn else None)
+        payload = {"connector_id": event.connector_id, "meter_value": [value]}
+        if event.session_id is None:
+            if self._online():
+                self._live.put_nowait(call.MeterValues(**payload))
+            return
+        self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
+                        _KIND.get(event.context, KIND_OTHER), self.clock.synced)
+
+    def status_call(self, event: SessionStateChanged) -> call.StatusNotification:
+        """The StatusNotification for a session state change (status and errorCode derived
+        by :func:`ocpp_client.v16.mapping.status_of`)."""
+        status, error_code = mapping.status_of(event)
+        return call.StatusNotification(
+            connector_id=event.connector_id,
+            error_code=error_code,
+            status=status,
+            info=event.info[:50] or None,
+            # The core's clock, not the event's system time (which may say 1970).
+            timestamp=iso_timestamp(self.clock.now()),
+        )
