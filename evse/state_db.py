@@ -98,9 +98,6 @@ def _baseline(db: sqlite3.Connection) -> None:
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
-    Migration(2, "station alive stamp (PowerLoss stop time)", (
-        "CREATE TABLE IF NOT EXISTS station_alive"
-        " (id INTEGER PRIMARY KEY CHECK (id = 1), ts REAL NOT NULL)",)),
 )
 
 #: The schema version this code writes.

@@ -129,7 +129,7 @@ async def test_fault(csms: DevCsms, station: tuple[Daemon, Control], kind: str, 
         # Latched: the cause is gone, yet the connector stays Faulted (a CSMS command
         # cannot clear it either) until the technician resets it.
         status = await control("status")
-        assert status["connectors"][0]["status"] == "faulted"
+        assert status["connectors"][0]["state"] == "faulted"
         assert recoveries(status) == ["technician"]
         await control("fault.reset", connector_id=1)
     await csms.wait_for(
