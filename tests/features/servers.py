@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 import http.server
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,16 +98,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class HttpServer:
     """``http.server`` on a thread, bound to 127.0.0.1 on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.state = HttpState()
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> HttpServer:
         self._thread.start()

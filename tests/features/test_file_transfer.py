@@ -150,3 +150,26 @@ def test_credentials_never_in_errors(tmp_path: Path) -> None:
     assert "s3cret" not in str(info.value)
     assert redact_url(url) == "ftp://***@127.0.0.1:1/x.bin"
     assert redact_url("http://host/x") == "http://host/x"
+
+
+def test_https_download_and_upload_with_a_private_ca(tmp_path: Path) -> None:
+    import ssl
+
+    from tests.security.pki import SERVER_AUTH, issue, make_root
+
+    root = make_root("Test Root")
+    leaf = issue(root, "127.0.0.1", ip="127.0.0.1", eku=SERVER_AUTH)
+    cert, key = leaf.write(tmp_path, "server")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cadata=root.cert_pem.decode())
+    settings = TransferSettings(ssl_context=client_ctx)
+    with HttpServer(tls=server_ctx) as https:
+        https.state.files["/fw.bin"] = IMAGE
+        assert download(https.url("/fw.bin"), tmp_path / "fw.bin", settings) == len(IMAGE)
+        upload(https.url("/up"), tmp_path / "fw.bin", "x.bin", settings)
+        # the system trust store does not know the private CA: refused
+        with pytest.raises(TransferError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+            download(https.url("/fw.bin"), tmp_path / "other.bin")
+    assert (tmp_path / "fw.bin").read_bytes() == IMAGE
+    assert https.state.uploads[0].body == IMAGE

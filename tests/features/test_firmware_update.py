@@ -255,3 +255,47 @@ def test_image_file_name_is_safe() -> None:
     assert image_file_name("ftp://h/..%2F..%2Fetc%2Fpasswd") == "passwd"
     assert image_file_name("http://h/") == "firmware.bin"
     assert image_file_name("http://h/x y;rm") == "x_y_rm"
+
+
+async def test_signed_update_with_the_security_verifier(http: HttpServer, tmp_path: Path
+                                                        ) -> None:
+    """The seam as SignedUpdateFirmware will wire it: the security package's real
+    ``verify_firmware`` with a manufacturer root made by ``cryptography``."""
+    import base64
+    import datetime as dt
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    from ocpp_client.security.firmware_signature import FirmwareVerification, verify_firmware
+    from tests.security.pki import CODE_SIGNING, issue, make_root
+
+    root = make_root("Manufacturer Root")
+    signer = issue(root, "Firmware Signing", eku=CODE_SIGNING)
+    assert isinstance(signer.key, ec.EllipticCurvePrivateKey)
+    signature = base64.b64encode(signer.key.sign(
+        hashlib.sha256(IMAGE).digest(), ec.ECDSA(utils.Prehashed(hashes.SHA256())))).decode()
+
+    async def verify(path: Path, request: FirmwareUpdateRequest) -> bool:
+        assert request.signature is not None and request.signing_certificate is not None
+        outcome = await asyncio.to_thread(
+            verify_firmware, path, request.signing_certificate, request.signature,
+            [root.cert], dt.datetime.now(dt.UTC))
+        return outcome is FirmwareVerification.SIGNATURE_VERIFIED
+
+    st = Station(tmp_path)
+    fw = st.engine(verify=verify)
+    fw.update(FirmwareUpdateRequest(http.url("/fw/evse-2.0.raucb"), EPOCH, 0, 0, request_id=1,
+                                    signature=signature,
+                                    signing_certificate=signer.cert_pem.decode()))
+    await drive(st.rebooted.wait(), st.clock)
+    assert st.statuses.items[:3] == [S.DOWNLOADING, S.DOWNLOADED, S.SIGNATURE_VERIFIED]
+    assert st.marker.read_bytes() == IMAGE
+
+    http.state.files["/fw/evse-2.0.raucb"] = IMAGE + b"tampered"
+    fw.update(FirmwareUpdateRequest(http.url("/fw/evse-2.0.raucb"), EPOCH, 0, 0, request_id=2,
+                                    signature=signature,
+                                    signing_certificate=signer.cert_pem.decode()))
+    await drive(st.statuses.until(S.INVALID_SIGNATURE), st.clock)
+    await fw.close()
