@@ -169,7 +169,7 @@ def test_https_download_and_upload_with_a_private_ca(tmp_path: Path) -> None:
         assert download(https.url("/fw.bin"), tmp_path / "fw.bin", settings) == len(IMAGE)
         upload(https.url("/up"), tmp_path / "fw.bin", "x.bin", settings)
         # the system trust store does not know the private CA: refused
-        with pytest.raises(TransferError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+        with pytest.raises(TransferError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
             download(https.url("/fw.bin"), tmp_path / "other.bin")
     assert (tmp_path / "fw.bin").read_bytes() == IMAGE
     assert https.state.uploads[0].body == IMAGE
