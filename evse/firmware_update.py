@@ -33,6 +33,7 @@ import logging
 import re
 import sqlite3
 import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,11 @@ def migrate_firmware_update(conn: sqlite3.Connection) -> None:
     )
 
 
+class FirmwareUpdateBusy(Exception):
+    """An image is being installed (or the board is rebooting into it): a new update request
+    cannot replace it now."""
+
+
 class _Phase(enum.Enum):
     SCHEDULED = "scheduled"
     DOWNLOADED = "downloaded"
@@ -216,8 +222,12 @@ class FirmwareUpdate:
         Raises:
             TransferError: the location's scheme is not supported (answer the CSMS
                 accordingly; nothing was started).
+            FirmwareUpdateBusy: an image is being installed; the running update goes on.
         """
         check_url(request.location)
+        if self.busy and self._status in (FirmwareStatus.INSTALLING,
+                                          FirmwareStatus.INSTALL_REBOOTING):
+            raise FirmwareUpdateBusy("a firmware image is being installed")
         replaced = self.busy
         if self._task is not None:
             self._task.cancel()
@@ -341,7 +351,9 @@ class FirmwareUpdate:
             if self._status is not FirmwareStatus.DOWNLOAD_SCHEDULED:
                 self._emit(FirmwareStatus.DOWNLOAD_SCHEDULED)
             await self._sleep(delay)
-        file = self._dir / image_file_name(request.location)
+        # A fresh name per request: the worker thread of a cancelled, replaced download may
+        # still be writing its own file.
+        file = self._dir / f"{uuid.uuid4().hex[:8]}-{image_file_name(request.location)}"
         self._emit(FirmwareStatus.DOWNLOADING)
         settings = self._transfer
         try:
@@ -400,6 +412,7 @@ __all__ = [
     "FINAL_STATUSES",
     "FirmwareStatus",
     "FirmwareUpdate",
+    "FirmwareUpdateBusy",
     "FirmwareUpdateRequest",
     "image_file_name",
     "migrate_firmware_update",

@@ -23,7 +23,12 @@ from ocpp.v16 import call, call_result, enums
 
 from evse.diagnostics import Diagnostics, DiagnosticsStatus
 from evse.file_transfer import SUPPORTED_SCHEMES, TransferError
-from evse.firmware_update import FirmwareStatus, FirmwareUpdate, FirmwareUpdateRequest
+from evse.firmware_update import (
+    FirmwareStatus,
+    FirmwareUpdate,
+    FirmwareUpdateBusy,
+    FirmwareUpdateRequest,
+)
 from ocpp_client.v16.configuration import KeyDef
 from ocpp_client.v16.meter_values import parse_timestamp
 
@@ -115,10 +120,15 @@ def update_firmware(engine: FirmwareUpdate, location: str, retrieve_date: str,
                     ) -> call.FirmwareStatusNotification | None:
     """Handle UpdateFirmware.req: start the update. UpdateFirmware.conf is empty whatever
     happens; when the request cannot start (unsupported scheme, bad date) this returns the
-    FirmwareStatusNotification(DownloadFailed) to send *after* the response."""
+    FirmwareStatusNotification(DownloadFailed) to send *after* the response. While an image
+    is being installed the request is ignored (1.6 has no way to refuse it); the running
+    update reports on."""
     try:
         engine.update(firmware_update_request(location, retrieve_date, retries,
                                               retry_interval))
+    except FirmwareUpdateBusy as exc:
+        log.warning("UpdateFirmware ignored: %s", exc)
+        return None
     except (TransferError, ValueError) as exc:
         log.warning("UpdateFirmware refused: %s", exc)
         return call.FirmwareStatusNotification(enums.FirmwareStatus.download_failed)

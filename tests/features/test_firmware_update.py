@@ -299,3 +299,28 @@ async def test_signed_update_with_the_security_verifier(http: HttpServer, tmp_pa
                                     signing_certificate=signer.cert_pem.decode()))
     await drive(st.statuses.until(S.INVALID_SIGNATURE), st.clock)
     await fw.close()
+
+
+async def test_no_replacement_while_installing(http: HttpServer, tmp_path: Path) -> None:
+    from evse.firmware_update import FirmwareUpdateBusy
+
+    st = Station(tmp_path)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_install(path: Path) -> None:
+        started.set()
+        await release.wait()
+
+    fw = FirmwareUpdate(conn=open_state_db(st.state_dir), download_dir=st.state_dir / "fw",
+                        clock=st.clock, wall=st.clock.monotonic, install=slow_install,
+                        reboot=st.reboot, transaction_running=lambda: False,
+                        on_status=st.statuses)
+    fw.update(FirmwareUpdateRequest(http.url("/fw/evse-2.0.raucb"), EPOCH, 0, 0))
+    await drive(started.wait(), st.clock)
+    with pytest.raises(FirmwareUpdateBusy):
+        fw.update(FirmwareUpdateRequest(http.url("/fw/other.raucb"), EPOCH, 0, 0))
+    release.set()
+    await drive(st.rebooted.wait(), st.clock)
+    assert http.state.requests == ["GET /fw/evse-2.0.raucb"]
+    await fw.close()
