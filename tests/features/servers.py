@@ -9,13 +9,18 @@ import http.server
 import socket
 import ssl
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
+with warnings.catch_warnings():
+    # pyftpdlib runs on the standard library's asyncore / asynchat up to Python 3.11
+    # (their backports from 3.12 on): deprecated, but this is the test peer, not our code.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
 
 
 @dataclass
