@@ -167,7 +167,9 @@ def _http_download(url: str, out: BinaryIO, settings: TransferSettings) -> int:
 
 def _ftp_download(url: str, out: BinaryIO, settings: TransferSettings) -> int:
     parts = urllib.parse.urlsplit(url)
-    path = urllib.parse.unquote(parts.path)
+    *directories, name = _ftp_segments(parts.path)
+    if not name:
+        raise TransferError(f"no file name in {redact_url(url)}")
     size = 0
 
     def write(chunk: bytes) -> None:
@@ -175,8 +177,21 @@ def _ftp_download(url: str, out: BinaryIO, settings: TransferSettings) -> int:
         size = _bounded_write(out, chunk, size, settings.max_bytes, url)
 
     with _ftp_login(parts, settings) as ftp:
-        ftp.retrbinary(f"RETR {path}", write, blocksize=CHUNK_BYTES)
+        _ftp_cwd(ftp, directories)
+        ftp.retrbinary(f"RETR {name}", write, blocksize=CHUNK_BYTES)
     return size
+
+
+def _ftp_segments(path: str) -> list[str]:
+    """The URL path's segments, decoded (RFC 1738 §3.2.2: relative to the login directory;
+    ``%2F`` at the start of a segment makes it absolute)."""
+    return [urllib.parse.unquote(segment) for segment in path.split("/")[1:]]
+
+
+def _ftp_cwd(ftp: ftplib.FTP, directories: list[str]) -> None:
+    for directory in directories:
+        if directory:
+            ftp.cwd(directory)
 
 
 def _bounded_write(out: BinaryIO, chunk: bytes, size: int, max_bytes: int, url: str) -> int:
@@ -198,9 +213,10 @@ def upload(location: str, src: Path, file_name: str | None = None,
     (default: ``src.name``).
 
     ``location`` is the directory URL the CSMS gave (OCPP 1.6 §5.9): FTP stores the file in
-    that directory (``STOR``); HTTP(S) POST sends a multipart/form-data body with one part
-    ``file`` (filename = ``file_name``) to ``location`` itself; HTTP(S) PUT sends the file
-    as the body to ``<location>/<file_name>``.
+    that directory (``STOR``; the path is relative to the login directory, RFC 1738);
+    HTTP(S) POST sends a multipart/form-data body with one part ``file`` (filename =
+    ``file_name``) to ``location`` itself; HTTP(S) PUT sends the file as the body to
+    ``<location>/<file_name>``.
 
     Raises:
         TransferError: unsupported URL, file unreadable, network or server error (HTTP
@@ -270,9 +286,8 @@ def _http_post(url: str, src: Path, name: str, settings: TransferSettings) -> No
 
 def _ftp_upload(location: str, src: Path, name: str, settings: TransferSettings) -> None:
     parts = urllib.parse.urlsplit(location)
-    directory = urllib.parse.unquote(parts.path) or "/"
     with _ftp_login(parts, settings) as ftp, src.open("rb") as f:
-        ftp.cwd(directory)
+        _ftp_cwd(ftp, _ftp_segments(parts.path))
         ftp.storbinary(f"STOR {PurePosixPath(name).name}", f, blocksize=CHUNK_BYTES)
 
 

@@ -143,6 +143,8 @@ class _Phase(enum.Enum):
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+#: The engine's download files: ``<8 hex digits>-<image name>`` (and its ``.part``).
+_DOWNLOAD_NAME = re.compile(r"^[0-9a-f]{8}-")
 
 
 def image_file_name(location: str) -> str:
@@ -158,7 +160,8 @@ class FirmwareUpdate:
 
     Args:
         conn: the state database (autocommit connection, ``evse.state_db``).
-        download_dir: where images are stored (in the state directory, same file system).
+        download_dir: where images are stored (in the state directory); the engine deletes
+            only its own files there.
         clock: timer clock (``evse.timers``) for the retrieve wait and retry intervals.
         wall: UTC epoch seconds now (``evse.clock.Clock.now``), for ``retrieve_at_s``.
         install: installs the image at the given path; raises on failure
@@ -312,9 +315,10 @@ class FirmwareUpdate:
             self._hold(False)
 
     def _cleanup_files(self) -> None:
+        # Only the engine's own downloads: a misconfigured directory loses nothing else.
         if self._dir.is_dir():
             for path in self._dir.iterdir():
-                if path.is_file():
+                if _DOWNLOAD_NAME.match(path.name) and path.is_file():
                     path.unlink(missing_ok=True)
 
     def _set_phase(self, phase: _Phase, **columns: str | None) -> None:

@@ -324,3 +324,26 @@ async def test_no_replacement_while_installing(http: HttpServer, tmp_path: Path)
     await drive(st.rebooted.wait(), st.clock)
     assert http.state.requests == ["GET /fw/evse-2.0.raucb"]
     await fw.close()
+
+
+async def test_cleanup_deletes_only_the_engines_downloads(http: HttpServer, tmp_path: Path
+                                                          ) -> None:
+    st = Station(tmp_path)
+    conn = open_state_db(st.state_dir)
+    (st.state_dir / "keep.txt").write_text("technician's note")
+    # download_dir mistakenly the state directory itself
+    fw = FirmwareUpdate(conn=conn, download_dir=st.state_dir, clock=st.clock,
+                        wall=st.clock.monotonic, install=st.actions.install_firmware,
+                        reboot=st.reboot, transaction_running=lambda: False,
+                        on_status=st.statuses)
+    fw.update(FirmwareUpdateRequest(http.url("/fw/evse-2.0.raucb"), EPOCH, 0, 0))
+    await drive(st.rebooted.wait(), st.clock)
+    await fw.close()
+    fw2 = FirmwareUpdate(conn=conn, download_dir=st.state_dir, clock=st.clock,
+                         wall=st.clock.monotonic, install=st.actions.install_firmware,
+                         reboot=st.reboot, transaction_running=lambda: False,
+                         on_status=st.statuses)
+    await fw2.resume()
+    assert st.statuses.items[-1] is S.INSTALLED
+    assert sorted(p.name for p in st.state_dir.iterdir() if not p.name.startswith("evse.db")
+                  ) == ["keep.txt"]
