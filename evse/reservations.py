@@ -33,6 +33,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from evse.domain import IdToken, IdTokenType
 from evse.state_db import transaction
 from evse.timers import Clock, Timer
 
@@ -82,22 +83,24 @@ class Reservation:
     Attributes:
         reservation_id: the CSMS's id.
         evse_id: the reserved EVSE, or :data:`STATION_WIDE`.
-        id_token: the IdToken value (1.6 idTag) it is for.
-        group_id: the IdToken's group (1.6 parentIdTag), optional.
+        id_token: the IdToken it is for (1.6 idTag).
+        group_id: the IdToken's group id (1.6 parentIdTag, 2.0.1 groupIdToken value).
         expires_at_s: expiry, UTC epoch s.
     """
 
     reservation_id: int
     evse_id: int
-    id_token: str
+    id_token: IdToken
     group_id: str | None
     expires_at_s: float
 
-    def matches(self, id_token: str, group_id: str | None) -> bool:
+    def matches(self, id_token: IdToken, group_id: str | None) -> bool:
         """True when ``id_token`` or its ``group_id`` equals this reservation's IdToken or
-        group id (IdTokens compare case-insensitively: OCPP 1.6 CiString20Type)."""
-        ours = {t.casefold() for t in (self.id_token, self.group_id) if t}
-        theirs = {t.casefold() for t in (id_token, group_id) if t}
+        group id. Values compare case-insensitively (OCPP 1.6 idTag is a CiString20Type);
+        the presentation type does not matter (a card reserved by the CSMS is the same card
+        when it is swiped)."""
+        ours = {t.casefold() for t in (self.id_token.value, self.group_id) if t}
+        theirs = {t.casefold() for t in (id_token.value, group_id) if t}
         return bool(ours & theirs)
 
 
@@ -127,6 +130,7 @@ def migrate_reservations(conn: sqlite3.Connection) -> None:
             reservation_id INTEGER PRIMARY KEY,
             evse_id INTEGER NOT NULL,
             id_token TEXT NOT NULL,
+            id_token_type TEXT NOT NULL,
             group_id TEXT,
             expires_at REAL NOT NULL
         )"""
@@ -184,7 +188,7 @@ class Reservations:
 
     # --- requests ------------------------------------------------------------------------
 
-    def reserve(self, reservation_id: int, evse_id: int, id_token: str,
+    def reserve(self, reservation_id: int, evse_id: int, id_token: IdToken,
                 group_id: str | None, expires_at_s: float) -> ReservationAnswer:
         """Place (or replace, same id) a reservation (OCPP 1.6 ReserveNow.req, §5.13).
 
@@ -200,8 +204,9 @@ class Reservations:
         with transaction(self._conn):
             self._conn.execute(
                 f"INSERT OR REPLACE INTO {_TABLE} (reservation_id, evse_id, id_token, "
-                "group_id, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (reservation_id, evse_id, id_token, group_id, expires_at_s))
+                "id_token_type, group_id, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (reservation_id, evse_id, id_token.value, id_token.type.value, group_id,
+                 expires_at_s))
         old = self._by_id.get(reservation_id)
         if old is not None and old.evse_id != evse_id:
             # The old EVSE is free again; tell the station like any other ending.
@@ -220,7 +225,7 @@ class Reservations:
         self._emit(ReservationEventKind.CANCELLED, reservation)
         return True
 
-    def admit(self, evse_id: int, id_token: str, group_id: str | None) -> Admission:
+    def admit(self, evse_id: int, id_token: IdToken, group_id: str | None) -> Admission:
         """May ``id_token`` (of group ``group_id``, e.g. its 1.6 parentIdTag from Authorize /
         the local list) start a transaction on EVSE ``evse_id``?
 
@@ -265,10 +270,11 @@ class Reservations:
         """Load the persisted reservations (start-up); those that expired while the station
         was off are removed and reported EXPIRED, the others get their expiry timers."""
         rows = self._conn.execute(
-            f"SELECT reservation_id, evse_id, id_token, group_id, expires_at FROM {_TABLE}"
-        ).fetchall()
+            f"SELECT reservation_id, evse_id, id_token, id_token_type, group_id, expires_at "
+            f"FROM {_TABLE}").fetchall()
         for row in rows:
-            reservation = Reservation(*row)
+            reservation = Reservation(row[0], row[1], IdToken(row[2], IdTokenType(row[3])),
+                                      row[4], row[5])
             if reservation.expires_at_s <= self._wall():
                 self._conn.execute(f"DELETE FROM {_TABLE} WHERE reservation_id = ?", (row[0],))
                 self._emit(ReservationEventKind.EXPIRED, reservation)

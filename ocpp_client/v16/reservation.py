@@ -14,6 +14,7 @@ import logging
 
 from ocpp.v16 import call_result, enums
 
+from evse.domain import IdToken, IdTokenType
 from evse.reservations import ReservationAnswer, Reservations
 from ocpp_client.v16.configuration import KeyDef
 from ocpp_client.v16.meter_values import parse_timestamp
@@ -48,7 +49,9 @@ def reserve_now(engine: Reservations, connector_id: int, expiry_date: str, id_ta
         return call_result.ReserveNow(enums.ReservationStatus.rejected)
     if connector_id < 0:
         return call_result.ReserveNow(enums.ReservationStatus.rejected)
-    answer = engine.reserve(reservation_id, connector_id, id_tag, parent_id_tag, expires_at)
+    # An idTag from the CSMS, like RemoteStartTransaction's (ocpp_client/v16/commands.py).
+    token = IdToken(id_tag, IdTokenType.CENTRAL)
+    answer = engine.reserve(reservation_id, connector_id, token, parent_id_tag, expires_at)
     return call_result.ReserveNow(RESERVATION_STATUS[answer])
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from evse.domain import IdToken as T
+from evse.domain import IdTokenType
 from evse.reservations import (
     STATION_WIDE,
     EvseState,
@@ -51,7 +53,7 @@ def rig(tmp_path: Path) -> Rig:
 
 
 def test_expires_exactly_at_expiry_date(rig: Rig) -> None:
-    assert rig.r.reserve(1, 1, "TAG1", None, EPOCH + 600) is A.ACCEPTED
+    assert rig.r.reserve(1, 1, T("TAG1"), None, EPOCH + 600) is A.ACCEPTED
     assert rig.r.is_reserved(1) and not rig.r.is_reserved(2)
     rig.clock.advance(599.9)
     assert rig.r.is_reserved(1)
@@ -64,8 +66,8 @@ def test_expires_exactly_at_expiry_date(rig: Rig) -> None:
 
 def test_kept_across_restart_and_expires_on_time(tmp_path: Path) -> None:
     first = Rig(tmp_path)
-    first.r.reserve(7, 2, "TAG7", "GROUP", EPOCH + 3600)
-    first.r.reserve(8, 1, "TAG8", None, EPOCH + 60)
+    first.r.reserve(7, 2, T("TAG7", IdTokenType.CENTRAL), "GROUP", EPOCH + 3600)
+    first.r.reserve(8, 1, T("TAG8"), None, EPOCH + 60)
     first.r.close()
     first.conn.close()
 
@@ -74,7 +76,10 @@ def test_kept_across_restart_and_expires_on_time(tmp_path: Path) -> None:
     second = Rig(tmp_path, clock=clock)
     second.r.restore()
     assert second.events == [(K.EXPIRED, 8, 1)]
-    assert second.r.get(7) == Reservation(7, 2, "TAG7", "GROUP", EPOCH + 3600)
+    assert second.r.get(7) == Reservation(7, 2, T("TAG7", IdTokenType.CENTRAL), "GROUP",
+                                          EPOCH + 3600)
+    # the same card swiped at the reader (another presentation type, other case) may use it
+    assert second.r.admit(2, T("tag7", IdTokenType.ISO14443), None).allowed
     assert second.r.is_reserved(2) and not second.r.is_reserved(1)
     clock.advance(3000)
     assert second.events[-1] == (K.EXPIRED, 7, 2)
@@ -82,23 +87,23 @@ def test_kept_across_restart_and_expires_on_time(tmp_path: Path) -> None:
 
 
 def test_only_the_reserving_token_or_its_group_may_charge(rig: Rig) -> None:
-    rig.r.reserve(1, 1, "CARD-A", "FLEET", EPOCH + 600)
-    assert rig.r.admit(1, "CARD-A", None).allowed
-    assert rig.r.admit(1, "card-a", None).allowed  # idTag is a CiString
-    assert rig.r.admit(1, "CARD-B", "FLEET").allowed  # same group (parentIdTag)
-    assert not rig.r.admit(1, "CARD-C", None).allowed
-    assert not rig.r.admit(1, "CARD-C", "OTHER").allowed
-    assert rig.r.admit(2, "CARD-C", None).allowed  # the other EVSE is not held
+    rig.r.reserve(1, 1, T("CARD-A"), "FLEET", EPOCH + 600)
+    assert rig.r.admit(1, T("CARD-A"), None).allowed
+    assert rig.r.admit(1, T("card-a"), None).allowed  # idTag is a CiString
+    assert rig.r.admit(1, T("CARD-B"), "FLEET").allowed  # same group (parentIdTag)
+    assert not rig.r.admit(1, T("CARD-C"), None).allowed
+    assert not rig.r.admit(1, T("CARD-C"), "OTHER").allowed
+    assert rig.r.admit(2, T("CARD-C"), None).allowed  # the other EVSE is not held
 
     # a reservation of a parent id itself: cards of that group may use it
-    rig.r.reserve(2, 2, "FLEET2", None, EPOCH + 600)
-    assert rig.r.admit(2, "CARD-D", "FLEET2").allowed
-    assert not rig.r.admit(2, "CARD-D", None).allowed
+    rig.r.reserve(2, 2, T("FLEET2"), None, EPOCH + 600)
+    assert rig.r.admit(2, T("CARD-D"), "FLEET2").allowed
+    assert not rig.r.admit(2, T("CARD-D"), None).allowed
 
 
 def test_used_by_a_transaction(rig: Rig) -> None:
-    rig.r.reserve(5, 1, "CARD-A", None, EPOCH + 600)
-    admission = rig.r.admit(1, "CARD-A", None)
+    rig.r.reserve(5, 1, T("CARD-A"), None, EPOCH + 600)
+    admission = rig.r.admit(1, T("CARD-A"), None)
     assert admission.reservation is not None
     assert rig.r.use(admission.reservation.reservation_id) == admission.reservation
     assert rig.events[-1] == (K.USED, 5, 1)
@@ -109,31 +114,31 @@ def test_used_by_a_transaction(rig: Rig) -> None:
 
 def test_answers(rig: Rig) -> None:
     rig.states[2] = EvseState.FAULTED
-    assert rig.r.reserve(1, 2, "T", None, EPOCH + 60) is A.FAULTED
+    assert rig.r.reserve(1, 2, T("T"), None, EPOCH + 60) is A.FAULTED
     rig.states[2] = EvseState.UNAVAILABLE
-    assert rig.r.reserve(1, 2, "T", None, EPOCH + 60) is A.UNAVAILABLE
+    assert rig.r.reserve(1, 2, T("T"), None, EPOCH + 60) is A.UNAVAILABLE
     rig.states[2] = EvseState.OCCUPIED
-    assert rig.r.reserve(1, 2, "T", None, EPOCH + 60) is A.OCCUPIED
-    assert rig.r.reserve(1, 1, "T", None, EPOCH + 60) is A.ACCEPTED
+    assert rig.r.reserve(1, 2, T("T"), None, EPOCH + 60) is A.OCCUPIED
+    assert rig.r.reserve(1, 1, T("T"), None, EPOCH + 60) is A.ACCEPTED
     # reserved for the same or another idTag: Occupied
-    assert rig.r.reserve(2, 1, "U", None, EPOCH + 60) is A.OCCUPIED
-    assert rig.r.reserve(3, 1, "T", None, EPOCH + 60) is A.OCCUPIED
-    assert rig.r.reserve(4, 9, "T", None, EPOCH + 60) is A.REJECTED  # no such EVSE
-    assert rig.r.reserve(4, 1, "T", None, EPOCH - 1) is A.REJECTED  # already expired
-    assert rig.r.reserve(4, STATION_WIDE, "T", None, EPOCH + 60) is A.REJECTED  # no flag
+    assert rig.r.reserve(2, 1, T("U"), None, EPOCH + 60) is A.OCCUPIED
+    assert rig.r.reserve(3, 1, T("T"), None, EPOCH + 60) is A.OCCUPIED
+    assert rig.r.reserve(4, 9, T("T"), None, EPOCH + 60) is A.REJECTED  # no such EVSE
+    assert rig.r.reserve(4, 1, T("T"), None, EPOCH - 1) is A.REJECTED  # already expired
+    assert rig.r.reserve(4, STATION_WIDE, T("T"), None, EPOCH + 60) is A.REJECTED  # no flag
     rig.r.accept_reservations = False
     rig.states[2] = EvseState.FREE
-    assert rig.r.reserve(4, 2, "T", None, EPOCH + 60) is A.REJECTED
+    assert rig.r.reserve(4, 2, T("T"), None, EPOCH + 60) is A.REJECTED
     assert [r.reservation_id for r in rig.r.all()] == [1]
 
 
 def test_same_id_replaces(rig: Rig) -> None:
-    rig.r.reserve(1, 1, "T", None, EPOCH + 60)
-    assert rig.r.reserve(1, 1, "U", None, EPOCH + 120) is A.ACCEPTED
+    rig.r.reserve(1, 1, T("T"), None, EPOCH + 60)
+    assert rig.r.reserve(1, 1, T("U"), None, EPOCH + 120) is A.ACCEPTED
     assert rig.rows() == [(1, 1, "U")]
     rig.clock.advance(61)
     assert rig.r.is_reserved(1)  # the old expiry is gone
-    assert rig.r.reserve(1, 2, "U", None, EPOCH + 120) is A.ACCEPTED  # moves EVSE
+    assert rig.r.reserve(1, 2, T("U"), None, EPOCH + 120) is A.ACCEPTED  # moves EVSE
     assert not rig.r.is_reserved(1) and rig.r.is_reserved(2)
     assert rig.events[-2:] == [(K.CANCELLED, 1, 1), (K.PLACED, 1, 2)]
     rig.clock.advance(60)
@@ -141,7 +146,7 @@ def test_same_id_replaces(rig: Rig) -> None:
 
 
 def test_cancel(rig: Rig) -> None:
-    rig.r.reserve(3, 1, "T", None, EPOCH + 60)
+    rig.r.reserve(3, 1, T("T"), None, EPOCH + 60)
     assert rig.r.cancel(3) is True
     assert rig.events[-1] == (K.CANCELLED, 3, 1)
     assert rig.r.cancel(3) is False
@@ -149,7 +154,7 @@ def test_cancel(rig: Rig) -> None:
 
 
 def test_withdrawn_when_the_evse_faults(rig: Rig) -> None:
-    rig.r.reserve(3, 1, "T", None, EPOCH + 60)
+    rig.r.reserve(3, 1, T("T"), None, EPOCH + 60)
     rig.r.evse_state_changed(1)
     assert rig.r.is_reserved(1)
     rig.states[1] = EvseState.FAULTED
@@ -160,32 +165,32 @@ def test_withdrawn_when_the_evse_faults(rig: Rig) -> None:
 
 def test_station_wide_keeps_one_free_evse_per_reservation(tmp_path: Path) -> None:
     rig = Rig(tmp_path, evses=2, zero=True)
-    assert rig.r.reserve(1, STATION_WIDE, "A", None, EPOCH + 600) is A.ACCEPTED
+    assert rig.r.reserve(1, STATION_WIDE, T("A"), None, EPOCH + 600) is A.ACCEPTED
     assert not rig.r.is_reserved(1) and not rig.r.is_reserved(2)
     # another card may take one EVSE: one stays free for A
-    assert rig.r.admit(1, "X", None).allowed
+    assert rig.r.admit(1, T("X"), None).allowed
     rig.states[1] = EvseState.OCCUPIED
-    assert not rig.r.admit(2, "Y", None).allowed  # the last free EVSE is A's
-    assert rig.r.admit(2, "A", None).allowed
+    assert not rig.r.admit(2, T("Y"), None).allowed  # the last free EVSE is A's
+    assert rig.r.admit(2, T("A"), None).allowed
     # no EVSE can be held specifically, nor a second station-wide reservation
-    assert rig.r.reserve(2, 2, "B", None, EPOCH + 600) is A.OCCUPIED
-    assert rig.r.reserve(2, STATION_WIDE, "B", None, EPOCH + 600) is A.OCCUPIED
+    assert rig.r.reserve(2, 2, T("B"), None, EPOCH + 600) is A.OCCUPIED
+    assert rig.r.reserve(2, STATION_WIDE, T("B"), None, EPOCH + 600) is A.OCCUPIED
     rig.states[1] = EvseState.FREE
-    assert rig.r.reserve(2, STATION_WIDE, "B", None, EPOCH + 600) is A.ACCEPTED
-    assert not rig.r.admit(1, "X", None).allowed  # both free EVSEs are spoken for
-    assert rig.r.reserve(3, STATION_WIDE, "C", None, EPOCH + 600) is A.OCCUPIED
-    admission = rig.r.admit(2, "B", None)
+    assert rig.r.reserve(2, STATION_WIDE, T("B"), None, EPOCH + 600) is A.ACCEPTED
+    assert not rig.r.admit(1, T("X"), None).allowed  # both free EVSEs are spoken for
+    assert rig.r.reserve(3, STATION_WIDE, T("C"), None, EPOCH + 600) is A.OCCUPIED
+    admission = rig.r.admit(2, T("B"), None)
     assert admission.allowed and admission.reservation == rig.r.get(2)
 
 
 def test_station_wide_answers_when_nothing_can_serve(tmp_path: Path) -> None:
     rig = Rig(tmp_path, evses=2, zero=True)
     rig.states.update({1: EvseState.FAULTED, 2: EvseState.FAULTED})
-    assert rig.r.reserve(1, STATION_WIDE, "A", None, EPOCH + 60) is A.FAULTED
+    assert rig.r.reserve(1, STATION_WIDE, T("A"), None, EPOCH + 60) is A.FAULTED
     rig.states[2] = EvseState.UNAVAILABLE
-    assert rig.r.reserve(1, STATION_WIDE, "A", None, EPOCH + 60) is A.UNAVAILABLE
+    assert rig.r.reserve(1, STATION_WIDE, T("A"), None, EPOCH + 60) is A.UNAVAILABLE
     rig.states[2] = EvseState.FREE
-    assert rig.r.reserve(1, STATION_WIDE, "A", None, EPOCH + 60) is A.ACCEPTED
+    assert rig.r.reserve(1, STATION_WIDE, T("A"), None, EPOCH + 60) is A.ACCEPTED
     rig.states[2] = EvseState.UNAVAILABLE
     rig.r.evse_state_changed(2)
     assert rig.events[-1] == (K.WITHDRAWN, 1, STATION_WIDE)
