@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-with warnings.catch_warnings():
-    # pyftpdlib runs on the standard library's asyncore / asynchat up to Python 3.11
-    # (their backports from 3.12 on): deprecated, but this is the test peer, not our code.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import FTPServer
+import pytest
 
 
 @dataclass
@@ -142,6 +136,9 @@ class FtpServer:
     PASSWORD = "p@ss:word"
 
     def __init__(self, root: Path, port: int | None = None) -> None:
+        # pyftpdlib is in the `test` extra; an image's ptest may not ship it (FTP tests skip
+        # there, everything else runs).
+        pytest.importorskip("pyftpdlib")
         self.root = root
         self.port = port or free_port()
         self._thread: threading.Thread | None = None
@@ -160,6 +157,13 @@ class FtpServer:
         return self
 
     def _run(self) -> None:
+        with warnings.catch_warnings():
+            # pyftpdlib runs on the standard library's asyncore / asynchat up to Python 3.11
+            # (their backports from 3.12 on): deprecated, but this is the test peer.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from pyftpdlib.authorizers import DummyAuthorizer
+            from pyftpdlib.handlers import FTPHandler
+            from pyftpdlib.servers import FTPServer
         authorizer = DummyAuthorizer()
         authorizer.add_user(self.USER, self.PASSWORD, str(self.root), perm="elradfmw")
         handler = type("Handler", (FTPHandler,), {"authorizer": authorizer,
