@@ -33,7 +33,13 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from evse.domain import IdToken, IdTokenType
+from evse.domain import (
+    IdToken,
+    IdTokenType,
+    ReservationExpired,
+    ReservationPlaced,
+    ReservationUsed,
+)
 from evse.state_db import transaction
 from evse.timers import Clock, Timer
 
@@ -117,6 +123,26 @@ class Admission:
 
     allowed: bool
     reservation: Reservation | None = None
+
+
+def domain_event(event: ReservationEvent, timestamp: float, connector_id: int | None = None
+                 ) -> ReservationPlaced | ReservationUsed | ReservationExpired:
+    """The core's domain event for an engine event (what the Station publishes): placed →
+    :class:`~evse.domain.ReservationPlaced`, used → :class:`~evse.domain.ReservationUsed`,
+    expired / cancelled / withdrawn → :class:`~evse.domain.ReservationExpired`.
+
+    Args:
+        timestamp: UTC epoch s (``evse.clock.Clock.now``).
+        connector_id: the EVSE's connector (default: the EVSE id; 0 for station-wide).
+    """
+    r = event.reservation
+    connector = r.evse_id if connector_id is None else connector_id
+    if event.kind is ReservationEventKind.PLACED:
+        return ReservationPlaced(r.evse_id, connector, r.reservation_id, r.id_token,
+                                 r.expires_at_s, timestamp)
+    if event.kind is ReservationEventKind.USED:
+        return ReservationUsed(r.evse_id, connector, r.reservation_id, timestamp)
+    return ReservationExpired(r.evse_id, connector, r.reservation_id, timestamp)
 
 
 _TABLE = "reservations"

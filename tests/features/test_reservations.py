@@ -33,12 +33,14 @@ class Rig:
         self.clock = clock or ManualClock(start=EPOCH)
         self.states = {e: EvseState.FREE for e in range(1, evses + 1)}
         self.events: list[tuple[K, int, int]] = []
+        self.raw: list[ReservationEvent] = []
         self.conn = open_state_db(tmp_path / "state")
         self.r = Reservations(conn=self.conn, clock=self.clock, wall=self.clock.monotonic,
                               evse_ids=list(self.states), evse_state=self.states.__getitem__,
                               on_event=self._event, station_wide_supported=zero)
 
     def _event(self, event: ReservationEvent) -> None:
+        self.raw.append(event)
         self.events.append((event.kind, event.reservation.reservation_id,
                             event.reservation.evse_id))
 
@@ -194,3 +196,19 @@ def test_station_wide_answers_when_nothing_can_serve(tmp_path: Path) -> None:
     rig.states[2] = EvseState.UNAVAILABLE
     rig.r.evse_state_changed(2)
     assert rig.events[-1] == (K.WITHDRAWN, 1, STATION_WIDE)
+
+
+def test_domain_events(rig: Rig) -> None:
+    from evse.domain import ReservationExpired, ReservationPlaced, ReservationUsed
+    from evse.reservations import domain_event
+
+    rig.r.reserve(1, 1, T("A"), None, EPOCH + 60)
+    rig.r.use(1)
+    rig.r.reserve(2, 2, T("B"), None, EPOCH + 60)
+    rig.r.cancel(2)
+    assert [domain_event(e, rig.clock.monotonic()) for e in rig.raw] == [
+        ReservationPlaced(1, 1, 1, T("A"), EPOCH + 60, EPOCH),
+        ReservationUsed(1, 1, 1, EPOCH),
+        ReservationPlaced(2, 2, 2, T("B"), EPOCH + 60, EPOCH),
+        ReservationExpired(2, 2, 2, EPOCH),
+    ]
