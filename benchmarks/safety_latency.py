@@ -88,7 +88,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Probe:
-    """Times edge → ``contactor.open()`` on the injecting thread."""
+    """Times edge → the contactor output written low (``_drive(False)``, whoever calls it:
+    the interlock's inhibit or a listener's ``open()``) on the injecting thread."""
 
     def __init__(self, hw: ConnectorHardware) -> None:
         self.hw = hw
@@ -96,17 +97,17 @@ class Probe:
         self.thread = 0
         self.sample_ns: int | None = None
         contactor = hw.contactor
-        original = contactor.open
+        original = contactor._drive
 
-        def timed_open() -> None:
+        def timed_drive(closed: bool) -> None:
             t0 = self.t0_ns
-            if (t0 is not None and threading.get_ident() == self.thread
+            if (not closed and t0 is not None and threading.get_ident() == self.thread
                     and contactor.commanded_closed):
                 self.sample_ns = time.perf_counter_ns() - t0
                 self.t0_ns = None
-            original()
+            original(closed)
 
-        contactor.open = timed_open  # type: ignore[method-assign]
+        contactor._drive = timed_drive  # type: ignore[method-assign]
 
 
 class Floor:
@@ -144,7 +145,8 @@ class Floor:
 
 
 def inject_all(hw: ConnectorHardware, n: int, results: dict[str, list[float]],
-               floor: list[float], spacing_s: float, stop: threading.Event) -> None:
+               floor: list[float], spacing_s: float, stop: threading.Event,
+               sim: Any = None) -> None:
     """The driver thread: N trips of each kind, interleaved with floor samples."""
     probe = Probe(hw)
     probe.thread = threading.get_ident()
@@ -155,7 +157,16 @@ def inject_all(hw: ConnectorHardware, n: int, results: dict[str, list[float]],
             attempts = 0
             while len(samples) < n and not stop.is_set() and attempts < n * 5:
                 attempts += 1
-                hw.contactor.close()  # re-arm: energized, as in state C
+                # Re-arm: the EV in C on the CP line, the interlock's inhibits released,
+                # energized.
+                if sim is not None:  # whatever the core drives (F while Faulted)
+                    sim.duty_percent, sim.state_f = 50.0, False
+                if hw.interlock is not None:
+                    hw.interlock.release()
+                if not hw.contactor.close():
+                    hw.pilot._emit(PilotReading(PilotState.C))
+                    time.sleep(spacing_s)
+                    continue
                 probe.sample_ns = None
                 probe.t0_ns = time.perf_counter_ns()
                 if kind == "RCD":
@@ -245,7 +256,8 @@ async def run(n: int, spacing_s: float) -> dict[str, Any]:
             t_start = time.monotonic()
             calls_start = counter[0]
             injector = asyncio.get_running_loop().run_in_executor(
-                None, inject_all, hw, n, results, floor, spacing_s, stop)
+                None, inject_all, hw, n, results, floor, spacing_s, stop,
+                sim.connector(1))  # type: ignore[attr-defined]
             try:
                 await injector
             finally:

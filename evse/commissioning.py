@@ -100,32 +100,62 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def _test_contactor(hw: ConnectorHardware, timeout_s: float) -> PartResult:
+#: ``say(text)``: tell the technician what the next step does, before it does it.
+Say = Callable[[str], None]
+#: ``confirm(question) -> bool``: ask the technician; False = do not energize.
+Confirm = Callable[[str], bool]
+
+
+def _test_contactor(hw: ConnectorHardware, timeout_s: float, say: Say,
+                    confirm: Confirm) -> PartResult:
+    """Energize only with no EV (pilot A) and a clear RCD, after the technician confirms."""
+    cid = hw.connector_id
+    reading = hw.pilot.read()
+    if reading.state is not PilotState.A:
+        return PartResult(cid, "contactor", False,
+                          f"not energized: pilot reads {reading.state.value}, not A "
+                          "(unplug any EV first)")
+    if hw.rcd.tripped:
+        return PartResult(cid, "contactor", False, "not energized: the RCD reports a trip")
+    say(f"connector {cid} contactor: will CLOSE the contactor for up to {timeout_s:.1f} s "
+        "(the outlet is LIVE at mains voltage meanwhile), check the feedback contact, "
+        "then open it and check the feedback again")
+    if not confirm(f"Energize connector {cid} now?"):
+        return PartResult(cid, "contactor", False, "not energized: not confirmed")
     c = hw.contactor
+    permit = hw.interlock.commissioning() if hw.interlock is not None else contextlib.nullcontext()
     try:
-        c.close()
-        closed = _wait(lambda: c.feedback_closed in (None, True), timeout_s)
+        with permit:
+            if not c.close():
+                held = ", ".join(f"{k.value} ({v})" for k, v in c.inhibits.items())
+                return PartResult(cid, "contactor", False,
+                                  f"not energized: the interlock refused ({held or 'permit'})")
+            closed = _wait(lambda: c.feedback_closed in (None, True), timeout_s)
     finally:
         c.open()
     opened = _wait(lambda: c.feedback_closed in (None, False), timeout_s)
     if c.feedback_closed is None:
-        return PartResult(hw.connector_id, "contactor", True,
+        return PartResult(cid, "contactor", True,
                           "closed and opened (no feedback contact wired)")
     if closed and opened:
-        return PartResult(hw.connector_id, "contactor", True, "feedback followed close and open")
+        return PartResult(cid, "contactor", True, "feedback followed close and open")
     what = "did not confirm close" if not closed else "still closed after open (welded?)"
-    return PartResult(hw.connector_id, "contactor", False, f"feedback {what}")
+    return PartResult(cid, "contactor", False, f"feedback {what}")
 
 
-def _test_rcd(hw: ConnectorHardware) -> PartResult:
+def _test_rcd(hw: ConnectorHardware, say: Say) -> PartResult:
     if hw.rcd.tripped:
         return PartResult(hw.connector_id, "rcd", False, "device reports a trip before the test")
+    say(f"connector {hw.connector_id} rcd: driving the RCD test input, expecting a trip, "
+        "then releasing it (and pulsing reset) and expecting the trip to clear")
     ok = hw.rcd.self_test()
     detail = "tripped on test and cleared" if ok else "self-test failed (see log)"
     return PartResult(hw.connector_id, "rcd", ok, detail)
 
 
-def _test_pilot(hw: ConnectorHardware, timeout_s: float) -> PartResult:
+def _test_pilot(hw: ConnectorHardware, timeout_s: float, say: Say) -> PartResult:
+    say(f"connector {hw.connector_id} pilot: driving constant +12 V on the CP line (no PWM, "
+        "no charging allowed), expecting state A (no EV plugged)")
     hw.pilot.set_off()
     ok = _wait(lambda: hw.pilot.read().state is PilotState.A, timeout_s)
     reading = hw.pilot.read()
@@ -135,9 +165,11 @@ def _test_pilot(hw: ConnectorHardware, timeout_s: float) -> PartResult:
     return PartResult(hw.connector_id, "pilot", ok, detail)
 
 
-def _test_lock(hw: ConnectorHardware) -> PartResult | None:
+def _test_lock(hw: ConnectorHardware, say: Say) -> PartResult | None:
     if hw.lock is None:
         return None
+    say(f"connector {hw.connector_id} lock: driving the cable lock motor to lock, "
+        "then to unlock, checking the feedback switch each time")
     try:
         hw.lock.lock()
         hw.lock.unlock()
@@ -148,9 +180,13 @@ def _test_lock(hw: ConnectorHardware) -> PartResult | None:
     return PartResult(hw.connector_id, "lock", True, "locked and unlocked")
 
 
-def hardware_test(config: Config, timeout_s: float = 2.0) -> list[PartResult]:
-    """Contactor close/open with feedback check, RCD self-test, pilot A-level reading and a
-    lock cycle on every connector. Every contactor is open when this returns (or raises).
+def hardware_test(config: Config, timeout_s: float = 2.0, say: Say = lambda _t: None,
+                  confirm: Confirm = lambda _q: False) -> list[PartResult]:
+    """On every connector: pilot A-level reading, RCD self-test, lock cycle, and last a
+    contactor close/open with feedback check. ``say`` is told what each step does before
+    it runs. The contactor is only energized when the pilot reads A (no EV), the RCD
+    reports no trip and ``confirm`` returns True (the default refuses). Every contactor is
+    open when this returns (or raises).
 
     Raises:
         BackendError: the board cannot be built.
@@ -162,12 +198,12 @@ def hardware_test(config: Config, timeout_s: float = 2.0) -> list[PartResult]:
     results: list[PartResult] = []
     try:
         for hw in board.connectors:
-            results.append(_test_contactor(hw, timeout_s))
-            results.append(_test_rcd(hw))
-            results.append(_test_pilot(hw, timeout_s))
-            lock = _test_lock(hw)
+            results.append(_test_pilot(hw, timeout_s, say))
+            results.append(_test_rcd(hw, say))
+            lock = _test_lock(hw, say)
             if lock is not None:
                 results.append(lock)
+            results.append(_test_contactor(hw, timeout_s, say, confirm))
     finally:
         board.close()
     return results

@@ -36,6 +36,9 @@ class Fault(enum.Enum):
     METER = "meter"
     LOCK = "lock"
     STATION = "station"
+    #: The board's interlock inhibited the contactor for a cause the core has no input of
+    #: its own for: a dead safety input (liveness) or a pilot co-processor fault.
+    INTERLOCK = "interlock"
 
 
 class Recovery(enum.Enum):
@@ -61,6 +64,7 @@ FAULT_CODES: dict[Fault, ErrorCode] = {
     Fault.METER: ErrorCode.POWER_METER_FAILURE,
     Fault.LOCK: ErrorCode.CONNECTOR_LOCK_FAILURE,
     Fault.STATION: ErrorCode.OTHER_ERROR,
+    Fault.INTERLOCK: ErrorCode.OTHER_ERROR,
 }
 
 #: Recovery rule of each fault before trip counting (see module docstring).
@@ -78,6 +82,7 @@ BASE_RECOVERY: dict[Fault, Recovery] = {
     Fault.METER: Recovery.CONDITION,
     Fault.LOCK: Recovery.RETRY,
     Fault.STATION: Recovery.CONDITION,
+    Fault.INTERLOCK: Recovery.CONDITION,
 }
 
 

@@ -31,6 +31,7 @@ from hal.gpio.pins import create_pin_factory
 from hal.gpio.rcd import GpioRcd
 from hal.gpio.temperature import AdcTemperature, Ds18b20
 from hal.id_reader import IdReader
+from hal.interlock import ConnectorInterlock, Interlock, TemperatureSampler
 from hal.pilot import ControlPilot
 from hal.readers.line_reader import LineReader
 from hal.readers.normalise import UidFormat
@@ -177,11 +178,23 @@ def _build_connector(conn: Mapping[str, Any], factory: Factory) -> ConnectorHard
         meter=create_meter(meter_cfg),
         lock=lock,
         temperature=build_temperature(gpio.get("temperature", {}), factory),
+        # The interlock: this connector's safety inputs wired to its contactor.
+        interlock=ConnectorInterlock(cid, contactor, pilot, rcd,
+                                     ventilation=bool(conn.get("ventilation", False))),
     )
 
 
+def build_interlock(connectors: Sequence[ConnectorHardware]) -> Interlock:
+    """The board's interlock over every connector, with a temperature sampler thread per
+    sensor (1 s period) and the liveness supervisor; not started."""
+    samplers = [TemperatureSampler(hw.temperature, hw.interlock)
+                for hw in connectors if hw.temperature is not None and hw.interlock is not None]
+    return Interlock([hw.interlock for hw in connectors if hw.interlock is not None], samplers)
+
+
 def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]) -> Board:
-    """Build the GPIO board for the ``[[connector]]`` tables. Every contactor starts open.
+    """Build the GPIO board for the ``[[connector]]`` tables. Every contactor starts open,
+    and the board's interlock (:mod:`hal.interlock`) is running when this returns.
 
     Raises:
         ValueError: a required pin or device is missing (message names the key), or the pin
@@ -193,13 +206,54 @@ def create_board(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, 
                    "port": int(hardware.get("pigpio_port", 8888))}
     factory = create_pin_factory(str(hardware.get("pin_factory", "lgpio")), **options)
     built: list[ConnectorHardware] = []
+    interlock: Interlock | None = None
     try:
         for conn in connectors:
             built.append(_build_connector(conn, factory))
+        interlock = build_interlock(built)
+        # Started before the board is handed out: from here on the interlock holds, whether
+        # or not any core code ever attaches.
+        interlock.start()
         readers = [r for r in [build_reader(hardware.get("reader", {}))] if r is not None]
     except Exception:
-        partial = Board(connectors=built)
+        partial = Board(connectors=built, interlock=interlock)
         with contextlib.suppress(Exception):
             partial.close()
         raise
-    return Board(connectors=built, id_readers=readers)
+    return Board(connectors=built, id_readers=readers, interlock=interlock)
+
+
+def safe_off(hardware: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Drive each ``[connector.gpio.contactor] pin`` to its open level and release it,
+    touching no other pin (``evse hw safe-off``, systemd ``ExecStopPost=``). Every output
+    is tried even when one fails.
+
+    Returns the outputs driven. Raises:
+        ValueError: a pin is missing, the pin factory is not available, or an output could
+            not be driven (after trying all of them).
+    """
+    from gpiozero import DigitalOutputDevice
+
+    options: dict[str, Any] = {}
+    if hardware.get("pin_factory") == "pigpio":
+        options = {"host": hardware.get("pigpio_host", "localhost"),
+                   "port": int(hardware.get("pigpio_port", 8888))}
+    factory = create_pin_factory(str(hardware.get("pin_factory", "lgpio")), **options)
+    driven: list[str] = []
+    errors: list[str] = []
+    for conn in connectors:
+        cid = int(conn["id"])
+        c_cfg = conn.get("gpio", {}).get("contactor", {})
+        try:
+            pin = _pin(c_cfg, "pin", f"[connector {cid}] gpio.contactor")
+            out = DigitalOutputDevice(pin, active_high=bool(c_cfg.get("active_high", True)),
+                                      initial_value=False, pin_factory=factory)
+            out.off()
+            out.close()
+        except Exception as exc:  # try every connector; report all failures together
+            errors.append(f"connector {cid}: {exc}")
+            continue
+        driven.append(f"connector {cid} GPIO{pin}")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return driven

@@ -142,8 +142,12 @@ def test_gpio_board_from_toml(factory: MockFactory, config_file: Path) -> None:
         hw = board.connectors[0]
         assert hw.lock is not None
         assert hw.meter.read().energy_active_import_wh == pytest.approx(42_500.0)
-        hw.contactor.close()
-        assert hw.contactor.feedback_closed is True
+        assert hw.interlock is not None
+        assert hw.contactor.close() is False  # no EV (pilot A): the interlock refuses
+        assert wiring.coil.state == 0
+        with hw.interlock.commissioning():
+            assert hw.contactor.close() is True
+            assert hw.contactor.feedback_closed is True
     finally:
         board.close()
         wiring.close()
@@ -174,7 +178,7 @@ def test_hw_test_passes(factory: MockFactory, config_file: Path,
                         capsys: pytest.CaptureFixture[str]) -> None:
     wiring = Wiring(factory)
     try:
-        assert main(["hw", "test", "--config", str(config_file)]) == 0
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 0
     finally:
         wiring.close()
     out = capsys.readouterr().out
@@ -191,7 +195,7 @@ def test_hw_test_reports_welded_contactor_and_leaves_it_open(
     wiring.feedback.drive_high()
     wiring.coil.input_pin = None  # type: ignore[attr-defined]  # mirror contact stuck closed
     try:
-        assert main(["hw", "test", "--config", str(config_file)]) == 1
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 1
     finally:
         wiring.close()
     out = capsys.readouterr().out
