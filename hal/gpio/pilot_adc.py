@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: PWM frequency of the CP signal (IEC 61851-1 A.2.2: 1 kHz ± 0.5 %), Hz.
 PWM_FREQUENCY_HZ = 1000
+#: Consecutive PWM bursts without a positive-plateau sample after which the line counts as
+#: state F. At 10 % duty and 8 samples a burst misses the plateau with p = 0.9**8 ≈ 0.43;
+#: 20 misses in a row by chance: p ≈ 5e-8.
+BLIND_BURSTS_FOR_F = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +171,8 @@ class AdcPilot(ControlPilot):
         self._reading = PilotReading(PilotState.A)
         self._candidate: PilotReading | None = None
         self._candidate_count = 0
+        #: Consecutive PWM bursts with no sample on the positive plateau.
+        self._blind = 0
         self._last_cycle = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
@@ -205,8 +211,14 @@ class AdcPilot(ControlPilot):
                 duty = self._duty
                 samples = self._burst()
                 pwm_running = 0.0 < duty < 100.0
-                self._step(classify_burst(samples, pwm_running, self._reading.state,
-                                          self.thresholds))
+                reading = classify_burst(samples, pwm_running, self._reading.state,
+                                         self.thresholds)
+                self._blind = self._blind + 1 if reading is None and pwm_running else 0
+                if self._blind >= BLIND_BURSTS_FOR_F:
+                    # No positive plateau in this many bursts: the line sits at −12 V
+                    # (state F not driven by us, or CP shorted to the negative rail).
+                    reading = PilotReading(PilotState.F)
+                self._step(reading)
                 self._last_cycle = time.monotonic()
             except Exception:
                 log.exception("pilot sampler: ADC read failed")
