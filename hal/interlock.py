@@ -245,7 +245,11 @@ class ConnectorInterlock:
         return None
 
     def check_liveness(self) -> bool:
-        """Inhibit on a liveness loss (and report it once); True while alive."""
+        """Inhibit on a liveness loss (and report it once); True while alive. Also reports
+        a co-processor fault that went away (a good frame followed it)."""
+        if (InhibitCause.COPROCESSOR in self.contactor.inhibits
+                and self.pilot.hardware_fault() is None):
+            self._gone(InhibitCause.COPROCESSOR, "good frames again")
         problem = self.liveness_problem()
         if problem is not None:
             self._trip(InhibitCause.LIVENESS, problem)

@@ -371,12 +371,11 @@ def test_race_trip_edges_against_close_never_left_high(rig: Rig) -> None:
     assert closes[True] > 0 and closes[False] > 0  # both sides really raced
     assert high_after_edge and not any(high_after_edge)
     entries = tl.order("trip", "coil")
-    tripped, coil = False, False
+    coil = False
     for what, level in entries:
         if what == "trip":
             if not level:
                 assert not coil, "coil high at the end of a trip"
-            tripped = bool(level)
         else:
             coil = bool(level)
     assert len([1 for w, lv in entries if w == "trip" and lv]) == 300
