@@ -91,6 +91,29 @@ def read_meters(config: Config) -> list[MeterResult]:
     return results
 
 
+#: How long the pilot must read A without a break before the line counts as "no EV", s.
+#: The sampler needs a few bursts to report a change; a reading taken at once could be the
+#: driver's start-up assumption (A).
+PILOT_SETTLE_S = 0.5
+
+
+def _wait_stable(predicate: Callable[[], bool], hold_s: float, timeout_s: float) -> bool:
+    """True once ``predicate`` held for ``hold_s`` without a break (within ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    since: float | None = None
+    while True:
+        now = time.monotonic()
+        if predicate():
+            since = now if since is None else since
+            if now - since >= hold_s:
+                return True
+        else:
+            since = None
+        if now >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -110,8 +133,9 @@ def _test_contactor(hw: ConnectorHardware, timeout_s: float, say: Say,
                     confirm: Confirm) -> PartResult:
     """Energize only with no EV (pilot A) and a clear RCD, after the technician confirms."""
     cid = hw.connector_id
-    reading = hw.pilot.read()
-    if reading.state is not PilotState.A:
+    if not _wait_stable(lambda: hw.pilot.read().state is PilotState.A, PILOT_SETTLE_S,
+                        PILOT_SETTLE_S + 0.1):
+        reading = hw.pilot.read()
         return PartResult(cid, "contactor", False,
                           f"not energized: pilot reads {reading.state.value}, not A "
                           "(unplug any EV first)")
@@ -157,7 +181,8 @@ def _test_pilot(hw: ConnectorHardware, timeout_s: float, say: Say) -> PartResult
     say(f"connector {hw.connector_id} pilot: driving constant +12 V on the CP line (no PWM, "
         "no charging allowed), expecting state A (no EV plugged)")
     hw.pilot.set_off()
-    ok = _wait(lambda: hw.pilot.read().state is PilotState.A, timeout_s)
+    ok = _wait_stable(lambda: hw.pilot.read().state is PilotState.A, PILOT_SETTLE_S,
+                      timeout_s + PILOT_SETTLE_S)
     reading = hw.pilot.read()
     detail = f"state {reading.state.value} with +12 V output" + (
         "" if ok else " (expected A: unplug any EV, check the CP divider and ADC)"

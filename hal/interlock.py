@@ -124,6 +124,7 @@ class ConnectorInterlock:
         self._commissioning = False
         self._listeners: list[InterlockListener] = []
         self._liveness_reported = False
+        self._gone_sent: set[InhibitCause] = set()
         self._attached = False
 
     # -- wiring ---------------------------------------------------------------------------
@@ -160,12 +161,15 @@ class ConnectorInterlock:
         new = self.contactor.inhibit(cause, detail)
         if not new or cause not in REPORTED:
             return
+        self._gone_sent.discard(cause)
         self._notify(InterlockEvent(self.connector_id, cause, detail, True))
         log.error("connector %d interlock: %s (%s): contactor inhibited",
                   self.connector_id, cause.value, detail)
 
     def _gone(self, cause: InhibitCause, detail: str) -> None:
-        if cause in self.contactor.inhibits:
+        """Tell the listeners once that a held cause went away (release would succeed)."""
+        if cause in self.contactor.inhibits and cause not in self._gone_sent:
+            self._gone_sent.add(cause)
             self._notify(InterlockEvent(self.connector_id, cause, detail, False))
 
     # -- inputs ---------------------------------------------------------------------------
