@@ -24,6 +24,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from evse.config import load_config
 from evse.daemon import Daemon, load_checked_config
+from evse.watchdog import board_liveness
 from hal.board import Board, ConnectorHardware
 from hal.contactor import InhibitCause
 from hal.interlock import ConnectorInterlock, InterlockEvent
@@ -37,7 +38,7 @@ from tests.hal.gpio_peers import (
     MirrorPin,
     Timeline,
 )
-from tests.hal.peers import MeterServer, f32_be
+from tests.hal.peers import CoProcessor, MeterServer, PtyDevice, f32_be
 
 BOARD_TOML = """
 [station]
@@ -313,6 +314,7 @@ def test_no_core_stuck_sampler_opens_and_stops_health(rig: Rig) -> None:
     assert low is not None and low.thread == "interlock"
     assert 0.5 <= (low.t_ns - t0) / 1e9 < 1.0
     assert not rig.board.interlock.healthy()
+    assert board_liveness(rig.board)() is False  # the systemd watchdog pings stop
     assert [(e.cause, e.active) for e in rig.events] == [(InhibitCause.LIVENESS, True)]
     assert rig.hw.contactor.close() is False
     rig.wiring.line.running.set()
@@ -379,6 +381,67 @@ def test_race_trip_edges_against_close_never_left_high(rig: Rig) -> None:
         else:
             coil = bool(level)
     assert len([1 for w, lv in entries if w == "trip" and lv]) == 300
+
+
+UART_PILOT = """[connector.gpio.pilot]
+mode = "uart"
+device = "{device}"
+"""
+
+
+def test_no_core_coprocessor_fault_and_silence(factory: MockFactory, tmp_path: Path,
+                                               meter_server: MeterServer) -> None:
+    """The pilot co-processor on a pty (its framed protocol on the other end): a corrupt
+    frame opens the contactor on the UART reader thread (COPROCESSOR) until a good frame
+    follows; a co-processor that falls silent opens it from the supervisor (LIVENESS)."""
+    pty = PtyDevice()
+    mcu = CoProcessor(pty)
+    path = write_config(tmp_path, meter_server.port)
+    text = path.read_text()
+    adc_pilot = text[text.index("[connector.gpio.pilot]"):text.index("[connector.gpio.contactor]")]
+    path.write_text(text.replace(adc_pilot, UART_PILOT.format(device=pty.path)))
+    wiring = Wiring(factory)
+    beating = threading.Event()
+    beating.set()
+    stop = threading.Event()
+    state = ["S C 0"]
+
+    def heartbeat() -> None:  # the MCU reports the CP state every 50 ms
+        while not stop.is_set():
+            if beating.is_set():
+                mcu.send(state[0])
+            stop.wait(0.05)
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    cfg = load_config(path)
+    board = create_board(cfg.hardware, [c.raw for c in cfg.connectors])
+    try:
+        hw = board.connectors[0]
+        assert hw.interlock is not None
+        events: list[InterlockEvent] = []
+        hw.interlock.add_listener(events.append)
+        assert wait_until(lambda: hw.pilot.read().state is PilotState.C)
+        assert hw.contactor.close() is True and wiring.coil.state == 1
+        pty.write(mcu.frame("S C 0", crc=0x00))  # a corrupt frame
+        assert wait_until(lambda: InhibitCause.COPROCESSOR in hw.interlock.inhibits)  # type: ignore[union-attr]
+        low = wiring.timeline.first("coil", False)
+        assert low is not None and low.thread == "pilot-uart"
+        assert wait_until(lambda: [e.active for e in events] == [True, False])  # good again
+        assert hw.interlock.release() == frozenset()
+        assert hw.contactor.close() is True
+        beating.clear()  # the co-processor falls silent
+        assert wait_until(lambda: InhibitCause.LIVENESS in hw.interlock.inhibits)  # type: ignore[union-attr]
+        assert wiring.coil.state == 0
+        low = wiring.timeline.entries[-2] if wiring.timeline.entries[-1].what == "feedback" \
+            else wiring.timeline.entries[-1]
+        assert low.what == "coil" and low.thread == "interlock"
+    finally:
+        stop.set()
+        beat.join(2)
+        board.close()
+        wiring.close()
+        pty.close()
 
 
 # -- under a running daemon (Station, adapter, dev CSMS) ----------------------------------
