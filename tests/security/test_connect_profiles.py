@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_store import CertificateStore
@@ -49,10 +50,10 @@ def store(tmp_path: Path, pki: Pki) -> CertificateStore:
 
 async def open_link(url: str, ssl_ctx: ssl.SSLContext | None,
                     headers: dict[str, str]) -> dict[str, str]:
-    async with websockets.connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
-                                  additional_headers=headers,
-                                  subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                                  open_timeout=5) as ws:
+    async with connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
+                       additional_headers=headers,
+                       subprotocols=[websockets.Subprotocol("ocpp1.6")],
+                       open_timeout=5) as ws:
         seen: dict[str, str] = json.loads(await ws.recv())
         return seen
 
