@@ -32,7 +32,7 @@ from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from tests.security.conftest import CPO_NAME, STATION_ID, Pki
 from tests.security.pki import SERVER_AUTH, Issued, issue
 from tests.security.test_charge_point_certificate import sign_csr
-from tests.security.tls_csms import csms, server_context
+from tests.security.tls_csms import CONNECT_ERRORS, csms, server_context
 
 KEY = "link-security-key-000001"
 
@@ -66,7 +66,7 @@ async def attempt_connect(security: LinkSecurity, url: str
             seen: dict[str, str] = json.loads(await ws.recv())
             security.connected(attempt, peer_certificate_der(ws))
             return attempt, seen
-    except (OSError, websockets.InvalidHandshake) as exc:
+    except CONNECT_ERRORS as exc:
         return attempt, security.failed(attempt, exc)
 
 
