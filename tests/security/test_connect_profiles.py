@@ -219,6 +219,28 @@ def test_unreachable_csms_is_no_security_event() -> None:
     assert classify_connect_failure(ConnectionRefusedError()) is None
 
 
+def closed_before_response_14() -> websockets.InvalidMessage:
+    """What websockets >= 14 raises when the CSMS closes before its HTTP response."""
+    try:
+        try:
+            raise EOFError("connection closed while reading HTTP status line")
+        except EOFError as eof:
+            raise websockets.InvalidMessage("did not receive a valid HTTP response") from eof
+    except websockets.InvalidMessage as exc:
+        return exc
+
+
+@pytest.mark.parametrize("raised", [
+    EOFError("connection closed while reading HTTP status line"),  # websockets 13.x
+    closed_before_response_14(),
+], ids=["websockets-13", "websockets-14+"])
+def test_closed_before_response_counts_only_with_a_client_certificate(
+        raised: BaseException) -> None:
+    assert classify_connect_failure(raised, client_certificate_sent=True) is \
+        SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
+    assert classify_connect_failure(raised, client_certificate_sent=False) is None
+
+
 def test_missing_material_is_a_config_error(tmp_path: Path, store: CertificateStore) -> None:
     keys = AuthorizationKeyStore(tmp_path / "state")  # no key anywhere
     with pytest.raises(SecurityConfigError, match="authorization_key_file"):
