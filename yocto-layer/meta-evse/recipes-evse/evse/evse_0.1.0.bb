@@ -89,6 +89,7 @@ RDEPENDS:${PN}-ptest += "python3-hypothesis python3-packaging python3-pytest \
 RDEPENDS:${PN} = " \
     python3-asyncio \
     python3-can \
+    python3-compression \
     python3-core \
     python3-crypt \
     python3-cryptography \
