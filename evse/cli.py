@@ -62,6 +62,13 @@ def _print_status(status: dict[str, Any]) -> None:
     if "queued" in link:
         print(f"  queue {link['queued']} message(s), {link.get('dropped', 0)} dropped, "
               f"{link.get('thinned', 0)} thinned")
+    storage = status.get("storage") or {}
+    if storage and not storage.get("writable", True):
+        print(f"  STORAGE FAILED: {storage.get('error')}; no power offered; "
+              f"{len(storage.get('unsaved', []))} write(s) kept in memory")
+    for name, task in (status.get("tasks") or {}).items():
+        if task.get("failing"):
+            print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
     for conn in status["connectors"]:
         line = (
             f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.domain import StopCause
-from evse.logging_setup import configure_logging
+from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
@@ -114,6 +114,8 @@ class Daemon:
         config = self.config
         self.db = open_state_db(config.state_dir)
         self.board = create_board(config.hardware, config.connectors)
+        if self.board.simulator is not None:
+            self.board.simulator.keep_meter_registers(config.state_dir)
         for hw in self.board.connectors:
             hw.contactor.open()
             if hw.contactor.feedback_closed:
@@ -141,7 +143,8 @@ class Daemon:
         await self.station.start()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
-        self._link_task = loop.create_task(self.adapter.run())
+        # Supervised: a crash of the link (or its sender) is logged and it starts again.
+        self._link_task = self.station.supervisor.run("OCPP link", self.adapter.run)
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
         liveness = board_liveness(self.board, max_age_s=self.SAMPLER_MAX_AGE_S)
@@ -183,7 +186,10 @@ class Daemon:
                 self.reset_kind or "", StopCause.REBOOT)
             await self.station.stop_all(cause)
         if self.adapter is not None:
-            await self.adapter.close()
+            try:
+                await self.adapter.close()
+            except sqlite3.Error as exc:  # a full disk must not stop the shutdown
+                log.error("state not stored at shutdown: %s", exc)
         if self._link_task is not None:
             # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
             # library's call) can swallow a cancellation that races with its result, which
@@ -262,15 +268,6 @@ class Daemon:
         }
 
 
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
-    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame; the ocpp library's
-    # own frame lines (INFO) are dropped, its warnings and errors kept.
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
-    for noisy in ("websockets", "transitions", "pymodbus"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 async def _main(config: Config) -> str | None:
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
@@ -295,7 +292,14 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    _configure_logging(config.logging.level)
+    configure_logging(config.logging.level)
+    try:
+        return _run(config)
+    finally:
+        stop_logging()  # write what is queued (up to 5 s) before the process ends
+
+
+def _run(config: Config) -> int:
     try:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
@@ -310,6 +314,7 @@ def run_daemon(config_path: str) -> int:
                         reset_kind, SOFT_RESET_EXIT_STATUS)
             return SOFT_RESET_EXIT_STATUS
         log.warning("%s reset: restarting", reset_kind)
+        stop_logging()
         os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
                                   str(config.path)])
     return 0

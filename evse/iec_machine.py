@@ -831,16 +831,16 @@ class IecMachine:
         return reading
 
     def read_temperature_hw(self) -> None:
-        """Worker thread: sample the temperature sensor (if any) into the safety path."""
+        """Worker thread: sample the temperature sensor (if any) into the safety path.
+
+        Raises:
+            OSError (or any driver error): the sensor is lost; the Station's supervisor
+            raises a HighTemperature fault, which stops charging, and retries.
+        """
         sensor = self.hw.temperature
         if sensor is None:
             return
-        try:
-            value = sensor.read_c()
-        except OSError as exc:
-            log.warning("EVSE %d: temperature sensor: %s", self.id, exc)
-            return
-        self.on_temperature_hw(value)
+        self.on_temperature_hw(sensor.read_c())
 
     def timers(self) -> dict[str, float | None]:
         """Running timers and their remaining seconds (``evse status``)."""

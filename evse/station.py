@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ from evse.session_machine import (
 )
 from evse.sessions import Session, SessionStore
 from evse.state_db import transaction
+from evse.supervisor import Supervisor
 from evse.timers import Clock as TimerClock
 from evse.timers import LoopClock, Timer
 from evse.tx_policy import TxPoint, TxPolicy
@@ -157,6 +159,19 @@ class Station:
         self._busy: dict[int, asyncio.Lock] = {cid: asyncio.Lock() for cid in self.connectors}
         self._running = False
         self._station_fault: str | None = None
+        #: Runs the meter poll, temperature, sampler and alive stamp (and the daemon's
+        #: OCPP link): a crash is logged, faults, and the task restarts with backoff.
+        self.supervisor = Supervisor()
+        #: Seconds between temperature samples (own schedule, never behind a meter read).
+        self.temperature_poll_s = meter_poll_s
+        #: Seconds between alive stamps while a session runs (the PowerLoss stop time).
+        self.alive_interval_s = 60.0
+        #: Seconds between retries of writes that failed (disk full, I/O error).
+        self.storage_retry_s = 5.0
+        #: Why the state database cannot be written now (None: it can).
+        self.storage_error: str | None = None
+        #: Writes that failed, oldest first, kept in memory until they commit: (what, write).
+        self._unsaved: deque[tuple[str, Callable[[], None]]] = deque()
         self.clock.on_first_sync(self._clock_corrected)
 
     # -- policies the adapter sets, pushed into every EVSE -----------------------------------
@@ -196,6 +211,8 @@ class Station:
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
+            except sqlite3.Error:
+                raise  # a subscriber's write failed: the enclosing commit must fail too
             except Exception:
                 log.exception("event subscriber failed on %s", type(event).__name__)
 
@@ -264,34 +281,142 @@ class Station:
                 conn.publish()
         # The connector states above come from the hardware (pilot read now), never from
         # the DB; the DB only tells which sessions the last run left open.
+        alive_ts = self._sessions.alive_ts()
         for session in self._sessions.interrupted():
-            self._close_interrupted(session)
+            await self._close_interrupted(session, alive_ts)
         if not poll:
             return
+        sup = self.supervisor
         for conn in self.connectors.values():
-            self._spawn(self._poll_meter(conn), background=True)
-        self._spawn(self._sample_periodically(), background=True)
+            iec = conn.iec
+            sup.periodic(f"meter poll connector {conn.id}",
+                         lambda c=conn: self.poll_meter_once(c),  # type: ignore[misc]
+                         lambda: self.meter_poll_s,
+                         on_failure=lambda exc, m=iec: m.on_meter_failure(  # type: ignore[misc]
+                             f"meter driver error: {exc!r}"))
+            if conn.hw.temperature is not None:
+                # On a worker thread: a trip opens the contactor there, before the loop hears.
+                sup.periodic(f"temperature connector {conn.id}",
+                             lambda m=iec: asyncio.to_thread(  # type: ignore[misc]
+                                 m.read_temperature_hw),
+                             lambda: self.temperature_poll_s,
+                             on_failure=lambda exc, m=iec: m.raise_fault(  # type: ignore[misc]
+                                 Fault.OVERTEMP, f"temperature sensor lost: {exc!r}"))
+        sup.periodic("periodic meter samples", self._sample_step,
+                     lambda: self.sample_interval_s if self.sample_interval_s > 0 else 1.0)
+        sup.periodic("session alive stamp", self._stamp_alive, lambda: self.alive_interval_s)
+        sup.periodic("state storage retry", self._retry_unsaved, lambda: self.storage_retry_s)
 
-    def _close_interrupted(self, session: Session) -> None:
-        """A session the last run left open (power cut, kill -9): close it with PowerLoss,
-        meterStop from its last persisted reading and the stop timestamp of that reading —
-        the last instant the session is known to have run (OCPP 1.6 §4.10). The session row
-        and the event's subscribers' writes (the queued StopTransaction) are one commit."""
-        log.warning("session %d on connector %d was interrupted: closing with PowerLoss "
-                    "at %d Wh", session.session_id, session.connector_id,
-                    round(session.last_meter_wh))
+    async def _close_interrupted(self, session: Session, alive_ts: float) -> None:
+        """A session the last run left open (power cut, kill -9): close it with PowerLoss
+        (OCPP 1.6 §4.10). meterStop: the meter's own energy register read now, when it
+        reads at least the last committed sample (a real meter keeps its register through
+        a power cut; a lower value means a reset or replaced meter), else that sample. Stop
+        time: the later of that sample and the alive stamp — the last instant the session
+        is known to have run. The session row and the event's subscribers' writes (the
+        queued StopTransaction) are one commit, retried until it succeeds."""
+        energy, source = session.last_meter_wh, "last committed sample"
         conn = self.connectors.get(session.connector_id)
-        with transaction(self._db):
+        if conn is not None:
+            try:
+                register = (await asyncio.to_thread(conn.hw.meter.read)).energy_active_import_wh
+            except Exception as exc:  # any driver failure: the committed sample stands
+                log.warning("connector %d: meter register unreadable at restart (%r)",
+                            conn.id, exc)
+            else:
+                if register >= session.last_meter_wh:
+                    energy, source = register, "meter register"
+                else:
+                    log.warning("connector %d: meter register %.0f Wh below the last "
+                                "committed sample %.0f Wh (meter reset or replaced?)",
+                                conn.id, register, session.last_meter_wh)
+        stop_ts = max(session.last_ts, alive_ts)
+        log.warning("session %d on connector %d was interrupted: closing with PowerLoss "
+                    "at %d Wh (%s)", session.session_id, session.connector_id,
+                    round(energy), source)
+
+        def write() -> None:
+            self._sessions.record_meter(session, energy, stop_ts)
             self._sessions.finish(session, StopCause.POWER_LOSS.value)
             self._publish(TransactionStopped(
                 connector_id=session.connector_id,
                 session_id=session.session_id,
                 id_token=None,
-                meter_stop_wh=round(session.last_meter_wh),
-                timestamp=session.last_ts,
+                meter_stop_wh=round(energy),
+                timestamp=stop_ts,
                 cause=StopCause.POWER_LOSS,
                 evse_id=conn.evse_id if conn is not None else session.connector_id,
             ))
+        self._persist(f"StopTransaction (PowerLoss) of session {session.session_id}", write)
+
+    # -- persistence that survives a failing disk -----------------------------------------
+    def _persist(self, what: str, write: Callable[[], None]) -> bool:
+        """Run ``write()`` as one commit. When the disk fails (full, I/O error) the write is
+        kept in memory, retried in order every ``storage_retry_s`` until it commits, and
+        the station stops offering power meanwhile. True when committed now."""
+        if self._unsaved:  # behind an earlier unsaved write: keep their order
+            self._unsaved.append((what, write))
+            return False
+        try:
+            with transaction(self._db):
+                write()
+        except sqlite3.Error as exc:
+            self._unsaved.append((what, write))
+            self._storage_failed(exc)
+            return False
+        return True
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        """The state cannot be written: every EVSE faults (no power is offered unmetered
+        or unrecorded) until a write succeeds again."""
+        first = self.storage_error is None
+        self.storage_error = f"state database not writable: {exc}"
+        if not first:
+            return
+        log.critical("%s; %d write(s) kept in memory, retried every %.0f s; no power is "
+                     "offered until they are stored", self.storage_error, len(self._unsaved),
+                     self.storage_retry_s)
+        for conn in self.connectors.values():
+            conn.iec.raise_fault(Fault.STATION, self.storage_error)
+
+    async def _retry_unsaved(self) -> None:
+        """Supervised: commit the kept writes, oldest first; once all are stored (and a
+        probe write works), the EVSEs recover."""
+        if self.storage_error is None and not self._unsaved:
+            return
+        while self._unsaved:
+            what, write = self._unsaved[0]
+            try:
+                with transaction(self._db):
+                    write()
+            except sqlite3.Error as exc:
+                log.warning("still cannot store %s: %s", what, exc)
+                self.storage_error = f"state database not writable: {exc}"
+                return
+            self._unsaved.popleft()
+            log.warning("stored %s after the disk recovered", what)
+        try:
+            with transaction(self._db):
+                self._sessions.stamp_alive(self.clock.now())
+        except sqlite3.Error as exc:
+            self.storage_error = f"state database not writable: {exc}"
+            return
+        log.warning("state database writable again: EVSEs recover")
+        self.storage_error = None
+        if self._station_fault is None:
+            for conn in self.connectors.values():
+                conn.iec.clear_condition(Fault.STATION)
+
+    async def _stamp_alive(self) -> None:
+        """Supervised, every ``alive_interval_s`` while a session runs: the alive stamp."""
+        if self.storage_error is not None or not any(
+                c.session is not None for c in self.connectors.values()):
+            return
+        try:
+            with transaction(self._db):
+                self._sessions.stamp_alive(self.clock.now())
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
 
     def _clock_corrected(self, correction_s: float) -> None:
         """The first CSMS time arrived: shift the open sessions' timestamps stamped before."""
@@ -300,53 +425,53 @@ class Station:
                 self._sessions.shift(conn.session, correction_s)
 
     async def poll_once(self, conn: SessionMachine) -> None:
-        """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,
-        derating and the temperature trip follow from the readings)."""
-        try:
-            reading = await conn.iec.read_meter()
-            if conn.session is not None:
-                # Persisted every poll: the meterStop / stop time after a power cut.
-                self._sessions.record_meter(
-                    conn.session, reading.energy_active_import_wh, self.clock.now()
-                )
-        except PowerMeterFailure as exc:
-            log.warning("connector %d: meter: %s", conn.id, exc.reason)
+        """Read ``conn``'s meter and temperature sensor once (tests; the daemon runs
+        :meth:`poll_meter_once` and the temperature on their own supervised schedules)."""
+        await self.poll_meter_once(conn)
         if conn.hw.temperature is not None:
-            # On a worker thread: a trip opens the contactor there, before the loop hears.
             await asyncio.to_thread(conn.iec.read_temperature_hw)
 
-    async def _poll_meter(self, conn: SessionMachine) -> None:
-        while self._running:
-            await self.poll_once(conn)
-            await asyncio.sleep(self.meter_poll_s)
+    async def poll_meter_once(self, conn: SessionMachine) -> None:
+        """Read ``conn``'s meter once: meter faults, over-current and the live energy follow
+        from the reading. Nothing is written to disk (samples are, :meth:`_sample_step`).
 
-    async def _sample_periodically(self) -> None:
-        """Publish a periodic MeterSample per running transaction every sample_interval_s;
-        a failing meter gives no sample rather than a stale one."""
-        while self._running:
-            interval = self.sample_interval_s
-            await asyncio.sleep(interval if interval > 0 else 1.0)
-            if interval <= 0:
+        Raises:
+            Exception: an unexpected driver error (the supervisor faults and restarts).
+        """
+        try:
+            await conn.iec.read_meter()
+        except PowerMeterFailure as exc:
+            log.warning("connector %d: meter: %s", conn.id, exc.reason)
+
+    async def _sample_step(self) -> None:
+        """Supervised, every sample_interval_s: one MeterSample per running transaction,
+        each one commit with the session's last reading; a failing meter gives no sample
+        rather than a stale one."""
+        if self.sample_interval_s <= 0:
+            return
+        for conn in list(self.connectors.values()):
+            if conn.session is None:
                 continue
-            for conn in list(self.connectors.values()):
-                if conn.session is None:
-                    continue
-                try:
-                    reading = await conn.iec.read_meter()
-                except PowerMeterFailure as exc:
-                    log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
-                    continue
-                session = conn.session
-                if session is not None:
-                    now = self.clock.now()
-                    reading = dataclasses.replace(reading, timestamp=now)
-                    # The sample and the session's last reading are one commit, so a
-                    # PowerLoss stop is never older or lower than a sample already queued.
-                    with transaction(self._db):
-                        self._sessions.record_meter(session, reading.energy_active_import_wh,
-                                                    now)
-                        self._publish(MeterSample(conn.id, session.session_id, reading,
-                                                  ReadingContext.PERIODIC, conn.evse_id))
+            try:
+                reading = await conn.iec.read_meter()
+            except PowerMeterFailure as exc:
+                log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
+                continue
+            session = conn.session
+            if session is None:
+                continue
+            now = self.clock.now()
+            reading = dataclasses.replace(reading, timestamp=now)
+
+            def write(session: Session = session, reading: MeterReading = reading,
+                      cid: int = conn.id, evse_id: int = conn.evse_id) -> None:
+                # The sample and the session's last reading are one commit, so a PowerLoss
+                # stop is never older or lower than a sample already queued.
+                self._sessions.record_meter(session, reading.energy_active_import_wh,
+                                            reading.timestamp)
+                self._publish(MeterSample(cid, session.session_id, reading,
+                                          ReadingContext.PERIODIC, evse_id))
+            self._persist(f"meter sample of session {session.session_id}", write)
 
     def _connection_timed_out(self, conn: SessionMachine) -> None:
         """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
@@ -420,18 +545,25 @@ class Station:
             start_wh = (reading.energy_active_import_wh if reading is not None
                         else conn.last_reading.energy_active_import_wh
                         if conn.last_reading is not None else 0.0)
+            if self.storage_error is not None:
+                return  # Faulted: nothing can be recorded, so no power is offered
             # The session row and what subscribers persist for it (the queued
             # StartTransaction and its first meter value) are one commit, before power flows.
-            with transaction(self._db):
-                session = self._sessions.begin(conn.id, id_token.value, parent,
-                                               round(start_wh), now)
-                session.id_token_type = id_token.type
-                self._publish(TransactionStarted(conn.id, session.session_id, id_token,
-                                                 session.meter_start_wh, now,
-                                                 evse_id=conn.evse_id))
-                if reading is not None:
-                    self._publish(MeterSample(conn.id, session.session_id, reading,
-                                              ReadingContext.TRANSACTION_BEGIN, conn.evse_id))
+            try:
+                with transaction(self._db):
+                    session = self._sessions.begin(conn.id, id_token.value, parent,
+                                                   round(start_wh), now)
+                    session.id_token_type = id_token.type
+                    self._publish(TransactionStarted(conn.id, session.session_id, id_token,
+                                                     session.meter_start_wh, now,
+                                                     evse_id=conn.evse_id))
+                    if reading is not None:
+                        self._publish(MeterSample(conn.id, session.session_id, reading,
+                                                  ReadingContext.TRANSACTION_BEGIN,
+                                                  conn.evse_id))
+            except sqlite3.Error as exc:
+                self._storage_failed(exc)  # no session, no power
+                return
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_token.value, session.meter_start_wh)
             conn.begin(session)
@@ -451,15 +583,23 @@ class Station:
                 reading = dataclasses.replace(reading, timestamp=ts)
                 energy = reading.energy_active_import_wh
             except PowerMeterFailure as exc:
-                log.error("connector %d: meter at stop: %s; using last persisted reading",
+                log.error("connector %d: meter at stop: %s; using the last good reading",
                           conn.id, exc.reason)
-                reading, energy, ts = None, session.last_meter_wh, self.clock.now()
-            with transaction(self._db):
+                # The last good poll (polls are not persisted) or the last committed sample.
+                last = conn.last_reading
+                energy = max(session.last_meter_wh,
+                             last.energy_active_import_wh if last is not None else 0.0)
+                reading, ts = None, self.clock.now()
+
+            def write() -> None:
                 self._sessions.record_meter(session, energy, ts)
                 self._sessions.finish(session, cause.value)
                 self._publish(TransactionStopped(conn.id, session.session_id, by,
                                                  round(energy), ts, cause, reading, fault,
                                                  evse_id=conn.evse_id))
+            # Kept in memory and retried until stored when the disk fails: the session is
+            # forgotten only once its stop is durably queued.
+            self._persist(f"StopTransaction of session {session.session_id}", write)
             log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
                      conn.id, session.session_id, cause.value, round(energy),
                      energy - session.meter_start_wh)
@@ -681,8 +821,11 @@ class Station:
             conn.iec.raise_fault(Fault.STATION, info)
 
     def clear_station_fault(self) -> None:
-        """The station-wide fault is gone: EVSEs recover (unless they hold others)."""
+        """The station-wide fault is gone: EVSEs recover (unless they hold others, or the
+        state database is not writable)."""
         self._station_fault = None
+        if self.storage_error is not None:
+            return
         for conn in self.connectors.values():
             conn.iec.clear_condition(Fault.STATION)
 
@@ -709,13 +852,18 @@ class Station:
             conn.publish()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able state of every EVSE."""
-        return {"connectors": [c.describe() for c in self.connectors.values()]}
+        """JSON-able state of every EVSE, the state storage and background tasks."""
+        return {"connectors": [c.describe() for c in self.connectors.values()],
+                "storage": {"writable": self.storage_error is None,
+                            "error": self.storage_error,
+                            "unsaved": [what for what, _ in self._unsaved]},
+                "tasks": self.supervisor.describe()}
 
     async def close(self) -> None:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        await self.supervisor.close()
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():

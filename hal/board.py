@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from hal.contactor import Contactor
@@ -60,6 +61,10 @@ class SimulatorControl(Protocol):
 
     def describe(self) -> dict[str, object]:
         """JSON-able state of the simulated EVs, for ``evse status``."""
+
+    def keep_meter_registers(self, directory: Path) -> None:
+        """Keep each simulated meter's energy register in a file in ``directory``, so it
+        survives a restart the way a real meter's non-volatile register does."""
 
 
 @dataclass

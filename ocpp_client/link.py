@@ -26,6 +26,8 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.client import backoff
 from websockets.exceptions import WebSocketException
 
+from evse.config import redact_url
+
 log = logging.getLogger(__name__)
 
 #: Errors that end one connection (and start the reconnect wait).
@@ -157,7 +159,7 @@ class LinkKeeper:
 
     async def run(self) -> None:
         """Keep the link up forever (cancel to stop)."""
-        url = self.settings.url
+        url = redact_url(self.settings.url)  # as logs show it: basic-auth password masked
         delays = self._backoff()
         while True:
             self.state = "connecting"

@@ -6,9 +6,13 @@ or a test), the way a GPIO callback fires on the pin library's thread.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from hal.board import Board, ConnectorHardware
 from hal.contactor import Contactor, InhibitCause
@@ -50,6 +54,9 @@ class SimConnector:
         self.cable_locked = False
         self.temperature_c = AMBIENT_C
         self._energy_wh = 0.0
+        #: File keeping the energy register across restarts (a real meter's register is
+        #: non-volatile); None: the register starts at 0 Wh with every run.
+        self.register_file: Path | None = None
         self._power_w = 0.0
         self._last_t = time.monotonic()
         self.pilot = SimPilot(self)
@@ -101,9 +108,31 @@ class SimConnector:
         if emit:
             self.pilot._emit(reading)
 
+    def keep_register(self, path: Path) -> None:
+        """Keep the energy register in ``path`` (read now, written on every reading)."""
+        with self.lock:
+            self.register_file = path
+            # No register yet (or unreadable): it starts at 0 Wh.
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                self._energy_wh = float(json.loads(path.read_text())["energy_wh"])
+
+    def _save_register(self) -> None:
+        # Written, not fsync'd: it survives a killed daemon (the page cache does), which is
+        # what the simulation needs; a real meter keeps its register itself.
+        path = self.register_file
+        if path is None:
+            return
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"energy_wh": self._energy_wh}))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a full disk must not make the simulated meter fail
+
     def snapshot(self) -> MeterReading:
         with self.lock:
             self.integrate()
+            self._save_register()
             amps = self.current_per_phase()
             phases = self.ev.phases
             return MeterReading(
@@ -358,6 +387,10 @@ class SimBoard:
 
     def describe(self) -> dict[str, object]:
         return {str(cid): c.describe() for cid, c in self._connectors.items()}
+
+    def keep_meter_registers(self, directory: Path) -> None:
+        for cid, conn in self._connectors.items():
+            conn.keep_register(directory / f"sim-meter-{cid}.json")
 
 
 def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:

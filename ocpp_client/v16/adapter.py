@@ -33,7 +33,7 @@ from ocpp.v16.enums import RegistrationStatus
 from evse import __version__
 from evse.authorization import AuthResult
 from evse.clock import Clock
-from evse.config import Config
+from evse.config import Config, redact_url
 from evse.domain import IdToken, IdTokenType
 from evse.state_db import transaction
 from evse.station import Station
@@ -100,6 +100,8 @@ class Ocpp16Adapter:
         self.station = station
         self.config = config
         self.url = config.ocpp_url.rstrip("/") + "/" + config.station_id
+        #: The URL as logs and ``evse status`` show it (basic-auth password masked).
+        self.url_shown = redact_url(self.url)
         self.configuration = Configuration(
             db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
@@ -175,7 +177,7 @@ class Ocpp16Adapter:
 
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
-        return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
+        return {"state": self.link.state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
 

@@ -36,6 +36,7 @@ from ocpp.v16.enums import (
 
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.configuration import ConfigurationStore
+from ocpp_client.frame_log import FrameLogger
 from ocpp_client.frames import FrameRules
 from ocpp_client.v16.commands import StationCommands16
 
@@ -79,7 +80,10 @@ class ChargePoint16(ChargePoint):
     def __init__(self, station_id: str, connection: Any, commands: StationCommands16,
                  configuration: ConfigurationStore, auth: AuthorizationPolicy,
                  response_timeout: float) -> None:
-        super().__init__(station_id, connection, response_timeout=response_timeout)
+        # What the library still logs itself (a CALLERROR it got, a handler that failed on a
+        # CALL) goes through this logger: secrets masked, frames cut (frames: log_frame).
+        super().__init__(station_id, connection, response_timeout=response_timeout,
+                         logger=FrameLogger(logging.getLogger("ocpp")))
         self.commands = commands
         self.configuration = configuration
         self.auth = auth
