@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evse.authorization import Authorizer, AuthResult, DenyAll
+from evse.charging_limits import ChargingLimits, GridSupply
 from evse.clock import Clock
 from evse.domain import (
     Authorized,
@@ -50,7 +51,9 @@ from evse.session_machine import (
     TRANSACTION_STATES,
     SessionMachine,
 )
+from evse.profile_store import ProfileStore
 from evse.sessions import Session, SessionStore
+from evse.smart_charging import SmartChargingEngine
 from evse.state_db import transaction
 from evse.timers import Clock as TimerClock
 from evse.timers import LoopClock, Timer
@@ -82,6 +85,8 @@ class Station:
         clock: the clock every timer runs on (default: the running loop's).
         utc_clock: the UTC clock that stamps sessions and readings (a fresh one if None).
         evse_ids: EVSE id per connector id (default: the connector's id).
+        nominal_voltage_v: nominal phase voltage for W ↔ A of charging profiles, V.
+        grid: a grid-side meter and the grid limit for dynamic load balancing, or None.
 
     Raises:
         ValueError: two connectors given one EVSE id (one connector per EVSE is supported).
@@ -99,6 +104,8 @@ class Station:
         clock: TimerClock | None = None,
         utc_clock: Clock | None = None,
         evse_ids: dict[int, int] | None = None,
+        nominal_voltage_v: float = 230.0,
+        grid: GridSupply | None = None,
     ) -> None:
         self.board = board
         #: UTC clock for timestamps (OCPP-facing; corrected by the CSMS time).
@@ -158,6 +165,12 @@ class Station:
         self._running = False
         self._station_fault: str | None = None
         self.clock.on_first_sync(self._clock_corrected)
+        # -- smart charging + load balancing (issue 11) --
+        #: The charging profiles and running transactions (OCPP 1.6 §3.13, protocol-neutral).
+        self.smart = SmartChargingEngine(ProfileStore(db), self.clock.now, nominal_voltage_v)
+        #: Profile limits and the shared station budget → each EVSE's offer.
+        self.limits = ChargingLimits(self.connectors, self.smart, lambda: self.station_limit_a,
+                                     self.timer_clock, self.clock.now, grid)
 
     # -- policies the adapter sets, pushed into every EVSE -----------------------------------
     @property
@@ -209,6 +222,8 @@ class Station:
         self._publish(event)
         if not isinstance(event, SessionStateChanged):
             return
+        if self._running:  # EV started / paused / resumed / waits: re-split the budget
+            self.limits.rebalance()
         conn = self.connectors.get(event.connector_id)
         if conn is None:
             return
@@ -266,8 +281,11 @@ class Station:
         # the DB; the DB only tells which sessions the last run left open.
         for session in self._sessions.interrupted():
             self._close_interrupted(session)
+        self.limits.start()
         if not poll:
             return
+        if self.limits.grid is not None:
+            self._spawn(self._poll_grid(), background=True)
         for conn in self.connectors.values():
             self._spawn(self._poll_meter(conn), background=True)
         self._spawn(self._sample_periodically(), background=True)
@@ -311,9 +329,16 @@ class Station:
                 )
         except PowerMeterFailure as exc:
             log.warning("connector %d: meter: %s", conn.id, exc.reason)
+        else:
+            self.limits.rebalance()  # an EV drawing less than offered frees budget
         if conn.hw.temperature is not None:
             # On a worker thread: a trip opens the contactor there, before the loop hears.
             await asyncio.to_thread(conn.iec.read_temperature_hw)
+
+    async def _poll_grid(self) -> None:
+        while self._running:
+            await self.limits.poll_grid()
+            await asyncio.sleep(self.meter_poll_s)
 
     async def _poll_meter(self, conn: SessionMachine) -> None:
         while self._running:
@@ -434,6 +459,8 @@ class Station:
                                               ReadingContext.TRANSACTION_BEGIN, conn.evse_id))
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_token.value, session.meter_start_wh)
+            # Its share of the budget (and Relative profiles) before power is offered.
+            self.limits.transaction_started(conn, session.session_id, now)
             conn.begin(session)
 
     async def _finish_session(
@@ -463,6 +490,7 @@ class Station:
             log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
                      conn.id, session.session_id, cause.value, round(energy),
                      energy - session.meter_start_wh)
+            self.limits.transaction_ended(conn)  # its TxProfiles go, its share is freed
             self._apply_scheduled(conn)
 
     async def stop_transaction(
@@ -657,10 +685,11 @@ class Station:
 
     def set_charging_limit(self, connector_id: int, limit_a: float | None) -> None:
         """Apply a charging limit per phase (A) from the protocol side; None removes it.
-        Below 6 A the EVSE pauses (suspended by the EVSE)."""
-        conn = self.connectors[connector_id]
-        conn.iec.limit_a = limit_a
-        conn.reevaluate()
+        It caps the profile and load-balancing limit. Below 6 A the EVSE pauses (suspended
+        by the EVSE)."""
+        if connector_id not in self.connectors:
+            raise KeyError(connector_id)
+        self.limits.set_override(connector_id, limit_a)
 
     # -- faults -------------------------------------------------------------------------
     def technician_reset(self, connector_id: int) -> bool:
@@ -709,13 +738,22 @@ class Station:
             conn.publish()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able state of every EVSE."""
-        return {"connectors": [c.describe() for c in self.connectors.values()]}
+        """JSON-able state of every EVSE (with each one's active limit source) and of the
+        shared budget."""
+        connectors = []
+        for conn in self.connectors.values():
+            state = conn.describe()
+            state["limit_source"] = state["limited_by"]
+            applied = self.limits.applied(conn.id)
+            state["charging_limit_a"] = None if applied is None else applied.limit_a
+            connectors.append(state)
+        return {"connectors": connectors, "load_balancing": self.limits.describe()}
 
     async def close(self) -> None:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        self.limits.stop()
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():
