@@ -158,7 +158,7 @@ class ChargingLimits:
 
     def on_grid_reading(self, reading: MeterReading) -> None:
         """A grid meter reading: the headroom changed."""
-        currents = tuple(reading.current_a) + (0.0, 0.0, 0.0)
+        currents = (*reading.current_a, 0.0, 0.0, 0.0)
         self.grid_current_a = (currents[0], currents[1], currents[2])
         self.rebalance()
 

@@ -41,6 +41,7 @@ from evse.domain import (
 )
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.iec_machine import IecMachine
+from evse.profile_store import ProfileStore
 from evse.session_machine import (
     ENDED,
     FAULTED,
@@ -51,7 +52,6 @@ from evse.session_machine import (
     TRANSACTION_STATES,
     SessionMachine,
 )
-from evse.profile_store import ProfileStore
 from evse.sessions import Session, SessionStore
 from evse.smart_charging import SmartChargingEngine
 from evse.state_db import transaction
