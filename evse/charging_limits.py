@@ -242,7 +242,9 @@ class ChargingLimits:
                 self.balancer.remove(conn.id)
                 continue
             reading = conn.iec.last_reading
+            # Only a good reading while energized tells what the EV draws.
             drawing = (max(reading.current_a) if reading is not None and reading.current_a
+                       and conn.iec.meter_fault is None
                        and conn.hw.contactor.commanded_closed else None)
             self.balancer.update(conn.id, max_a=maxima[conn.id], phases=phases,
                                  ev_paused=conn.state == SUSPENDED_BY_EV, drawing_a=drawing)
