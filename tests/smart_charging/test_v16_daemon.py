@@ -24,6 +24,7 @@ from evse.timers import ManualClock
 from hal.sim.board import SimBoard
 from ocpp_client.v16.meter_values import iso_timestamp
 from tests.conftest import EventLog, write_config
+from tests.hal.peers import MeterServer, f32_be
 
 DUTY_INTERVAL_S = 5.0
 
@@ -293,3 +294,70 @@ async def test_without_the_smart_charging_feature_profile(start: Callable[..., A
     assert (await rig.call(call.GetCompositeSchedule(
         connector_id=1, duration=60))).status == "Rejected"
     assert rig.station.smart.store.all() == []
+
+
+class SiteLoad(dict[int, int]):
+    """The register image of an Eastron SDM630 at the grid connection, read live: what the
+    simulated EV on connector 1 draws plus ``other_a`` of other load, per phase."""
+
+    def __init__(self, ev_current: Callable[[], float]) -> None:
+        super().__init__()
+        self.ev_current = ev_current
+        self.other_a = 0.0
+
+    def items(self) -> Any:
+        amps = self.ev_current() + self.other_a
+        words: dict[int, int] = {}
+        for i in range(3):
+            words.update(zip(range(2 * i, 2 * i + 2), f32_be(230.0), strict=True))
+            words.update(zip(range(0x06 + 2 * i, 0x08 + 2 * i), f32_be(amps), strict=True))
+        words.update(zip((0x34, 0x35), f32_be(amps * 230.0 * 3), strict=True))
+        words.update(zip((0x48, 0x49), f32_be(1000.0), strict=True))
+        return words.items()
+
+
+async def test_a_grid_meter_gives_dynamic_headroom(start: Callable[..., Any]) -> None:
+    """``[station] grid_limit_a`` with an Eastron SDM630 (a pymodbus server on loopback) at
+    the grid connection: the EVs get min(max_current_a, grid limit − non-EV load)."""
+    grid = MeterServer(0x00, 0x60, unit_id=1)
+    port = grid.start_tcp()
+    try:
+        rig: Rig = await start(extra=f"""grid_limit_a = 40.0
+[station.grid_meter]
+driver = "modbus-tcp"
+model = "sdm630"
+host = "127.0.0.1"
+port = {port}
+timeout_s = 0.5
+poll_interval_s = 0.0
+frozen_after_s = 0.0
+""")
+        ev = rig.sim.connector(1).current_per_phase
+        site = SiteLoad(ev)
+        grid.image = site
+        limits = rig.station.limits
+        conn = rig.station.connectors[1]
+
+        async def measure_and_follow() -> None:
+            """EV meter, grid meter, then the duty-change interval; thrice (the EV
+            follows each change, the meters then see it)."""
+            for _ in range(3):
+                await rig.station.poll_once(conn)
+                await limits.poll_grid()
+                await rig.advance(DUTY_INTERVAL_S)
+
+        await rig.charge(1)
+        await measure_and_follow()
+        assert rig.duty(1) == duty(32)  # the station maximum binds: 40 A of grid left
+
+        site.other_a = 20.0  # 20 A of other load at the grid connection
+        await measure_and_follow()
+        assert rig.duty(1) == duty(20)
+        assert ev() == pytest.approx(20.0, abs=0.06)
+        assert (await rig.status())["load_balancing"]["budget_source"] == "grid"
+
+        site.other_a = 5.0  # the other load drops: back to the station maximum
+        await measure_and_follow()
+        assert rig.duty(1) == duty(32)
+    finally:
+        grid.stop()
