@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evse.charging_profiles import STATION_EVSE_ID, ChargingProfile, ProfileError
-from evse.domain import DomainEvent, TransactionStarted
+from evse.domain import DomainEvent, IdTokenType, TransactionStarted
 from evse.station import Station
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.queue import TransactionIds
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 FEATURE = "SmartCharging"
 #: SetChargingProfile.conf status when the feature profile is off (§7.12).
 NOT_SUPPORTED = "NotSupported"
+#: Beyond ConnectionTimeOut, how long a remote start's authorization may take before its
+#: transaction starts (an Authorize.req with AuthorizeRemoteTxRequests), s.
+REMOTE_START_GRACE_S = 60.0
 
 
 class SmartCharging16:
@@ -59,8 +62,8 @@ class SmartCharging16:
         self.configuration = configuration
         self.transactions = transactions
         #: Profiles of accepted RemoteStartTransactions, waiting for their transaction:
-        #: idTag → (connectorId or None, profile).
-        self._remote: dict[str, tuple[int | None, ChargingProfile]] = {}
+        #: idTag → (connectorId or None, profile, when requested: UTC epoch s).
+        self._remote: dict[str, tuple[int | None, ChargingProfile, float]] = {}
         station.subscribe(self.on_event)
 
     # -- helpers -------------------------------------------------------------------------
@@ -174,7 +177,7 @@ class SmartCharging16:
             log.info("RemoteStartTransaction rejected for its chargingProfile: %s",
                      decision.reason)
             return False
-        self._remote[id_tag] = (connector_id, decision.profile)
+        self._remote[id_tag] = (connector_id, decision.profile, self.station.clock.now())
         return True
 
     def forget_remote_start(self, id_tag: str) -> None:
@@ -183,11 +186,20 @@ class SmartCharging16:
 
     def on_event(self, event: DomainEvent) -> None:
         """The Station's subscriber: a transaction started by a remote start with a profile
-        gets it, bound to that transaction, before power is offered."""
+        gets it, bound to that transaction, before power is offered. Only the remote start's
+        own authorization (a Central IdToken, within ConnectionTimeOut plus the time an
+        Authorize may take) picks it up: the same idTag on a card later does not."""
         if not isinstance(event, TransactionStarted):
             return
         waiting = self._remote.get(event.id_tag)
         if waiting is None or waiting[0] not in (None, event.connector_id):
             return
         del self._remote[event.id_tag]
-        self._install(self._bind(waiting[1], event.connector_id, event.session_id))
+        _connector, profile, requested_at = waiting
+        if event.id_token.type is not IdTokenType.CENTRAL or (
+                event.timestamp - requested_at
+                > self.station.connection_timeout_s + REMOTE_START_GRACE_S):
+            log.info("transaction %d: the chargingProfile of an earlier remote start for %s "
+                     "is not applied", event.session_id, event.id_tag)
+            return
+        self._install(self._bind(profile, event.connector_id, event.session_id))

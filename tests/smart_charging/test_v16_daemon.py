@@ -253,6 +253,16 @@ async def test_remote_start_with_a_charging_profile(start: Callable[..., Any]) -
     await rig.station.idle()
     assert rig.station.smart.store.all() == []
 
+    # A remote start whose authorization is withdrawn before an EV came: the same idTag
+    # on a card later charges without that profile.
+    assert (await rig.call(call.RemoteStartTransaction(
+        id_tag="DEMO01", connector_id=1, charging_profile=tx))).status == "Accepted"
+    rig.sim.swipe("DEMO01")  # presented again while waiting: withdrawn
+    await rig.events.wait_for(lambda: rig.station.connectors[1].pending_id_token is None)
+    await rig.charge(1)
+    await rig.station.idle()
+    assert rig.station.smart.store.all() == [] and rig.duty(1) == duty(32)
+
 
 async def test_a_period_starting_in_10_s_changes_the_duty_within_15_s(
         start: Callable[..., Any]) -> None:
