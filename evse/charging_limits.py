@@ -105,6 +105,11 @@ class ChargingLimits:
         self.budget_source = "station"
         self._busy = False
         self._again = False
+        #: Each EVSE's own profile limit by (EVSE id, EV phases), valid until its
+        #: ``next_change_at`` or the next engine change: a re-split on every meter reading
+        #: must not re-evaluate every profile of every EVSE.
+        self._own: dict[tuple[int, int], ActiveLimit] = {}
+        engine.on_change(self._engine_changed)  # before the watchers: they re-split
         self._watchers = [
             LimitWatcher(engine, evse_id, timer_clock, utc_now, self._profile_changed)
             for evse_id in [STATION_EVSE_ID, *(c.evse_id for c in connectors.values())]]
@@ -178,8 +183,30 @@ class ChargingLimits:
         self.on_grid_reading(reading)
 
     # -- the split --------------------------------------------------------------------------
+    def _engine_changed(self, _evse_id: int) -> None:
+        self._own.clear()
+
     def _profile_changed(self, _limit: ActiveLimit) -> None:
+        self._own.clear()
         self.rebalance()
+
+    def clock_corrected(self) -> None:
+        """The UTC clock stepped (first CSMS time): period boundaries move, re-arm."""
+        self._own.clear()
+        for watcher in self._watchers:
+            watcher.evaluate()
+        self.rebalance()
+
+    def _own_limit(self, evse_id: int, ev_phases: int) -> ActiveLimit:
+        """The EVSE's profile limit now (cached until it changes)."""
+        key = (evse_id, ev_phases)
+        cached = self._own.get(key)
+        if cached is not None and (cached.next_change_at is None
+                                   or self._utc_now() < cached.next_change_at):
+            return cached
+        limit = self.engine.limit_now(evse_id, ev_phases=ev_phases)
+        self._own[key] = limit
+        return limit
 
     def _active(self, conn: SessionMachine) -> bool:
         """The EVSE wants a share: a transaction runs and the EV is plugged."""
@@ -196,8 +223,11 @@ class ChargingLimits:
         return used or THREE_PHASES
 
     def _budget(self) -> tuple[tuple[float, float, float], str]:
-        station_max = self._station_limit_a()
-        budget, source = self.engine.station_budget(station_max)
+        # SmartChargingEngine.station_budget, on the cached station maximum.
+        budget, source = self._station_limit_a(), "station"
+        station = self._own_limit(STATION_EVSE_ID, 3)
+        if station.limit_a is not None and station.limit_a < budget:
+            budget, source = station.limit_a, station.source or "station"
         if self.grid is None:
             return (budget, budget, budget), source
         ev: dict[int, float] = {}
@@ -234,7 +264,7 @@ class ChargingLimits:
         maxima: dict[int, float] = {}
         for conn in self._connectors.values():
             phases = self._phases(conn)
-            limit = self.engine.limit_now(conn.evse_id, ev_phases=len(phases))
+            limit = self._own_limit(conn.evse_id, len(phases))
             own[conn.id] = limit
             rated = conn.iec.max_current_a
             maxima[conn.id] = rated if limit.limit_a is None else min(rated, limit.limit_a)

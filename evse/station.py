@@ -316,6 +316,8 @@ class Station:
         for conn in self.connectors.values():
             if conn.session is not None:
                 self._sessions.shift(conn.session, correction_s)
+        if self._running:  # profile period boundaries are UTC instants: re-arm
+            self.limits.clock_corrected()
 
     async def poll_once(self, conn: SessionMachine) -> None:
         """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,

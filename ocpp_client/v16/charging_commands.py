@@ -107,6 +107,10 @@ class SmartCharging16:
         """Decide and install: "Accepted", "Rejected" or "NotSupported"."""
         if not self.enabled:
             return NOT_SUPPORTED
+        try:  # expired profiles do not count against MaxChargingProfilesInstalled
+            self.engine.drop_expired()
+        except sqlite3.Error as exc:
+            log.error("expired charging profiles not dropped: %s", exc)
         conn = self.station.connectors.get(connector_id)
         session = conn.session if conn is not None else None
         running = (None if session is None
