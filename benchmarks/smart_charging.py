@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evse.authorization import AuthorizationStatus, AuthResult  # noqa: E402
 from evse.charging_profiles import (  # noqa: E402
     ChargingProfile,
     ChargingSchedule,
@@ -42,13 +43,12 @@ from evse.charging_profiles import (  # noqa: E402
     Recurrency,
     SchedulePeriod,
 )
+from evse.clock import Clock  # noqa: E402
 from evse.composite_schedule import (  # noqa: E402
     TransactionContext,
     composite_schedule,
     limit_at,
 )
-from evse.authorization import AuthorizationStatus, AuthResult  # noqa: E402
-from evse.clock import Clock  # noqa: E402
 from evse.domain import IdToken  # noqa: E402
 from evse.load_balancing import LoadBalancer  # noqa: E402
 from evse.station import Station  # noqa: E402
