@@ -31,6 +31,7 @@ from typing import Any
 
 from evse.charging_profiles import STATION_EVSE_ID
 from evse.composite_schedule import ActiveLimit
+from evse.iec_machine import FAULT
 from evse.load_balancing import THREE_PHASES, LoadBalancer, grid_budget, phase_currents
 from evse.session_machine import SUSPENDED_BY_EV, SessionMachine
 from evse.smart_charging import LimitWatcher, SmartChargingEngine
@@ -209,9 +210,11 @@ class ChargingLimits:
         return limit
 
     def _active(self, conn: SessionMachine) -> bool:
-        """The EVSE wants a share: a transaction runs and the EV is plugged."""
-        return (self.engine.transaction(conn.evse_id) is not None and conn.plugged()
-                and conn.iec.state != "fault")
+        """The EVSE takes part in the split: a transaction runs on it and it is not faulted.
+        An EV unplugged from a transaction kept open counts as paused (it keeps the minimum,
+        so it never offers more than its share when it comes back)."""
+        return (self.engine.transaction(conn.evse_id) is not None
+                and conn.iec.state != FAULT)
 
     @staticmethod
     def _phases(conn: SessionMachine) -> tuple[int, ...]:
