@@ -69,12 +69,20 @@ def _print_status(status: dict[str, Any]) -> None:
     for name, task in (status.get("tasks") or {}).items():
         if task.get("failing"):
             print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
+    budget = status.get("load_balancing")
+    if budget:
+        waiting = ", ".join(str(c) for c in budget["waiting"]) or "none"
+        print(f"  budget {'/'.join(f'{a:.1f}' for a in budget['budget_a'])} A per phase "
+              f"({budget['budget_source']}), waiting: {waiting}, "
+              f"{budget['profiles_installed']} charging profile(s)")
     for conn in status["connectors"]:
         line = (
             f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
             f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
             f"offered {conn['offered_current_a']:.1f} A"
         )
+        if conn.get("limit_source"):
+            line += f" ({conn['limit_source']})"
         if conn.get("fault"):
             line += f"  fault {conn['fault']}"
         print(line)

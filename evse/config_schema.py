@@ -329,6 +329,22 @@ METER = _table(
     "The connector's energy meter.",
 )
 
+# [station] keys of load balancing (issue 11), added here because the grid meter is a METER.
+STATION["properties"].update({
+    "nominal_voltage_v": _num(
+        230.0, 100.0, 400.0, "V", "Nominal phase-to-neutral voltage: converts charging "
+        "profile limits in W to A per phase (W = A × V × phases)."),
+    "grid_limit_a": _num(
+        0.0, 0.0, 10000.0, "A", "Grid connection limit per phase for dynamic load "
+        "balancing with [station.grid_meter]: the connectors share min(max_current_a, "
+        "grid_limit_a − measured non-EV load). 0 = no grid meter."),
+    "grid_meter": {
+        **METER,
+        "description": "The grid-side meter (any meter backend; read when grid_limit_a > 0): "
+        "its per-phase current minus the connectors' is the non-EV load.",
+    },
+})
+
 PILOT = _table(
     "PilotSettings",
     {

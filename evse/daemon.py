@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from evse.charging_limits import GridSupply
+from evse.clock import Clock
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.domain import StopCause
@@ -27,9 +29,10 @@ from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
+from evse.timers import Clock as TimerClock
 from evse.watchdog import board_liveness, run_watchdog
 from hal.board import Board
-from hal.registry import BackendError, create_board
+from hal.registry import BackendError, create_board, create_meter
 
 log = logging.getLogger("evse")
 
@@ -84,15 +87,44 @@ def load_checked_config(path: str) -> Config:
     return config
 
 
+def _smart_charging_kwargs(config: Config) -> dict[str, Any]:
+    """The Station's smart-charging arguments from ``[station]``: the nominal voltage and,
+    with ``grid_limit_a`` > 0, the grid-side meter (built by its backend's name).
+
+    Raises:
+        BackendError: the grid meter is the simulator's or cannot be built.
+    """
+    station = config.station
+    grid = None
+    if station.grid_limit_a > 0:
+        if station.grid_meter.driver == "sim":
+            raise BackendError("station.grid_meter: driver \"sim\" measures no grid; set "
+                               "a meter backend (modbus-tcp, modbus-rtu, can) or "
+                               "grid_limit_a = 0")
+        grid = GridSupply(create_meter(station.grid_meter), station.grid_limit_a)
+    return {"nominal_voltage_v": station.nominal_voltage_v, "grid": grid}
+
+
 class Daemon:
-    """One running charge point: board, station, adapter, control socket."""
+    """One running charge point: board, station, adapter, control socket.
+
+    Args:
+        config: the checked configuration.
+        notifier: systemd notifications (a fresh one if None).
+        clock: the clock of the core's timers (default: the loop's; tests pass a manual
+            one).
+        utc_clock: the UTC clock of timestamps and charging profiles (a fresh one if None).
+    """
 
     #: Longest a pilot sampler may go without completing a cycle before the safety
     #: liveness check fails (and the systemd watchdog stops being pinged), seconds.
     SAMPLER_MAX_AGE_S = 0.5
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, notifier: Notifier | None = None,
+                 clock: TimerClock | None = None, utc_clock: Clock | None = None) -> None:
         self.config = config
+        self._timer_clock = clock
+        self._utc_clock = utc_clock
         self.notifier = notifier or Notifier()
         self.actions = SystemActions.from_config(config.system)
         self._watchdog: asyncio.Task[None] | None = None
@@ -130,6 +162,9 @@ class Daemon:
             settings=config.iec61851,
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
             evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
+            clock=self._timer_clock,
+            utc_clock=self._utc_clock,
+            **_smart_charging_kwargs(config),
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.create_adapter(self.station, config, self.db)

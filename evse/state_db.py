@@ -94,10 +94,23 @@ def _baseline(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
 
+#: The charging profiles table (the same text as ``evse.profile_store.CREATE_CHARGING_PROFILES``,
+#: which the tests compare; repeated here so this module stays free of the engine's imports).
+CREATE_CHARGING_PROFILES = (
+    "CREATE TABLE IF NOT EXISTS charging_profiles ("
+    " profile_id INTEGER PRIMARY KEY,"
+    " evse_id INTEGER NOT NULL,"
+    " purpose TEXT NOT NULL,"
+    " stack_level INTEGER NOT NULL,"
+    " transaction_id TEXT,"
+    " profile TEXT NOT NULL)"
+)
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
+    Migration(2, "charging profiles", (CREATE_CHARGING_PROFILES,)),
 )
 
 #: The schema version this code writes.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evse.authorization import Authorizer, AuthResult, DenyAll
+from evse.charging_limits import ChargingLimits, GridSupply
 from evse.clock import Clock
 from evse.domain import (
     Authorized,
@@ -41,6 +42,7 @@ from evse.domain import (
 )
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.iec_machine import IecMachine
+from evse.profile_store import ProfileStore
 from evse.session_machine import (
     ENDED,
     FAULTED,
@@ -52,6 +54,7 @@ from evse.session_machine import (
     SessionMachine,
 )
 from evse.sessions import Session, SessionStore
+from evse.smart_charging import SmartChargingEngine
 from evse.state_db import transaction
 from evse.supervisor import Supervisor
 from evse.timers import Clock as TimerClock
@@ -84,6 +87,8 @@ class Station:
         clock: the clock every timer runs on (default: the running loop's).
         utc_clock: the UTC clock that stamps sessions and readings (a fresh one if None).
         evse_ids: EVSE id per connector id (default: the connector's id).
+        nominal_voltage_v: nominal phase voltage for W ↔ A of charging profiles, V.
+        grid: a grid-side meter and the grid limit for dynamic load balancing, or None.
 
     Raises:
         ValueError: two connectors given one EVSE id (one connector per EVSE is supported).
@@ -101,6 +106,8 @@ class Station:
         clock: TimerClock | None = None,
         utc_clock: Clock | None = None,
         evse_ids: dict[int, int] | None = None,
+        nominal_voltage_v: float = 230.0,
+        grid: GridSupply | None = None,
     ) -> None:
         self.board = board
         #: UTC clock for timestamps (OCPP-facing; corrected by the CSMS time).
@@ -173,6 +180,12 @@ class Station:
         #: Writes that failed, oldest first, kept in memory until they commit: (what, write).
         self._unsaved: deque[tuple[str, Callable[[], None]]] = deque()
         self.clock.on_first_sync(self._clock_corrected)
+        # -- smart charging + load balancing (issue 11) --
+        #: The charging profiles and running transactions (OCPP 1.6 §3.13, protocol-neutral).
+        self.smart = SmartChargingEngine(ProfileStore(db), self.clock.now, nominal_voltage_v)
+        #: Profile limits and the shared station budget → each EVSE's offer.
+        self.limits = ChargingLimits(self.connectors, self.smart, lambda: self.station_limit_a,
+                                     self.timer_clock, self.clock.now, grid)
 
     # -- policies the adapter sets, pushed into every EVSE -----------------------------------
     @property
@@ -226,6 +239,8 @@ class Station:
         self._publish(event)
         if not isinstance(event, SessionStateChanged):
             return
+        if self._running:  # EV started / paused / resumed / waits: re-split the budget
+            self.limits.rebalance()
         conn = self.connectors.get(event.connector_id)
         if conn is None:
             return
@@ -284,9 +299,12 @@ class Station:
         alive_ts = self._sessions.alive_ts()
         for session in self._sessions.interrupted():
             await self._close_interrupted(session, alive_ts)
+        self.limits.start()
         if not poll:
             return
         sup = self.supervisor
+        if self.limits.grid is not None:
+            sup.periodic("grid meter poll", self.limits.poll_grid, lambda: self.meter_poll_s)
         for conn in self.connectors.values():
             iec = conn.iec
             sup.periodic(f"meter poll connector {conn.id}",
@@ -423,6 +441,8 @@ class Station:
         for conn in self.connectors.values():
             if conn.session is not None:
                 self._sessions.shift(conn.session, correction_s)
+        if self._running:  # profile period boundaries are UTC instants: re-arm
+            self.limits.clock_corrected()
 
     async def poll_once(self, conn: SessionMachine) -> None:
         """Read ``conn``'s meter and temperature sensor once (tests; the daemon runs
@@ -442,6 +462,8 @@ class Station:
             await conn.iec.read_meter()
         except PowerMeterFailure as exc:
             log.warning("connector %d: meter: %s", conn.id, exc.reason)
+        else:
+            self.limits.rebalance()  # an EV drawing less than offered frees budget
 
     async def _sample_step(self) -> None:
         """Supervised, every sample_interval_s: one MeterSample per running transaction,
@@ -566,6 +588,8 @@ class Station:
                 return
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_token.value, session.meter_start_wh)
+            # Its share of the budget (and Relative profiles) before power is offered.
+            self.limits.transaction_started(conn, session.session_id, now)
             conn.begin(session)
 
     async def _finish_session(
@@ -603,6 +627,7 @@ class Station:
             log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
                      conn.id, session.session_id, cause.value, round(energy),
                      energy - session.meter_start_wh)
+            self.limits.transaction_ended(conn)  # its TxProfiles go, its share is freed
             self._apply_scheduled(conn)
 
     async def stop_transaction(
@@ -797,10 +822,11 @@ class Station:
 
     def set_charging_limit(self, connector_id: int, limit_a: float | None) -> None:
         """Apply a charging limit per phase (A) from the protocol side; None removes it.
-        Below 6 A the EVSE pauses (suspended by the EVSE)."""
-        conn = self.connectors[connector_id]
-        conn.iec.limit_a = limit_a
-        conn.reevaluate()
+        It caps the profile and load-balancing limit. Below 6 A the EVSE pauses (suspended
+        by the EVSE)."""
+        if connector_id not in self.connectors:
+            raise KeyError(connector_id)
+        self.limits.set_override(connector_id, limit_a)
 
     # -- faults -------------------------------------------------------------------------
     def technician_reset(self, connector_id: int) -> bool:
@@ -852,8 +878,16 @@ class Station:
             conn.publish()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able state of every EVSE, the state storage and background tasks."""
-        return {"connectors": [c.describe() for c in self.connectors.values()],
+        """JSON-able state of every EVSE (with each one's active limit source), the shared
+        budget, the state storage and background tasks."""
+        connectors = []
+        for conn in self.connectors.values():
+            state = conn.describe()
+            state["limit_source"] = state["limited_by"]
+            applied = self.limits.applied(conn.id)
+            state["charging_limit_a"] = None if applied is None else applied.limit_a
+            connectors.append(state)
+        return {"connectors": connectors, "load_balancing": self.limits.describe(),
                 "storage": {"writable": self.storage_error is None,
                             "error": self.storage_error,
                             "unsaved": [what for what, _ in self._unsaved]},
@@ -863,6 +897,7 @@ class Station:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        self.limits.stop()
         await self.supervisor.close()
         for task in [*self._tasks, *self._background]:
             task.cancel()

@@ -46,6 +46,7 @@ from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import DropMessage, OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
 from ocpp_client.v16.charge_point import ChargePoint16, frame_rules
+from ocpp_client.v16.charging_commands import SmartCharging16
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
 from ocpp_client.v16.events import EventMapper16
@@ -136,6 +137,8 @@ class Ocpp16Adapter:
             send_heartbeat=self._triggered_heartbeat,
             queue_meter_values=self.events.queue_meter_values)
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
+        #: Smart Charging (SetChargingProfile, ClearChargingProfile, GetCompositeSchedule).
+        self.smart = SmartCharging16(station, self.configuration, self.transactions)
         station.authorizer = self
         self._clock.on_first_sync(self._clock_corrected)
         station.subscribe(self.events.on_event)
@@ -234,7 +237,8 @@ class Ocpp16Adapter:
         guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
                                           validator=lambda _a: None), self.config.station_id)
         cp = ChargePoint16(self.config.station_id, guard, self.commands, self.configuration,
-                           self.auth, response_timeout=self.config.ocpp.call_timeout_s)
+                           self.auth, response_timeout=self.config.ocpp.call_timeout_s,
+                           smart=self.smart)
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
 

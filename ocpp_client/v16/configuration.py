@@ -14,6 +14,7 @@ from typing import Any
 
 from ocpp_client.configuration import ConfigurationStore, KeyDef, Value, check_defaults
 from ocpp_client.v16.meter_values import SUPPORTED_MEASURANDS
+from ocpp_client.v16.smart_charging import CONFIGURATION_KEYS as SMART_CHARGING_KEYS
 
 __all__ = ["KEYS", "Configuration", "KeyDef", "check_toml_defaults"]
 
@@ -58,13 +59,17 @@ KEYS: dict[str, KeyDef] = {k.name: k for k in [
     KeyDef("StopTransactionOnInvalidId", bool, True),
     KeyDef("StopTxnAlignedData", str, "", check=_MEASURANDS_OK),
     KeyDef("StopTxnSampledData", str, "Energy.Active.Import.Register", check=_MEASURANDS_OK),
-    KeyDef("SupportedFeatureProfiles", str, "Core,LocalAuthListManagement,RemoteTrigger",
-           readonly=True),
+    KeyDef("SupportedFeatureProfiles", str,
+           "Core,LocalAuthListManagement,RemoteTrigger,SmartCharging", readonly=True),
     KeyDef("TransactionMessageAttempts", int, 3, minimum=1, maximum=10_000),
     KeyDef("TransactionMessageRetryInterval", int, 60, minimum=0, maximum=DAY_S),
     KeyDef("UnlockConnectorOnEVSideDisconnect", bool, True),
     # 0 disables pings; a dead link must be found within the hour.
     KeyDef("WebSocketPingInterval", int, 60, minimum=0, maximum=3600),
+    # Smart Charging profile (OCPP 1.6 §9.4): read-only, the limits SetChargingProfile
+    # enforces (ocpp_client.v16.smart_charging).
+    *(KeyDef(name, type(value), value, readonly=True)
+      for name, value in SMART_CHARGING_KEYS.items()),
 ]}
 
 
