@@ -96,6 +96,8 @@ class ReadingContext(enum.Enum):
     PERIODIC = "periodic"
     TRANSACTION_END = "transaction_end"
     TRIGGER = "trigger"
+    #: At a clock-aligned instant (every interval since UTC midnight).
+    CLOCK_ALIGNED = "clock_aligned"
 
 
 # -- events --------------------------------------------------------------------------------
@@ -265,6 +267,8 @@ class MeterSample:
     reading: MeterReading
     context: ReadingContext
     evse_id: int = 0
+    #: The EV's state of charge, %, when the EV reports it (None: not known).
+    soc_percent: float | None = None
 
 
 @dataclass(frozen=True)

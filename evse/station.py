@@ -111,9 +111,13 @@ class Station:
         #: ConnectionTimeOut (OCPP 1.6 §9.1.6): seconds an authorization waits for a plug.
         self.connection_timeout_s = 60.0
         self.meter_poll_s = meter_poll_s
-        #: Seconds between periodic MeterSample events of running transactions; 0 = none
-        #: (the adapter sets it, e.g. from OCPP MeterValueSampleInterval).
-        self.sample_interval_s = 0.0
+        self._sample_interval_s = 0.0
+        self._aligned_interval_s = 0.0
+        #: Per connector: when its running transaction started (timer clock, s).
+        self._sample_origin: dict[int, float] = {}
+        self._sample_timers: dict[int, Timer] = {}
+        self._aligned_timer = Timer(self.timer_clock, "clock_aligned_sample",
+                                    self._aligned_due)
         self._subscribers: list[Subscriber] = []
         self._sessions = SessionStore(db)
         self._db = db
@@ -151,6 +155,9 @@ class Station:
             self._connection_timers[conn.id] = Timer(
                 self.timer_clock, "connection_timeout",
                 lambda c=conn: self._connection_timed_out(c))  # type: ignore[misc]
+            self._sample_timers[conn.id] = Timer(
+                self.timer_clock, "meter_sample",
+                lambda c=conn: self._sample_due(c))  # type: ignore[misc]
         self._scheduled_operative: dict[int, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -170,6 +177,44 @@ class Station:
         self._tx_policy = policy
         for conn in self.connectors.values():
             conn.tx_policy = policy
+
+    @property
+    def sample_interval_s(self) -> float:
+        """Seconds between periodic MeterSample events of a running transaction, counted
+        from its start; 0 = none (the adapter sets it, e.g. from OCPP 1.6
+        MeterValueSampleInterval, §9.1.19). A change applies at once: the next sample comes
+        at the next multiple of the new interval since the start."""
+        return self._sample_interval_s
+
+    @sample_interval_s.setter
+    def sample_interval_s(self, seconds: float) -> None:
+        if seconds == self._sample_interval_s:
+            return
+        self._sample_interval_s = seconds
+        for conn in self.connectors.values():
+            self._schedule_sample(conn)
+
+    @property
+    def aligned_interval_s(self) -> float:
+        """Seconds between clock-aligned MeterSample events of every connector (context
+        :attr:`ReadingContext.CLOCK_ALIGNED`), aligned to UTC midnight; 0 = none (e.g. OCPP
+        1.6 ClockAlignedDataInterval, §9.1.7). A change applies at once."""
+        return self._aligned_interval_s
+
+    @aligned_interval_s.setter
+    def aligned_interval_s(self, seconds: float) -> None:
+        if seconds == self._aligned_interval_s:
+            return
+        self._aligned_interval_s = seconds
+        self._schedule_aligned()
+
+    @property
+    def operative(self) -> bool:
+        """False while the station as a whole (connector 0) was put out of service and
+        none of its connectors was put back in since (OCPP 1.6 §5.2 connectorId 0)."""
+        row = self._db.execute(
+            "SELECT operative FROM connector_availability WHERE connector_id = 0").fetchone()
+        return row is None or bool(row[0])
 
     @property
     def stop_on_ev_disconnect(self) -> bool:
@@ -206,10 +251,15 @@ class Station:
         task.add_done_callback(tasks.discard)
 
     def _on_session_event(self, event: DomainEvent) -> None:
-        self._publish(event)
+        conn = (self.connectors.get(event.connector_id)
+                if isinstance(event, SessionStateChanged) else None)
+        # An EVSE scheduled to go out of service goes straight from its transaction to
+        # out of service: the idle state in between is not shown (no "Available" flash).
+        if not (conn is not None and event.state == IDLE  # type: ignore[union-attr]
+                and self._scheduled_operative.get(conn.id) is False):
+            self._publish(event)
         if not isinstance(event, SessionStateChanged):
             return
-        conn = self.connectors.get(event.connector_id)
         if conn is None:
             return
         # A transaction ends when its EVSE leaves the transaction states.
@@ -244,6 +294,7 @@ class Station:
         (``poll=False``: tests call :meth:`poll_once` themselves)."""
         loop = asyncio.get_running_loop()
         self._running = True
+        self._schedule_aligned()
         # Without an RTC the system clock may be behind what was already persisted.
         self.clock.raise_floor(self._sessions.latest_ts())
         for row in self._db.execute("SELECT connector_id, operative FROM connector_availability"):
@@ -270,7 +321,6 @@ class Station:
             return
         for conn in self.connectors.values():
             self._spawn(self._poll_meter(conn), background=True)
-        self._spawn(self._sample_periodically(), background=True)
 
     def _close_interrupted(self, session: Session) -> None:
         """A session the last run left open (power cut, kill -9): close it with PowerLoss,
@@ -320,33 +370,66 @@ class Station:
             await self.poll_once(conn)
             await asyncio.sleep(self.meter_poll_s)
 
-    async def _sample_periodically(self) -> None:
-        """Publish a periodic MeterSample per running transaction every sample_interval_s;
-        a failing meter gives no sample rather than a stale one."""
-        while self._running:
-            interval = self.sample_interval_s
-            await asyncio.sleep(interval if interval > 0 else 1.0)
-            if interval <= 0:
-                continue
-            for conn in list(self.connectors.values()):
-                if conn.session is None:
-                    continue
-                try:
-                    reading = await conn.iec.read_meter()
-                except PowerMeterFailure as exc:
-                    log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
-                    continue
-                session = conn.session
-                if session is not None:
-                    now = self.clock.now()
-                    reading = dataclasses.replace(reading, timestamp=now)
-                    # The sample and the session's last reading are one commit, so a
-                    # PowerLoss stop is never older or lower than a sample already queued.
-                    with transaction(self._db):
-                        self._sessions.record_meter(session, reading.energy_active_import_wh,
-                                                    now)
-                        self._publish(MeterSample(conn.id, session.session_id, reading,
-                                                  ReadingContext.PERIODIC, conn.evse_id))
+    # -- periodic and clock-aligned samples (timers on the timer clock) ------------------
+    def _schedule_sample(self, conn: SessionMachine) -> None:
+        """Arm ``conn``'s sample timer for the next multiple of the sample interval since
+        its transaction started (disarm without a transaction or an interval)."""
+        timer = self._sample_timers[conn.id]
+        interval = self._sample_interval_s
+        origin = self._sample_origin.get(conn.id)
+        if interval <= 0 or origin is None or conn.session is None:
+            timer.cancel()
+            return
+        delay = interval - (self.timer_clock.monotonic() - origin) % interval
+        timer.start(delay if delay > 1e-6 else interval)  # float residue: not "now" again
+
+    def _sample_due(self, conn: SessionMachine) -> None:
+        session = conn.session
+        self._schedule_sample(conn)
+        if session is not None:
+            self._spawn(self._take_sample(conn, session, ReadingContext.PERIODIC))
+
+    def _schedule_aligned(self) -> None:
+        """Arm the clock-aligned timer for the next instant that is a multiple of the
+        interval after UTC midnight (the last of a day ends at midnight)."""
+        interval = self._aligned_interval_s
+        if interval <= 0:
+            self._aligned_timer.cancel()
+            return
+        since_midnight = self.clock.now() % 86_400
+        delay = min(interval - since_midnight % interval, 86_400 - since_midnight)
+        self._aligned_timer.start(delay if delay > 1e-3 else interval)
+
+    def _aligned_due(self) -> None:
+        self._schedule_aligned()
+        for conn in self.connectors.values():
+            self._spawn(self._take_sample(conn, conn.session, ReadingContext.CLOCK_ALIGNED))
+
+    async def _take_sample(self, conn: SessionMachine, session: Session | None,
+                           context: ReadingContext) -> None:
+        """Publish one MeterSample of ``conn`` (``session``: the transaction it belongs to,
+        if it still runs); a failing meter gives no sample rather than a stale one."""
+        if not self._running:
+            return
+        try:
+            reading = await conn.iec.read_meter()
+        except PowerMeterFailure as exc:
+            log.warning("connector %d: no %s meter value: %s", conn.id, context.value,
+                        exc.reason)
+            return
+        now = self.clock.now()
+        reading = dataclasses.replace(reading, timestamp=now)
+        if session is None or conn.session is not session:
+            if context is ReadingContext.PERIODIC:
+                return  # the transaction ended meanwhile: its end reading says the rest
+            self._publish(MeterSample(conn.id, None, reading, context, conn.evse_id))
+            return
+        # The sample and the session's last reading are one commit, so a PowerLoss stop
+        # is never older or lower than a sample already queued.
+        with transaction(self._db):
+            self._sessions.record_meter(session, reading.energy_active_import_wh, now)
+            self._publish(MeterSample(conn.id, session.session_id, reading, context,
+                                      conn.evse_id))
 
     def _connection_timed_out(self, conn: SessionMachine) -> None:
         """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
@@ -435,6 +518,8 @@ class Station:
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_token.value, session.meter_start_wh)
             conn.begin(session)
+            self._sample_origin[conn.id] = self.timer_clock.monotonic()
+            self._schedule_sample(conn)
 
     async def _finish_session(
         self, conn: SessionMachine, session: Session, cause: StopCause, by: IdToken | None,
@@ -444,6 +529,8 @@ class Station:
             if conn.session is not session:
                 return
             conn.session = None
+            self._sample_origin.pop(conn.id, None)
+            self._sample_timers[conn.id].cancel()
             reading: MeterReading | None
             try:
                 reading = await conn.iec.read_meter()
@@ -500,6 +587,16 @@ class Station:
             if conn.session is not None and conn.session.session_id == session_id:
                 return conn
         return None
+
+    def set_group(self, session_id: int, parent_id_tag: str | None) -> None:
+        """The group (parent IdToken) of running session ``session_id`` became known after
+        its start (e.g. from the CSMS's answer to the transaction start): a card of the
+        same group stops it from now on. None, or no such running session: nothing."""
+        conn = self.session_by_id(session_id)
+        if (parent_id_tag is None or conn is None or conn.session is None
+                or conn.session.parent_id_tag == parent_id_tag):
+            return
+        self._sessions.set_parent(conn.session, parent_id_tag)
 
     # -- identification -----------------------------------------------------------------
     def on_card_hw(self, loop: asyncio.AbstractEventLoop, id_tag: str) -> None:
@@ -604,6 +701,7 @@ class Station:
             return "rejected"
         targets = list(self.connectors.values()) if connector_id == 0 else [
             self.connectors[connector_id]]
+        self._set_station_operative(connector_id, operative)
         answer = "accepted"
         for conn in targets:
             self._db.execute(
@@ -616,6 +714,17 @@ class Station:
                 continue
             self._set_operative(conn, operative)
         return answer
+
+    def _set_station_operative(self, connector_id: int, operative: bool) -> None:
+        """Connector 0's own availability: set by a station-wide change, back in service
+        as soon as any connector is (published as AvailabilityChanged of connector 0)."""
+        if connector_id != 0 and not operative:
+            return
+        was = self.operative
+        self._db.execute("INSERT OR REPLACE INTO connector_availability VALUES (0, ?)",
+                         (int(operative),))
+        if was != operative:
+            self._publish(AvailabilityChanged(0, 0, operative, self.clock.now()))
 
     def _set_operative(self, conn: SessionMachine, operative: bool) -> None:
         changed = conn.operative != operative
@@ -716,6 +825,9 @@ class Station:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        self._aligned_timer.cancel()
+        for timer in self._sample_timers.values():
+            timer.cancel()
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():

@@ -242,6 +242,12 @@ class Outbox:
             return message, 0.0
         return None, wait
 
+    def holds(self, action: str, connector_id: int) -> bool:
+        """Whether a message ``action`` of ``connector_id`` is still queued."""
+        return self._db.execute(
+            "SELECT 1 FROM outbox WHERE connector_id = ? AND action = ? LIMIT 1",
+            (connector_id, action)).fetchone() is not None
+
     def peek(self) -> QueuedMessage | None:
         """The oldest message of all (tests, status)."""
         row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id LIMIT 1").fetchone()
