@@ -272,10 +272,27 @@ class Outbox:
             self.flush()
 
     def flush(self) -> None:
-        """Commit pending acknowledgements now."""
+        """Commit pending acknowledgements now; once the queue is empty, give the pages
+        it used back to the file system (:meth:`reclaim_space`)."""
         if self._pending_acks:
             with transaction(self._db):
                 self._flush_acks()
+            if self._count == 0:
+                self.reclaim_space()
+
+    def reclaim_space(self) -> int:
+        """Shrink the database file by its free pages (``PRAGMA incremental_vacuum``, with
+        ``auto_vacuum=INCREMENTAL`` set by :func:`evse.state_db.open_state_db`) and
+        truncate the WAL: a large offline queue that drained must not keep its megabytes
+        on the SD card. Returns the free pages released (0 when there were none)."""
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free == 0 or self._db.in_transaction:
+            return 0
+        # sqlite3_exec steps it to the end (one execute() frees a single page).
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        log.info("outbox empty: %d free page(s) of the state database released", free)
+        return free
 
     def _flush_acks(self) -> None:
         if not self._pending_acks:
