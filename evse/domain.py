@@ -335,12 +335,22 @@ class ReservationExpired:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class PowerSupplyChanged:
+    """The mains supply was lost (``lost``; the station runs on its hold-up supply, its
+    transactions were stopped) or is back."""
+
+    lost: bool
+    timestamp: float
+
+
 SessionEvent = (
     SessionStateChanged | EvConnected | EvDisconnected | Authorized | Deauthorized
     | PowerPathClosed | PowerPathOpened | EnergyTransferStarted | EnergyTransferSuspendedByEV
     | EnergyTransferSuspendedByEVSE | EnergyTransferResumed | TransactionStarted
     | TransactionStopped | MeterSample | FaultRaised | FaultCleared | AvailabilityChanged
     | ReservationPlaced | ReservationUsed | ReservationExpired
+    | PowerSupplyChanged
 )
 #: Every event the core publishes (kept as the subscribers' type name).
 DomainEvent = SessionEvent

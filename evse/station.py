@@ -32,6 +32,7 @@ from evse.domain import (
     IdToken,
     IdTokenType,
     MeterSample,
+    PowerSupplyChanged,
     ReadingContext,
     SessionStateChanged,
     StopCause,
@@ -419,17 +420,30 @@ class Station:
             return
         now = self.clock.now()
         reading = dataclasses.replace(reading, timestamp=now)
+        soc = self._ev_soc(conn)
         if session is None or conn.session is not session:
             if context is ReadingContext.PERIODIC:
                 return  # the transaction ended meanwhile: its end reading says the rest
-            self._publish(MeterSample(conn.id, None, reading, context, conn.evse_id))
+            self._publish(MeterSample(conn.id, None, reading, context, conn.evse_id, soc))
             return
         # The sample and the session's last reading are one commit, so a PowerLoss stop
         # is never older or lower than a sample already queued.
         with transaction(self._db):
             self._sessions.record_meter(session, reading.energy_active_import_wh, now)
             self._publish(MeterSample(conn.id, session.session_id, reading, context,
-                                      conn.evse_id))
+                                      conn.evse_id, soc))
+
+    @staticmethod
+    def _ev_soc(conn: SessionMachine) -> float | None:
+        """The EV's state of charge, % (None when the EV or the hardware cannot say)."""
+        source = conn.hw.ev_state_of_charge
+        if source is None:
+            return None
+        try:
+            return source()
+        except Exception:  # a failing report must not cost the meter value
+            log.exception("connector %d: reading the EV's state of charge", conn.id)
+            return None
 
     def _connection_timed_out(self, conn: SessionMachine) -> None:
         """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
@@ -514,7 +528,8 @@ class Station:
                                                  evse_id=conn.evse_id))
                 if reading is not None:
                     self._publish(MeterSample(conn.id, session.session_id, reading,
-                                              ReadingContext.TRANSACTION_BEGIN, conn.evse_id))
+                                              ReadingContext.TRANSACTION_BEGIN, conn.evse_id,
+                                              self._ev_soc(conn)))
             log.info("connector %d: transaction %d started for %s at %d Wh",
                      conn.id, session.session_id, id_token.value, session.meter_start_wh)
             conn.begin(session)
@@ -580,6 +595,24 @@ class Station:
         for cid, conn in self.connectors.items():
             if conn.session is not None:
                 await self.stop_transaction(cid, cause)
+
+    # -- mains supply -------------------------------------------------------------------
+    def on_power_fail_hw(self, loop: asyncio.AbstractEventLoop, lost: bool) -> None:
+        """Driver thread: the mains-loss input changed (``lost``: the supply is gone)."""
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._spawn, self.power_changed(lost))
+
+    async def power_changed(self, lost: bool) -> None:
+        """The mains supply was lost or is back (a UPS / supply-monitor signal). Lost:
+        every running transaction stops with :attr:`StopCause.POWER_LOSS` (durably
+        queued) while the hold-up supply lasts, then :class:`PowerSupplyChanged` tells
+        the adapters to flush what they hold before the power goes."""
+        if lost:
+            log.critical("mains supply lost: stopping every transaction (PowerLoss)")
+            await self.stop_all(StopCause.POWER_LOSS)
+        else:
+            log.warning("mains supply back")
+        self._publish(PowerSupplyChanged(lost, self.clock.now()))
 
     def session_by_id(self, session_id: int) -> SessionMachine | None:
         """The connector running local session ``session_id``, if any."""

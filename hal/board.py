@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -10,6 +11,7 @@ from hal.id_reader import IdReader
 from hal.lock import ConnectorLock
 from hal.meter import EnergyMeter
 from hal.pilot import ControlPilot
+from hal.power_fail import PowerFailInput
 from hal.rcd import Rcd
 from hal.temperature import TemperatureSensor
 
@@ -26,6 +28,9 @@ class ConnectorHardware:
     lock: ConnectorLock | None = None
     #: Optional temperature sensor (socket / cable), °C, for derating.
     temperature: TemperatureSensor | None = None
+    #: The EV's state of charge, %, when the EV reports it (a digital link, the simulator);
+    #: None when this connector cannot know it or the EV does not say.
+    ev_state_of_charge: Callable[[], float | None] | None = None
 
 
 class SimulatorControl(Protocol):
@@ -57,6 +62,9 @@ class SimulatorControl(Protocol):
     def describe(self) -> dict[str, object]:
         """JSON-able state of the simulated EVs, for ``evse status``."""
 
+    def power_fail(self, lost: bool) -> None:
+        """The mains-loss input says the supply is lost (``lost``) or back."""
+
 
 @dataclass
 class Board:
@@ -65,6 +73,8 @@ class Board:
     connectors: list[ConnectorHardware]
     id_readers: list[IdReader] = field(default_factory=list)
     simulator: SimulatorControl | None = None
+    #: The mains-loss signal (UPS / supply monitor), if wired.
+    power_fail: PowerFailInput | None = None
 
     def close(self) -> None:
         """Open every contactor, then release all hardware."""
@@ -77,3 +87,5 @@ class Board:
             hw.contactor.close_hw()
         for reader in self.id_readers:
             reader.close()
+        if self.power_fail is not None:
+            self.power_fail.close()

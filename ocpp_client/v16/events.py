@@ -23,6 +23,7 @@ from evse.domain import (
     AvailabilityChanged,
     DomainEvent,
     MeterSample,
+    PowerSupplyChanged,
     ReadingContext,
     SessionStateChanged,
     TransactionStarted,
@@ -83,6 +84,9 @@ class EventMapper16:
         if isinstance(event, SessionStateChanged):
             if self._online():
                 self._live.put_nowait(self.status_call(event))
+        elif isinstance(event, PowerSupplyChanged) and event.lost:
+            # The PowerLoss stops are queued: commit what is held before the power goes.
+            self.outbox.flush()
         elif isinstance(event, AvailabilityChanged) and event.connector_id == 0:
             if self._online():
                 self._live.put_nowait(self.station_status_call())
