@@ -390,19 +390,24 @@ class Station:
         if session is not None:
             self._spawn(self._take_sample(conn, session, ReadingContext.PERIODIC))
 
-    def _schedule_aligned(self) -> None:
+    def _schedule_aligned(self, fired: bool = False) -> None:
         """Arm the clock-aligned timer for the next instant that is a multiple of the
-        interval after UTC midnight (the last of a day ends at midnight)."""
+        interval after UTC midnight (the last of a day ends at midnight). ``fired``: called
+        at an instant just reached, which (whether the timer ran a little early or late)
+        is never the next one."""
         interval = self._aligned_interval_s
         if interval <= 0:
             self._aligned_timer.cancel()
             return
-        since_midnight = self.clock.now() % 86_400
-        delay = min(interval - since_midnight % interval, 86_400 - since_midnight)
-        self._aligned_timer.start(delay if delay > 1e-3 else interval)
+        now = self.clock.now()
+        ref = now + (interval / 2 if fired else 0.0)
+        since_midnight = ref % 86_400
+        delay = ref - now + min(interval - since_midnight % interval,
+                                86_400 - since_midnight)
+        self._aligned_timer.start(delay)
 
     def _aligned_due(self) -> None:
-        self._schedule_aligned()
+        self._schedule_aligned(fired=True)
         for conn in self.connectors.values():
             self._spawn(self._take_sample(conn, conn.session, ReadingContext.CLOCK_ALIGNED))
 
