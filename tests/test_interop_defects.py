@@ -45,7 +45,10 @@ def _meter_values(csms: DevCsms, context: str, connector_id: int = 1) -> list[di
 
 async def _connected(csms: DevCsms, daemon_factory: DaemonFactory, **kw: Any) -> Any:
     daemon = await daemon_factory(f"ws://127.0.0.1:{csms.port}/", **kw)
-    await csms.wait_for(lambda: "CP-TEST" in csms.stations and csms.actions("StatusNotification"))
+    # Connector 1's status comes from the live sender: the link's workers (the Heartbeat
+    # loop among them) run.
+    await csms.wait_for(lambda: "CP-TEST" in csms.stations and any(
+        s["connectorId"] == 1 for s in csms.actions("StatusNotification")))
     return daemon
 
 
@@ -77,6 +80,10 @@ async def test_changed_sample_interval_applies_at_once(
     """MeterValueSampleInterval 3600 → 1 while charging: a Sample.Periodic within seconds."""
     daemon = await _connected(csms, daemon_factory)
     await _configure(csms, "MeterValueSampleInterval", "3600")
+    await daemon.shutdown()  # the next run starts with 3600 s (the key is kept in the DB)
+    csms.calls.clear()
+    daemon = await _connected(csms, daemon_factory)
+    assert daemon.station.sample_interval_s == 3600.0
     sim = daemon.board.simulator
     sim.plug(1, 16.0, 3)
     sim.swipe("DEMO01")
