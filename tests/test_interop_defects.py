@@ -13,9 +13,12 @@ transactionData carries the StopTxnSampledData / StopTxnAlignedData samples; §4
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +312,14 @@ async def test_soc_and_power_offered_measurands(
 # -- power-fail input ------------------------------------------------------------------------
 async def test_power_fail_stops_transactions_with_power_loss(
         csms: DevCsms, daemon_factory: DaemonFactory) -> None:
+    """``evse sim power-fail`` (the simulated mains-loss input): the running transaction
+    stops with PowerLoss, its samples in the StopTransaction, and nothing left uncommitted."""
     daemon, _ = await start_charging(csms, daemon_factory)
     await csms.wait_for(lambda: _meter_values(csms, "Sample.Periodic"))
-    daemon.board.simulator.power_fail(True)
+    cli = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "evse", "sim", "power-fail", "--config",
+                         str(daemon.config.path)], capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0, cli.stderr
     [stop] = await csms.wait_for(lambda: csms.actions("StopTransaction"))
     assert stop["reason"] == "PowerLoss"
     contexts = _contexts(stop["transactionData"])
