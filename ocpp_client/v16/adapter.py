@@ -131,7 +131,7 @@ class Ocpp16Adapter:
         ), self)
         self.events = EventMapper16(station, config, self.configuration, self.outbox,
                                     self._clock, lambda: self.online, self._live,
-                                    TransactionData(db))
+                                    TransactionData(db, self._clock.run_id))
         self.commands = StationCommands16(
             station, self.configuration, self.auth, self.transactions, self._clock,
             authorize=self.authorize, send_boot=self._triggered_boot,
@@ -315,8 +315,11 @@ class Ocpp16Adapter:
 
     def _clock_corrected(self, correction_s: float) -> None:
         """First CSMS time of this run: shift queued timestamps stamped before it."""
-        rows = self.outbox.correct_timestamps(
-            lambda payload: shift_timestamps(payload, correction_s))
+        with transaction(self._db):
+            rows = self.outbox.correct_timestamps(
+                lambda payload: shift_timestamps(payload, correction_s))
+            rows += self.events.transaction_data.correct_timestamps(
+                lambda value: shift_timestamps(value, correction_s))
         if rows:
             log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
                      rows, correction_s)

@@ -149,7 +149,8 @@ class EventMapper16:
                 "StopTxnAlignedData" if aligned else "StopTxnSampledData")
             if stop_measurands:
                 self.transaction_data.add(event.session_id,
-                                          self._meter_value(event, stop_measurands))
+                                          self._meter_value(event, stop_measurands),
+                                          self.clock.synced)
         measurands = self.configuration.get_list(
             "MeterValuesAlignedData" if aligned else "MeterValuesSampledData")
         if not measurands:
