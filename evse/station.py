@@ -438,6 +438,12 @@ class Station:
             self._publish(MeterSample(conn.id, session.session_id, reading, context,
                                       conn.evse_id, soc))
 
+    def ev_state_of_charge(self, connector_id: int) -> float | None:
+        """The state of charge the EV on ``connector_id`` reports, % (None when the EV or
+        the hardware cannot say, or no such connector)."""
+        conn = self.connectors.get(connector_id)
+        return None if conn is None else self._ev_soc(conn)
+
     @staticmethod
     def _ev_soc(conn: SessionMachine) -> float | None:
         """The EV's state of charge, % (None when the EV or the hardware cannot say)."""

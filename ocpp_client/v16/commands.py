@@ -174,6 +174,7 @@ class StationCommands16:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id,
+                            self.station.ev_state_of_charge(conn.id)))
         except LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)
