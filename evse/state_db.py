@@ -94,10 +94,20 @@ def _baseline(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
 
+#: The bounded local security log (OCPP 1.6 security whitepaper ed. 3, "Security events").
+SECURITY_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS security_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " timestamp REAL NOT NULL, type TEXT NOT NULL, tech_info TEXT)"
+)
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
+    # The same statement as ocpp_client.security.security_log.create_security_log_table
+    # (evse may not import ocpp_client; a test checks the two agree). The certificate store
+    # keeps its certificates as files in <state_dir>/certificates, not in tables.
+    Migration(2, "security log (OCPP security events)", (SECURITY_LOG_TABLE,)),
 )
 
 #: The schema version this code writes.

@@ -43,12 +43,17 @@ from ocpp_client.link import BootAnswer, LinkKeeper, LinkSettings
 from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import DropMessage, OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
+from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.log_redaction import redact_websockets_logs
+from ocpp_client.security.profiles import check_url_scheme
+from ocpp_client.security.secret_files import check_secret_file
 from ocpp_client.v16.charge_point import ChargePoint16, frame_rules
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
 from ocpp_client.v16.events import EventMapper16
 from ocpp_client.v16.mapping import AUTH_STATUS
 from ocpp_client.v16.meter_values import iso_timestamp, shift_timestamps
+from ocpp_client.v16.security import Security16, security_paths
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ _CALLS: dict[str, Any] = {
     "StartTransaction": call.StartTransaction,
     "StopTransaction": call.StopTransaction,
     "MeterValues": call.MeterValues,
+    "SecurityEventNotification": call.SecurityEventNotification,
 }
 
 #: Longest frame accepted from the CSMS, bytes (the ``websockets`` default frame limit).
@@ -64,8 +70,26 @@ MAX_FRAME_BYTES = 1024 * 1024
 
 
 def check_config(config: Config) -> list[str]:
-    """Adapter-specific config problems (``[ocpp.configuration]`` keys), file-prefixed."""
-    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp.configuration)]
+    """Adapter-specific config problems, file-prefixed: ``[ocpp.configuration]`` keys, the
+    ``[ocpp] url`` scheme against SecurityProfile (1: ws://, 2 and 3: wss://) and the
+    ``[security]`` files (present; key files 0600)."""
+    errors = check_toml_defaults(config.ocpp.configuration)
+    profile = config.ocpp.configuration.get("SecurityProfile", 0)
+    if not errors and isinstance(profile, int):
+        problem = check_url_scheme(profile, config.ocpp_url)
+        if problem:
+            errors.append(problem)
+    for name, path in security_paths(config).items():
+        if path is None:
+            continue
+        try:
+            if name in ("authorization_key_file", "client_key"):
+                check_secret_file(path)
+            elif not path.is_file():
+                raise FileNotFoundError(f"{path}: no such file")
+        except OSError as exc:
+            errors.append(f"security.{name}: {exc}")
+    return [f"{config.path}: {e}" for e in errors]
 
 
 def auth_settings(configuration: Configuration) -> AuthSettings:
@@ -90,6 +114,10 @@ class Ocpp16Adapter:
         db: the state database (queue, transaction ids, cache, configuration keys).
         ssl_context: TLS context for ``wss://`` (None: the ``websockets`` default).
         headers: extra handshake headers (e.g. HTTP Basic authentication).
+
+    Without ``ssl_context`` and ``headers`` the link is secured by the SecurityProfile key
+    and ``[security]`` (:class:`~ocpp_client.v16.security.Security16`); with either, they
+    are used as given (tests, special set-ups) and SecurityProfile is not applied.
     """
 
     def __init__(self, station: Station, config: Config, db: sqlite3.Connection,
@@ -117,13 +145,8 @@ class Ocpp16Adapter:
             lambda: self.clock.now(), AUTH_STATUS)
         self._db = db
         self._live: asyncio.Queue[Any] = asyncio.Queue()
-        self.link = LinkKeeper(LinkSettings(
-            url=self.url, subprotocol="ocpp1.6",
-            reconnect_min_s=config.ocpp.reconnect_min_s,
-            reconnect_max_s=config.ocpp.reconnect_max_s,
-            max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
-            headers=(lambda: headers) if headers else None,
-        ), self)
+        # The Authorization header must never reach a log line (issue 13).
+        redact_websockets_logs()
         self.events = EventMapper16(station, config, self.configuration, self.outbox,
                                     self._clock, lambda: self.online, self._live)
         self.commands = StationCommands16(
@@ -131,6 +154,18 @@ class Ocpp16Adapter:
             authorize=self.authorize, send_boot=self._triggered_boot,
             send_heartbeat=self._triggered_heartbeat,
             queue_meter_values=self.events.queue_meter_values)
+        self.security = Security16(
+            config, self.url, self.configuration, db, self.outbox, self._clock,
+            self.commands, current_cp=lambda: self.cp, reconnect=lambda: self.link.reconnect())
+        static = ssl_context is not None or bool(headers)
+        self.link = LinkKeeper(LinkSettings(
+            url=self.url, subprotocol="ocpp1.6",
+            reconnect_min_s=config.ocpp.reconnect_min_s,
+            reconnect_max_s=config.ocpp.reconnect_max_s,
+            max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
+            headers=(lambda: headers) if headers else None,
+            security=None if static else self.security.connect,
+        ), self)
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         station.authorizer = self
         self._clock.on_first_sync(self._clock_corrected)
@@ -146,7 +181,12 @@ class Ocpp16Adapter:
 
     @on_reset.setter
     def on_reset(self, hook: Any) -> None:
-        self.commands.on_reset = hook
+        def reset(kind: str) -> None:
+            # Logged and queued before the daemon goes down (sent after the restart).
+            self.security.record(SecurityEventType.RESET_OR_REBOOT, f"Reset {kind}")
+            if hook is not None:
+                hook(kind)
+        self.commands.on_reset = reset
 
     @property
     def clock(self) -> Clock:
@@ -175,7 +215,9 @@ class Ocpp16Adapter:
         """JSON-able link state for ``evse status``."""
         return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
-                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
+                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
+                "security_profile": int(self.security.switch.active),
+                "security_log_entries": len(self.security.events.log)}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId the CSMS gave local session ``session_id``, as text."""
@@ -183,7 +225,10 @@ class Ocpp16Adapter:
         return None if transaction_id is None else str(transaction_id)
 
     async def run(self) -> None:
-        """Keep the link up forever (cancel to stop)."""
+        """Keep the link up forever (cancel to stop); StartupOfTheDevice is logged (and
+        queued) first."""
+        self.security.record(SecurityEventType.STARTUP_OF_THE_DEVICE,
+                             f"firmware {__version__}")
         await self.link.run()
 
     async def close(self) -> None:
@@ -193,6 +238,7 @@ class Ocpp16Adapter:
             await asyncio.sleep(0.05)
         self.outbox.flush()
         self.commands.cancel_all()
+        self.security.cancel_all()
 
     def _apply_configuration(self) -> None:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
@@ -222,9 +268,11 @@ class Ocpp16Adapter:
     def open_charge_point(self, ws: Any) -> ChargePoint16:
         """The guarded 1.6 ChargePoint over ``ws``."""
         guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
-                                          validator=lambda _a: None), self.config.station_id)
+                                          validator=lambda _a: None), self.config.station_id,
+                           on_refused=self.security.events.invalid_message)
         cp = ChargePoint16(self.config.station_id, guard, self.commands, self.configuration,
-                           self.auth, response_timeout=self.config.ocpp.call_timeout_s)
+                           self.auth, response_timeout=self.config.ocpp.call_timeout_s,
+                           security=self.security)
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
 
@@ -294,7 +342,7 @@ class Ocpp16Adapter:
         """Synchronize the core's clock with a CSMS ``currentTime`` (§4.2, §4.6)."""
         csms = parse_expiry(current_time)
         if csms is not None:
-            self.clock.sync(csms)
+            self.security.clock_synchronized(self.clock.sync(csms))
 
     def _clock_corrected(self, correction_s: float) -> None:
         """First CSMS time of this run: shift queued timestamps stamped before it."""
