@@ -61,11 +61,24 @@ HOLD_S = 5.0
 _LEADING_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 
 
+#: A ChangeConfiguration of a secret key (AuthorizationKey, 1.6 security whitepaper ed. 3),
+#: with "key" before or after "value": the value is masked in the frame log.
+_SECRET_VALUE = (
+    re.compile(r'("key"\s*:\s*"AuthorizationKey"\s*,\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"',
+               re.IGNORECASE),
+    re.compile(r'("value"\s*:\s*)"(?:[^"\\]|\\.)*"(\s*,\s*"key"\s*:\s*"AuthorizationKey")',
+               re.IGNORECASE),
+)
+
+
 def log_frame(direction: str, station_id: str, frame: str) -> None:
     """Log one OCPP-J frame at DEBUG (``direction``: "in" from the CSMS, "out" to it).
 
-    The one place frames are logged, so redaction has one place to go."""
+    The one place frames are logged, so redaction has one place to go: the value of a
+    secret configuration key (AuthorizationKey) is never written."""
     if frame_log.isEnabledFor(logging.DEBUG):
+        frame = _SECRET_VALUE[0].sub(r'\1"***"', frame)
+        frame = _SECRET_VALUE[1].sub(r'\1"***"\2', frame)
         frame_log.debug("%s %s %.2000s", station_id, "<-" if direction == "in" else "->", frame)
 
 
