@@ -293,3 +293,87 @@ async def test_no_secret_in_logs_status_or_get_configuration(
         for secret in secrets:
             assert secret not in text, f"secret in {where}"
     assert ssl.TLSVersion  # the link was TLS throughout (profile 2)
+
+
+async def test_get_log_uploads_the_security_log_over_http(tmp_path: Path, pki: Pki,
+                                                          station: Station) -> None:
+    import http.server
+    import threading
+
+    received: dict[str, bytes] = {}
+
+    class Put(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+            length = int(self.headers["Content-Length"])
+            received[self.path] = self.rfile.read(length)
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Put)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY))
+    try:
+        await station.start(f"wss://127.0.0.1:{csms.port}/", 2)
+        await csms.wait_for(lambda: STATION in csms.stations and csms.actions("StatusNotification"))
+        cp = csms.stations[STATION]
+        url = f"http://127.0.0.1:{server.server_address[1]}/logs/"
+        diag = await cp.call(call.GetLog(log_type="DiagnosticsLog", request_id=1,
+                                         log={"remote_location": url}))
+        assert diag.status == "Rejected"
+        answer = await cp.call(call.GetLog(log_type="SecurityLog", request_id=7,
+                                           log={"remote_location": url}))
+        assert answer.status == "Accepted" and answer.filename
+        statuses = await csms.wait_for(lambda: [
+            p["status"] for p in csms.actions("LogStatusNotification")
+            if p.get("requestId") == 7 and p["status"] == "Uploaded"]
+            and [p["status"] for p in csms.actions("LogStatusNotification")])
+        assert statuses == ["Uploading", "Uploaded"]
+        body = received[f"/logs/{answer.filename}"].decode()
+        assert "StartupOfTheDevice" in body
+        trigger = await cp.call(call.ExtendedTriggerMessage(
+            requested_message="LogStatusNotification"))
+        assert trigger.status == "Accepted"
+        await csms.wait_for(lambda: len(csms.actions("LogStatusNotification")) == 3)
+        assert csms.actions("LogStatusNotification")[-1]["status"] == "Idle"
+    finally:
+        await csms.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def test_security_log_migration_matches_the_security_package(tmp_path: Path) -> None:
+    import sqlite3
+
+    from evse.state_db import open_state_db
+    from ocpp_client.security.security_log import create_security_log_table
+
+    migrated = open_state_db(tmp_path / "a")
+    created = sqlite3.connect(tmp_path / "b.db")
+    create_security_log_table(created)
+
+    def schema(db: sqlite3.Connection) -> list[Any]:
+        return db.execute("PRAGMA table_info(security_log)").fetchall()
+
+    assert schema(migrated) == schema(created) != []
+    migrated.close()
+    created.close()
+
+
+def test_config_check_names_a_url_that_does_not_suit_the_profile(tmp_path: Path) -> None:
+    from evse.config import ConfigError
+
+    path = write_config(tmp_path, "ws://127.0.0.1:9/", ocpp_keys="SecurityProfile = 2")
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(str(path))
+    assert any("SecurityProfile 2 uses TLS; expected a wss:// URL" in e
+               for e in err.value.errors)
+    path = write_config(tmp_path, "ws://127.0.0.1:9/",
+                        ocpp_keys='AuthorizationKey = "0123456789abcdefXYZ"')
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(str(path))
+    assert "0123456789abcdefXYZ" not in "\n".join(err.value.errors)
+    assert any("authorization_key_file" in e for e in err.value.errors)
