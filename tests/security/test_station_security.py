@@ -303,7 +303,7 @@ async def test_get_log_uploads_the_security_log_over_http(tmp_path: Path, pki: P
     received: dict[str, bytes] = {}
 
     class Put(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+        def do_PUT(self) -> None:
             length = int(self.headers["Content-Length"])
             received[self.path] = self.rfile.read(length)
             self.send_response(201)
