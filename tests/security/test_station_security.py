@@ -256,12 +256,15 @@ async def test_certificate_life_cycle(tmp_path: Path, pki: Pki, station: Station
 
 
 async def test_no_secret_in_logs_status_or_get_configuration(
-        tmp_path: Path, pki: Pki, station: Station, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, pki: Pki, station: Station, caplog: pytest.LogCaptureFixture
+        ) -> None:
     new_key = "brand-new-Key-from-the-CSMS-77"
     caplog.set_level(logging.DEBUG)
     # As the daemon configures it: the ocpp library's own frame lines (INFO) are dropped
     # (they would also hold the CSMS side's frames of this in-process test).
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    ocpp_logger = logging.getLogger("ocpp")
+    level = ocpp_logger.level
+    ocpp_logger.setLevel(logging.WARNING)
     csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY))
     try:
         daemon = await station.start(f"wss://127.0.0.1:{csms.port}/", 2)
@@ -280,6 +283,7 @@ async def test_no_secret_in_logs_status_or_get_configuration(
         stored = tmp_path / "state" / "authorization_key"
         assert stored.stat().st_mode & 0o777 == 0o600
     finally:
+        ocpp_logger.setLevel(level)
         await csms.stop()
     secrets = [KEY, new_key, basic(KEY).split()[1], basic(new_key).split()[1]]
     texts = {"status": json.dumps(status),
