@@ -381,3 +381,59 @@ def test_config_check_names_a_url_that_does_not_suit_the_profile(tmp_path: Path)
         load_checked_config(str(path))
     assert "0123456789abcdefXYZ" not in "\n".join(err.value.errors)
     assert any("authorization_key_file" in e for e in err.value.errors)
+
+
+async def test_a_profile_raise_that_works_is_kept(tmp_path: Path, pki: Pki,
+                                                  station: Station) -> None:
+    # A CSMS that accepts either credential (client certificate optional, no Basic auth
+    # check): the raise from 2 to 3 connects with the client certificate and is kept.
+    ctx = server_context(pki.server, tmp_path, client_root=pki.root)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    csms = DevCsms(port=0, accept_tags=("DEMO01",), ssl_context=ctx)
+    await csms.start()
+    try:
+        daemon = await station.start(f"wss://127.0.0.1:{csms.port}/", 2)
+        await csms.wait_for(lambda: STATION in csms.stations and csms.actions("StatusNotification"))
+        cp = csms.stations[STATION]
+        assert cp._connection.transport.get_extra_info("peercert") is None  # type: ignore[attr-defined]
+        result = await cp.call(call.ChangeConfiguration(key="SecurityProfile", value="3"))
+        assert result.status == "Accepted"
+        await csms.wait_for(lambda: len(csms.actions("BootNotification")) >= 2)
+        assert peer_certificate(csms).subject.rfc4514_string() == f"CN={STATION}"
+        await csms.wait_for(lambda: "ReconfigurationOfSecurityParameters" in events(csms))
+        conf = await csms.stations[STATION].call(call.GetConfiguration(key=["SecurityProfile"]))
+        assert conf.configuration_key[0]["value"] == "3"
+        adapter: Any = daemon.adapter
+        assert adapter.security.switch.active == 3
+    finally:
+        await csms.stop()
+
+
+async def test_refused_frames_reset_and_clock_are_security_events(
+        tmp_path: Path, pki: Pki, station: Station) -> None:
+    csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY))
+    try:
+        daemon = await station.start(f"wss://127.0.0.1:{csms.port}/", 2)
+        await csms.wait_for(lambda: STATION in csms.stations and csms.actions("StatusNotification"))
+        adapter: Any = daemon.adapter
+        log = adapter.security.events.log
+
+        def logged(kind: str) -> int:
+            return len([e for e in log.entries() if e.type.v16_name == kind])
+
+        ws: Any = csms.stations[STATION]._connection
+        for _ in range(3):
+            await ws.send("this is not JSON")
+        await csms.wait_for(lambda: len([f for f in csms.frames if f.direction == "in"
+                                         and f.raw.startswith("[4,")]) >= 3)
+        assert logged("InvalidMessages") == 1  # rate-limited: one for the burst
+        # A large clock correction (a CSMS time two hours ahead).
+        adapter.security.clock_synchronized(7200.0)
+        adapter.security.clock_synchronized(5.0)  # drift, not an event
+        await csms.wait_for(lambda: "SettingSystemTime" in events(csms))
+        assert logged("SettingSystemTime") == 1
+        reset = await csms.stations[STATION].call(call.Reset(type="Soft"))
+        assert reset.status == "Accepted"
+        await csms.wait_for(lambda: "ResetOrReboot" in events(csms))
+    finally:
+        await csms.stop()
