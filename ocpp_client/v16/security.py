@@ -11,12 +11,13 @@ CALLRESULT) and an *action* started once the CALLRESULT is out (a reconnect with
 credentials, a SignCertificate, an upload).
 
 SignedUpdateFirmware is not routed yet (answered NotSupported): it needs the firmware
-download / install flow (issue 10). Its wiring: download → SignedFirmwareStatusNotification
-Downloaded → :func:`ocpp_client.security.firmware_signature.verify_firmware` with the
-ManufacturerRootCertificate roots of :attr:`Security16.certificates` → InvalidCertificate +
-InvalidFirmwareSigningCertificate event, or InvalidSignature + InvalidFirmwareSignature event
-(both: stop, never run the install command), or SignatureVerified → Installing → install
-command → InstallRebooting → after the restart Installed + FirmwareUpdated event.
+download / install flow (issue 10). Its wiring (docs/security.md): at the request
+``verify_signing_certificate`` against the ManufacturerRootCertificate roots of
+:attr:`Security16.certificates` (None → InvalidCertificate + InvalidFirmwareSigningCertificate,
+no download); between Downloaded and Installing ``verify_firmware`` (not verified →
+InvalidSignature + the outcome's security event, never the install command; verified →
+SignatureVerified → Installing → install command → InstallRebooting; after the restart
+Installed + FirmwareUpdated).
 """
 
 from __future__ import annotations
