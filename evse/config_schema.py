@@ -569,6 +569,13 @@ SECURITY = _table(
             "",
             "PEM file of the private key of client_cert, mode 0600. Empty = none.",
         ),
+        "use_system_trust_store": _bool(
+            False,
+            "Also trust the operating system's root certificates for the CSMS's TLS server "
+            "certificate (profiles 2 and 3). Off by default: only the CSMS roots of the "
+            "certificate store. With SecurityProfile 0, a wss:// URL and no csms_root_ca "
+            "the system store is used (no security profile promises anything there).",
+        ),
     },
     "OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for "
     "[ocpp.configuration] SecurityProfile 1-3.",

@@ -132,3 +132,9 @@ class SecuritySettings:
 
     #: PEM file of the private key of client_cert, mode 0600. Empty = none.
     client_key: str = ""
+
+    #: Also trust the operating system's root certificates for the CSMS's TLS server certificate
+    #: (profiles 2 and 3). Off by default: only the CSMS roots of the certificate store. With
+    #: SecurityProfile 0, a wss:// URL and no csms_root_ca the system store is used (no security
+    #: profile promises anything there).
+    use_system_trust_store: bool = False

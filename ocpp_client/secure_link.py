@@ -42,10 +42,14 @@ class SecureConnect:
     """
 
     def __init__(self, security: LinkSecurity, events: SecurityEvents,
-                 store_profile: Callable[[SecurityProfile], None]) -> None:
+                 store_profile: Callable[[SecurityProfile], None],
+                 system_store: Callable[[SecurityProfile], bool] = lambda _p: False) -> None:
+        """``system_store(profile)``: whether a connect with ``profile`` also trusts the
+        operating system's roots."""
         self.security = security
         self.events = events
         self._store_profile = store_profile
+        self._system_store = system_store
 
     def prepare(self, url: str) -> ConnectOptions:
         """Options for the next connect (see :meth:`LinkSecurity.prepare`).
@@ -54,6 +58,7 @@ class SecureConnect:
             SecurityConfigError / OSError: the active profile lacks what it needs.
         """
         switch = self.security.profile
+        self.security.use_system_store = self._system_store(switch.next_profile())
         try:
             attempt = self.security.prepare(url)
         except (SecurityConfigError, ssl.SSLError, OSError) as exc:
@@ -64,6 +69,7 @@ class SecureConnect:
             self._record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                          f"SecurityProfile {int(raised)} cannot be used ({exc});"
                          f" staying at {int(active)}")
+            self.security.use_system_store = self._system_store(active)
             attempt = self.security.prepare(url)
         return ConnectOptions(attempt.url, attempt.ssl, attempt.headers, attempt)
 

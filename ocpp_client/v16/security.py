@@ -163,15 +163,21 @@ class Security16:
         self.link_security = LinkSecurity(self.station_id, self.switch, self.keys,
                                           self.certificates, self.charge_point_certificate)
         self.events = SecurityEvents(db, outbox, clock, security_event_call)
-        self.connect = SecureConnect(
-            self.link_security, self.events,
-            self._store_profile)
+        self._use_system_store = config.security.use_system_trust_store
+        self.connect = SecureConnect(self.link_security, self.events, self._store_profile,
+                                     system_store=self._system_store)
         configuration.handle_change("SecurityProfile", self._change_profile)
         configuration.handle_change("AuthorizationKey", self._change_key)
         self._reconnect_after_answer = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         self._log_status: tuple[UploadLogStatus, int | None] = (UploadLogStatus.idle, None)
+
+    def _system_store(self, profile: SecurityProfile) -> bool:
+        # Profile 0 over wss:// without CSMS roots keeps the TLS default (system roots).
+        return self._use_system_store or (
+            profile is SecurityProfile.NONE
+            and not self.certificates.roots(StoreUse.CSMS_ROOT))
 
     def _store_profile(self, profile: SecurityProfile) -> None:
         self.configuration.store("SecurityProfile", str(int(profile)))
@@ -217,6 +223,7 @@ class Security16:
             return "Rejected"
         if profile == self.switch.active:
             return "Accepted"
+        self.link_security.use_system_store = self._system_store(SecurityProfile(profile))
         missing = self.link_security.missing_for(profile, self.url)
         if missing is not None:
             log.warning("ChangeConfiguration SecurityProfile %d rejected: %s", profile, missing)

@@ -108,13 +108,12 @@ def peer_certificate(csms: DevCsms) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-@pytest.mark.parametrize("profile", [1, 2, 3])
-async def test_profiles_boot_and_charge(profile: int, tmp_path: Path, pki: Pki,
+@pytest.mark.parametrize("profile,scheme", [(0, "wss"), (1, "ws"), (2, "wss"), (3, "wss")])
+async def test_profiles_boot_and_charge(profile: int, scheme: str, tmp_path: Path, pki: Pki,
                                         station: Station) -> None:
-    csms = await start_csms(pki, tmp_path, tls=profile >= 2, client_cert=profile == 3,
-                            authorization=basic(KEY) if profile < 3 else None)
+    csms = await start_csms(pki, tmp_path, tls=scheme == "wss", client_cert=profile == 3,
+                            authorization=basic(KEY) if profile in (1, 2) else None)
     try:
-        scheme = "wss" if profile >= 2 else "ws"
         daemon = await station.start(f"{scheme}://127.0.0.1:{csms.port}/", profile)
         await csms.wait_for(lambda: csms.actions("BootNotification"))
         assert "StartupOfTheDevice" in await csms.wait_for(lambda: events(csms))
