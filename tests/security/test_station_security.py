@@ -436,3 +436,28 @@ async def test_refused_frames_reset_and_clock_are_security_events(
         await csms.wait_for(lambda: "ResetOrReboot" in events(csms))
     finally:
         await csms.stop()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated")
+async def test_a_csms_offering_only_tls11_is_refused_and_reported(
+        tmp_path: Path, pki: Pki, station: Station) -> None:
+    from tests.security.tls_csms import blocking_tls_server
+
+    old = server_context(pki.server, tmp_path, max_version=ssl.TLSVersion.TLSv1_1)
+    with blocking_tls_server(old) as port:
+        daemon = await station.start(f"wss://127.0.0.1:{port}/", 2)
+        adapter: Any = daemon.adapter
+        for _ in range(200):
+            if any(e.type.v16_name == "InvalidTLSVersion"
+                   for e in adapter.security.events.log.entries()):
+                break
+            await _sleep(0.05)
+        assert any(e.type.v16_name == "InvalidTLSVersion"
+                   for e in adapter.security.events.log.entries())
+        assert not adapter.online
+    csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY), port=port)
+    try:
+        await csms.wait_for(lambda: "InvalidTLSVersion" in events(csms))
+        assert events(csms).count("InvalidTLSVersion") == 1
+    finally:
+        await csms.stop()
