@@ -292,10 +292,16 @@ class Security16:
         return CertificateSignedStatus.accepted
 
     def after_certificate_signed(self) -> None:
-        """Switch to the new certificate at once when profile 3 uses it (a reconnect)."""
-        if (self.charge_point_certificate.has_pending
-                and self.switch.active is SecurityProfile.TLS_CLIENT_CERTIFICATE):
+        """Profile 3: switch to the new certificate at once (a reconnect; the old one stays
+        until the new one worked). Profiles 0–2 use no client certificate, so there is
+        nothing to try: it becomes current at once, ready for a raise to profile 3 (the
+        usual way up: SignCertificate at profile 2, then SecurityProfile 3)."""
+        if not self.charge_point_certificate.has_pending:
+            return
+        if self.switch.active is SecurityProfile.TLS_CLIENT_CERTIFICATE:
             self._reconnect()
+        else:
+            self.charge_point_certificate.commit()
 
     def install_certificate(self, certificate_type: str, certificate: str) -> CertificateStatus:
         """InstallCertificate.req (whitepaper: Rejected, Failed or Accepted)."""

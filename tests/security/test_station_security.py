@@ -108,6 +108,28 @@ def peer_certificate(csms: DevCsms) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+async def sign_station_certificate(csms: DevCsms, cp: Any, pki: Pki) -> x509.Certificate:
+    """The CSMS side of SignCertificate → CertificateSigned (Accepted): its CA (the CPO
+    root) signs the station's CSR."""
+    from cryptography.hazmat.primitives import serialization
+
+    csr_pem = (await csms.wait_for(lambda: csms.actions("SignCertificate")))[-1]["csr"]
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    assert csr.is_signature_valid
+    assert csr.subject.rfc4514_string() == f"CN={STATION}"
+    assert pki.root.key is not None
+    leaf = (x509.CertificateBuilder().subject_name(csr.subject)
+            .issuer_name(pki.root.cert.subject).public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY).not_valid_after(NOW + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+            .sign(pki.root.key, hashes.SHA256()))
+    pem = leaf.public_bytes(serialization.Encoding.PEM).decode()
+    signed = await cp.call(call.CertificateSigned(certificate_chain=pem))
+    assert signed.status == "Accepted"
+    return leaf
+
+
 @pytest.mark.parametrize("profile,scheme", [(0, "wss"), (1, "ws"), (2, "wss"), (3, "wss")])
 async def test_profiles_boot_and_charge(profile: int, scheme: str, tmp_path: Path, pki: Pki,
                                         station: Station) -> None:
@@ -201,22 +223,7 @@ async def test_certificate_life_cycle(tmp_path: Path, pki: Pki, station: Station
         trigger = await cp.call(call.ExtendedTriggerMessage(
             requested_message="SignChargePointCertificate"))
         assert trigger.status == "Accepted"
-        csr_pem = (await csms.wait_for(lambda: csms.actions("SignCertificate")))[0]["csr"]
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        assert csr.is_signature_valid
-        assert csr.subject.rfc4514_string() == f"CN={STATION}"
-        # The CSMS's CA signs it.
-        assert pki.root.key is not None
-        leaf = (x509.CertificateBuilder().subject_name(csr.subject)
-                .issuer_name(pki.root.cert.subject).public_key(csr.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(NOW - DAY).not_valid_after(NOW + 30 * DAY)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-                .sign(pki.root.key, hashes.SHA256()))
-        from cryptography.hazmat.primitives import serialization
-        pem = leaf.public_bytes(serialization.Encoding.PEM).decode()
-        signed = await cp.call(call.CertificateSigned(certificate_chain=pem))
-        assert signed.status == "Accepted"
+        leaf = await sign_station_certificate(csms, cp, pki)
         # The station reconnects with the new certificate.
         await csms.wait_for(lambda: STATION in csms.stations
                             and csms.stations[STATION] is not cp
@@ -395,10 +402,15 @@ async def test_a_profile_raise_that_works_is_kept(tmp_path: Path, pki: Pki,
         await csms.wait_for(lambda: STATION in csms.stations and csms.actions("StatusNotification"))
         cp = csms.stations[STATION]
         assert cp._connection.transport.get_extra_info("peercert") is None  # type: ignore[attr-defined]
+        # The usual way up: a certificate through SignCertificate at profile 2, then 3.
+        trigger = await cp.call(call.ExtendedTriggerMessage(
+            requested_message="SignChargePointCertificate"))
+        assert trigger.status == "Accepted"
+        leaf = await sign_station_certificate(csms, cp, pki)
         result = await cp.call(call.ChangeConfiguration(key="SecurityProfile", value="3"))
         assert result.status == "Accepted"
         await csms.wait_for(lambda: len(csms.actions("BootNotification")) >= 2)
-        assert peer_certificate(csms).subject.rfc4514_string() == f"CN={STATION}"
+        assert peer_certificate(csms).serial_number == leaf.serial_number
         await csms.wait_for(lambda: "ReconfigurationOfSecurityParameters" in events(csms))
         conf = await csms.stations[STATION].call(call.GetConfiguration(key=["SecurityProfile"]))
         assert conf.configuration_key[0]["value"] == "3"
