@@ -24,6 +24,7 @@ specifics as small parameters:
 
 Version packages (``v16/``; ``v201/`` next) hold the handlers (``@on`` / ``@after`` on the
 library's ChargePoint subclass, given ports), the mapping of session events to CALLs, the
-key table, the security-extension port (``v16/security.py``), and ``create_adapter(station, config, db, ssl_context=None, headers=None)`` +
+key table, the security-extension port (``v16/security.py``), and
+``create_adapter(station, config, db, ssl_context=None, headers=None)`` +
 ``check_config(config)``, which the daemon picks by ``[ocpp] version``.
 """
