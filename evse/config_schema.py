@@ -437,6 +437,14 @@ CONNECTOR = _table(
             "maximum": 32,
             "description": "OCPP connectorId (1, 2, ...; 0 is the station).",
         },
+        "evse_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 32,
+            "default": None,
+            "description": "Id of the EVSE this connector belongs to (OCPP 2.0.1 evseId; "
+            "one connector per EVSE). Default: the connector's id.",
+        },
         "max_current_a": _num(
             32.0, 6.0, 80.0, "A", "Rated current per phase of the connector and its cable."
         ),

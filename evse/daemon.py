@@ -21,13 +21,13 @@ from typing import Any, Protocol
 
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
-from evse.domain import StopReason
+from evse.domain import StopCause
 from evse.logging_setup import configure_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
-from evse.watchdog import run_watchdog, sampler_liveness
+from evse.watchdog import board_liveness, run_watchdog
 from hal.board import Board
 from hal.registry import BackendError, create_board
 
@@ -127,6 +127,7 @@ class Daemon:
             self.db,
             settings=config.iec61851,
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
+            evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
         )
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.create_adapter(self.station, config, self.db)
@@ -143,8 +144,7 @@ class Daemon:
         self._link_task = loop.create_task(self.adapter.run())
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
-        liveness = sampler_liveness([hw.pilot for hw in self.board.connectors],
-                                    max_age_s=self.SAMPLER_MAX_AGE_S)
+        liveness = board_liveness(self.board, max_age_s=self.SAMPLER_MAX_AGE_S)
         self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
                                                        self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
@@ -152,9 +152,9 @@ class Daemon:
                  config.control_socket)
 
     def status_line(self) -> str:
-        """One line for systemd's STATUS=: CSMS link and every connector's status."""
+        """One line for systemd's STATUS=: CSMS link and every connector's session state."""
         link = self.adapter.describe()["state"] if self.adapter is not None else "down"
-        conns = ", ".join(f"{c.id}: {c.status.value}" for c in self.station.connectors.values()
+        conns = ", ".join(f"{c.id}: {c.state}" for c in self.station.connectors.values()
                           ) if self.station is not None else "starting"
         return f"CSMS {link}; connector {conns}"
 
@@ -179,9 +179,9 @@ class Daemon:
             for hw in self.board.connectors:
                 hw.contactor.open()
         if self.station is not None:
-            reason = {"Hard": StopReason.HARD_RESET, "Soft": StopReason.SOFT_RESET}.get(
-                self.reset_kind or "", StopReason.REBOOT)
-            await self.station.stop_all(reason)
+            cause = {"Hard": StopCause.RESET_HARD, "Soft": StopCause.RESET_SOFT}.get(
+                self.reset_kind or "", StopCause.REBOOT)
+            await self.station.stop_all(cause)
         if self.adapter is not None:
             await self.adapter.close()
         if self._link_task is not None:

@@ -1,10 +1,11 @@
 """Fault latching and recovery policy of a connector.
 
-Each fault has an OCPP-neutral :class:`~evse.domain.ErrorCode` and a recovery rule:
+Each fault cause (:class:`~evse.domain.Fault`) has a recovery rule (which protocol error
+code a cause is reported as is the adapters' business, e.g. ``ocpp_client.v16.mapping``):
 
-* ``RETRY``: leave Faulted after a delay if the cause is gone (pilot E / diode / ventilation,
+* ``RETRY``: leave the fault after a delay if the cause is gone (pilot E / diode / ventilation,
   over-current, lock, contactor failed to close; RCD trips until ``rcd_max_trips``);
-* ``CONDITION``: leave Faulted as soon as the cause is gone (over-temperature with
+* ``CONDITION``: leave the fault as soon as the cause is gone (over-temperature with
   hysteresis, meter answering again, a station-wide fault cleared);
 * ``TECHNICIAN``: latched until a technician resets it locally (welded contactor, failed RCD
   self-test, ``rcd_max_trips`` residual current trips). A CSMS command cannot clear it
@@ -16,26 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from evse.domain import ErrorCode
+from evse.domain import Fault
 from evse.iec61851 import Iec61851Settings
-
-
-class Fault(enum.Enum):
-    """Causes that put a connector into Faulted."""
-
-    RCD_TRIP = "rcd_trip"
-    RCD_SELF_TEST = "rcd_self_test"
-    PILOT_E = "pilot_e"
-    PILOT_F = "pilot_f"
-    DIODE = "diode"
-    VENTILATION = "ventilation"
-    WELDED = "welded"
-    FAILED_CLOSE = "failed_close"
-    OVERCURRENT = "overcurrent"
-    OVERTEMP = "overtemp"
-    METER = "meter"
-    LOCK = "lock"
-    STATION = "station"
 
 
 class Recovery(enum.Enum):
@@ -45,23 +28,6 @@ class Recovery(enum.Enum):
     CONDITION = "condition"
     TECHNICIAN = "technician"
 
-
-#: Error code reported for each fault (OCPP 1.6 ChargePointErrorCode via the adapter).
-FAULT_CODES: dict[Fault, ErrorCode] = {
-    Fault.RCD_TRIP: ErrorCode.GROUND_FAILURE,
-    Fault.RCD_SELF_TEST: ErrorCode.GROUND_FAILURE,
-    Fault.PILOT_E: ErrorCode.EV_COMMUNICATION_ERROR,
-    Fault.PILOT_F: ErrorCode.EV_COMMUNICATION_ERROR,
-    Fault.DIODE: ErrorCode.EV_COMMUNICATION_ERROR,
-    Fault.VENTILATION: ErrorCode.OTHER_ERROR,
-    Fault.WELDED: ErrorCode.POWER_SWITCH_FAILURE,
-    Fault.FAILED_CLOSE: ErrorCode.POWER_SWITCH_FAILURE,
-    Fault.OVERCURRENT: ErrorCode.OVER_CURRENT_FAILURE,
-    Fault.OVERTEMP: ErrorCode.HIGH_TEMPERATURE,
-    Fault.METER: ErrorCode.POWER_METER_FAILURE,
-    Fault.LOCK: ErrorCode.CONNECTOR_LOCK_FAILURE,
-    Fault.STATION: ErrorCode.OTHER_ERROR,
-}
 
 #: Recovery rule of each fault before trip counting (see module docstring).
 BASE_RECOVERY: dict[Fault, Recovery] = {
@@ -78,15 +44,15 @@ BASE_RECOVERY: dict[Fault, Recovery] = {
     Fault.METER: Recovery.CONDITION,
     Fault.LOCK: Recovery.RETRY,
     Fault.STATION: Recovery.CONDITION,
+    Fault.INTERLOCK: Recovery.CONDITION,
 }
 
 
 @dataclass(frozen=True)
 class ActiveFault:
-    """A fault currently held: its cause, error code, text and how it is left."""
+    """A fault currently held: its cause, text and how it is left."""
 
     fault: Fault
-    code: ErrorCode
     info: str
     recovery: Recovery
     retry_s: float
@@ -114,7 +80,7 @@ class FaultLatch:
             if self.rcd_trips >= self.settings.rcd_max_trips:
                 recovery = Recovery.TECHNICIAN
                 info = f"{info} ({self.rcd_trips} trips: technician reset required)"
-        entry = ActiveFault(fault, FAULT_CODES[fault], info, recovery, retry_s)
+        entry = ActiveFault(fault, info, recovery, retry_s)
         previous = self.active.get(fault)
         if previous is not None and previous.recovery is Recovery.TECHNICIAN:
             entry = previous  # a latched fault never softens
@@ -147,3 +113,6 @@ class FaultLatch:
             if entry.recovery is Recovery.TECHNICIAN:
                 return entry
         return next(reversed(self.active.values()), None)
+
+
+__all__ = ["BASE_RECOVERY", "ActiveFault", "Fault", "FaultLatch", "Recovery"]

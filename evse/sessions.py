@@ -2,13 +2,15 @@
 
 A session row is written before the transaction proceeds and updated with each meter
 reading; a row still open at start-up belongs to a session the power cut interrupted, and is
-closed with reason PowerLoss from its last persisted reading (OCPP 1.6 §4.10 Reason).
+closed with the cause "power loss" from its last persisted reading (OCPP 1.6 §4.10).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+
+from evse.domain import IdToken, IdTokenType
 
 
 @dataclass
@@ -23,6 +25,14 @@ class Session:
     start_ts: float
     last_meter_wh: float
     last_ts: float
+    #: How the IdToken was presented (kept in memory; a session found after a power cut
+    #: has the reader's default).
+    id_token_type: IdTokenType = IdTokenType.ISO14443
+
+    @property
+    def id_token(self) -> IdToken:
+        """The IdToken that started the session."""
+        return IdToken(self.id_tag, self.id_token_type)
 
 
 class SessionStore:

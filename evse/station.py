@@ -1,8 +1,13 @@
-"""The Station: every connector, the card reader, sessions, and the command API.
+"""The Station: every EVSE, the card reader, sessions, and the command API.
 
-The Station is the core's face towards the protocol adapters. It emits domain events
+The Station is the core's face towards the protocol adapters. It publishes session events
 (:mod:`evse.domain`) to subscribers and offers commands (remote start/stop, availability,
-unlock, limits, reset). It never speaks OCPP.
+unlock, limits, reset). It never speaks OCPP: when a transaction starts and stops is the
+:class:`~evse.tx_policy.TxPolicy` the adapter sets.
+
+Per EVSE it runs an IEC 61851 machine (:mod:`evse.iec_machine`) under a session machine
+(:mod:`evse.session_machine`); with one connector per EVSE (the AC case), ``connectors``
+and ``evses`` hold the same machines, keyed by connector id and EVSE id.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -17,26 +23,39 @@ from typing import Any
 
 from evse.authorization import Authorizer, AuthResult, DenyAll
 from evse.clock import Clock
-from evse.connector import TRANSACTION_STATES, Connector
 from evse.domain import (
-    ConnectorStatus,
+    Authorized,
+    AvailabilityChanged,
+    Deauthorized,
     DomainEvent,
-    ErrorCode,
+    Fault,
+    IdToken,
+    IdTokenType,
     MeterSample,
     ReadingContext,
-    StatusChanged,
-    StopReason,
+    SessionStateChanged,
+    StopCause,
     TransactionStarted,
     TransactionStopped,
 )
-from evse.faults import Fault
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
+from evse.iec_machine import IecMachine
+from evse.session_machine import (
+    ENDED,
+    FAULTED,
+    IDLE,
+    OUT_OF_SERVICE,
+    PENDING,
+    RESERVED,
+    TRANSACTION_STATES,
+    SessionMachine,
+)
 from evse.sessions import Session, SessionStore
 from evse.state_db import transaction
 from evse.timers import Clock as TimerClock
 from evse.timers import LoopClock, Timer
+from evse.tx_policy import TxPoint, TxPolicy
 from hal.board import Board
-from hal.lock import ConnectorLockFailure
 from hal.meter import MeterReading, PowerMeterFailure
 
 log = logging.getLogger(__name__)
@@ -44,8 +63,12 @@ log = logging.getLogger(__name__)
 Subscriber = Callable[[DomainEvent], None]
 
 
+def _id_token(value: str | IdToken, default: IdTokenType) -> IdToken:
+    return value if isinstance(value, IdToken) else IdToken(value, default)
+
+
 class Station:
-    """All connectors of one charge point.
+    """All EVSEs of one charge point.
 
     Args:
         board: the hardware.
@@ -58,6 +81,10 @@ class Station:
         ventilation: connector ids whose state D may be energized.
         clock: the clock every timer runs on (default: the running loop's).
         utc_clock: the UTC clock that stamps sessions and readings (a fresh one if None).
+        evse_ids: EVSE id per connector id (default: the connector's id).
+
+    Raises:
+        ValueError: two connectors given one EVSE id (one connector per EVSE is supported).
     """
 
     def __init__(
@@ -71,6 +98,7 @@ class Station:
         ventilation: frozenset[int] = frozenset(),
         clock: TimerClock | None = None,
         utc_clock: Clock | None = None,
+        evse_ids: dict[int, int] | None = None,
     ) -> None:
         self.board = board
         #: UTC clock for timestamps (OCPP-facing; corrected by the CSMS time).
@@ -93,21 +121,33 @@ class Station:
             "CREATE TABLE IF NOT EXISTS connector_availability"
             " (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL)"
         )
-        self.connectors: dict[int, Connector] = {
-            hw.connector_id: Connector(
+        evse_ids = evse_ids or {}
+        self.connectors: dict[int, SessionMachine] = {}
+        for hw in board.connectors:
+            iec = IecMachine(
                 hw,
                 connector_limits_a[hw.connector_id],
                 lambda: self.station_limit_a,
-                self._on_status,
                 ventilation=hw.connector_id in ventilation,
                 settings=self.settings,
                 clock=self.timer_clock,
             )
-            for hw in board.connectors
-        }
+            self.connectors[hw.connector_id] = SessionMachine(
+                iec, self._on_session_event, self.clock.now,
+                evse_id=evse_ids.get(hw.connector_id))
+        #: The EVSEs by EVSE id (one connector each).
+        self.evses: dict[int, SessionMachine] = {
+            c.evse_id: c for c in self.connectors.values()}
+        if len(self.evses) != len(self.connectors):
+            raise ValueError("two connectors with one evse_id: one connector per EVSE is "
+                             "supported")
+        self._tx_policy = TxPolicy.ocpp16()
         self._connection_timers: dict[int, Timer] = {}
+        #: The stop cause (and who stopped it) of a transaction being stopped on command.
+        self._stopping: dict[int, tuple[StopCause, IdToken | None]] = {}
+        self._finishing: dict[int, asyncio.Task[None]] = {}
         for conn in self.connectors.values():
-            conn.on_plugged = self._on_plug_ready
+            conn.on_ev_connected = self._on_plug_ready
             self._connection_timers[conn.id] = Timer(
                 self.timer_clock, "connection_timeout",
                 lambda c=conn: self._connection_timed_out(c))  # type: ignore[misc]
@@ -119,20 +159,27 @@ class Station:
         self._station_fault: str | None = None
         self.clock.on_first_sync(self._clock_corrected)
 
-    # -- OCPP-side switches, pushed into every connector ---------------------------------
+    # -- policies the adapter sets, pushed into every EVSE -----------------------------------
+    @property
+    def tx_policy(self) -> TxPolicy:
+        """When transactions start and stop (the adapter sets it; default: OCPP 1.6's)."""
+        return self._tx_policy
+
+    @tx_policy.setter
+    def tx_policy(self, policy: TxPolicy) -> None:
+        self._tx_policy = policy
+        for conn in self.connectors.values():
+            conn.tx_policy = policy
+
     @property
     def stop_on_ev_disconnect(self) -> bool:
-        """StopTransactionOnEVSideDisconnect (OCPP 1.6 §9.1.29)."""
-        return all(c.stop_on_ev_disconnect_flag for c in self.connectors.values())
-
-    @stop_on_ev_disconnect.setter
-    def stop_on_ev_disconnect(self, value: bool) -> None:
-        for conn in self.connectors.values():
-            conn.stop_on_ev_disconnect_flag = value
+        """Whether the transaction policy stops on an EV-side disconnect."""
+        return self._tx_policy.stops_on_loss_of(TxPoint.EV_CONNECTED)
 
     @property
     def unlock_on_ev_disconnect(self) -> bool:
-        """UnlockConnectorOnEVSideDisconnect (OCPP 1.6 §9.1.33)."""
+        """Release the cable when the EV side disconnects (e.g. OCPP 1.6
+        UnlockConnectorOnEVSideDisconnect, §9.1.33)."""
         return all(c.unlock_on_ev_disconnect for c in self.connectors.values())
 
     @unlock_on_ev_disconnect.setter
@@ -158,24 +205,38 @@ class Station:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def _on_status(self, event: StatusChanged) -> None:
-        conn = self.connectors.get(event.connector_id)
+    def _on_session_event(self, event: DomainEvent) -> None:
         self._publish(event)
+        if not isinstance(event, SessionStateChanged):
+            return
+        conn = self.connectors.get(event.connector_id)
         if conn is None:
             return
-        # A transaction ends when its connector leaves the transaction states.
-        if conn.session is not None and event.status.value not in TRANSACTION_STATES:
-            reason = {
-                ConnectorStatus.FAULTED: StopReason.OTHER,
-                ConnectorStatus.AVAILABLE: StopReason.EV_DISCONNECTED,
-            }.get(event.status, StopReason.LOCAL)
-            if conn.error_code is ErrorCode.GROUND_FAILURE:
-                reason = StopReason.EMERGENCY_STOP
-            self._spawn(self._finish_session(conn, conn.session, reason, None))
-        if conn.session is None and event.status in (ConnectorStatus.AVAILABLE,
-                                                     ConnectorStatus.FINISHING):
-            # Deferred: never trigger a transition from inside another one's callbacks.
-            asyncio.get_running_loop().call_soon(self._apply_scheduled, conn)
+        # A transaction ends when its EVSE leaves the transaction states.
+        session = conn.session
+        if (session is not None and event.state not in TRANSACTION_STATES
+                and conn.id not in self._finishing):
+            cause, by = self._stopping.pop(conn.id, (None, None))
+            fault: Fault | None = None
+            if cause is None:
+                if event.state == FAULTED:
+                    cause, fault = StopCause.FAULT, event.fault
+                elif event.state == IDLE:
+                    cause = StopCause.EV_DISCONNECTED
+                else:
+                    cause = StopCause.LOCAL
+            task = asyncio.get_running_loop().create_task(
+                self._finish_session(conn, session, cause, by, fault))
+            self._finishing[conn.id] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._finished, conn.id))
+        if conn.session is None and event.state in (IDLE, ENDED):
+            # Queued by the machine when it comes from inside a transition.
+            self._apply_scheduled(conn)
+
+    def _finished(self, connector_id: int, _task: asyncio.Task[None]) -> None:
+        self._finishing.pop(connector_id, None)
 
     # -- start-up -----------------------------------------------------------------------
     async def start(self, poll: bool = True) -> None:
@@ -191,10 +252,10 @@ class Station:
                 conn.operative = bool(row[1])
         for conn in self.connectors.values():
             conn.hw.contactor.open()
-            conn.attach(loop)
-            conn.pilot = conn.hw.pilot.read()
+            conn.iec.attach(loop)
             conn.hw.pilot.set_off()
-            conn.pilot = conn.hw.pilot.read()
+            conn.iec.pilot = conn.hw.pilot.read()
+            conn.sync_ev_connection()
             if not conn.operative:
                 conn.disable()
             elif conn.plugged():
@@ -219,15 +280,17 @@ class Station:
         log.warning("session %d on connector %d was interrupted: closing with PowerLoss "
                     "at %d Wh", session.session_id, session.connector_id,
                     round(session.last_meter_wh))
+        conn = self.connectors.get(session.connector_id)
         with transaction(self._db):
-            self._sessions.finish(session, StopReason.POWER_LOSS.value)
+            self._sessions.finish(session, StopCause.POWER_LOSS.value)
             self._publish(TransactionStopped(
                 connector_id=session.connector_id,
                 session_id=session.session_id,
-                id_tag=None,
+                id_token=None,
                 meter_stop_wh=round(session.last_meter_wh),
                 timestamp=session.last_ts,
-                reason=StopReason.POWER_LOSS,
+                cause=StopCause.POWER_LOSS,
+                evse_id=conn.evse_id if conn is not None else session.connector_id,
             ))
 
     def _clock_corrected(self, correction_s: float) -> None:
@@ -236,11 +299,11 @@ class Station:
             if conn.session is not None:
                 self._sessions.shift(conn.session, correction_s)
 
-    async def poll_once(self, conn: Connector) -> None:
+    async def poll_once(self, conn: SessionMachine) -> None:
         """Read ``conn``'s meter and temperature sensor once (meter faults, over-current,
         derating and the temperature trip follow from the readings)."""
         try:
-            reading = await conn.read_meter()
+            reading = await conn.iec.read_meter()
             if conn.session is not None:
                 # Persisted every poll: the meterStop / stop time after a power cut.
                 self._sessions.record_meter(
@@ -250,9 +313,9 @@ class Station:
             log.warning("connector %d: meter: %s", conn.id, exc.reason)
         if conn.hw.temperature is not None:
             # On a worker thread: a trip opens the contactor there, before the loop hears.
-            await asyncio.to_thread(conn.read_temperature_hw)
+            await asyncio.to_thread(conn.iec.read_temperature_hw)
 
-    async def _poll_meter(self, conn: Connector) -> None:
+    async def _poll_meter(self, conn: SessionMachine) -> None:
         while self._running:
             await self.poll_once(conn)
             await asyncio.sleep(self.meter_poll_s)
@@ -269,7 +332,7 @@ class Station:
                 if conn.session is None:
                     continue
                 try:
-                    reading = await conn.read_meter()
+                    reading = await conn.iec.read_meter()
                 except PowerMeterFailure as exc:
                     log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
                     continue
@@ -283,55 +346,73 @@ class Station:
                         self._sessions.record_meter(session, reading.energy_active_import_wh,
                                                     now)
                         self._publish(MeterSample(conn.id, session.session_id, reading,
-                                                  ReadingContext.PERIODIC))
+                                                  ReadingContext.PERIODIC, conn.evse_id))
 
-    def _connection_timed_out(self, conn: Connector) -> None:
-        """ConnectionTimeOut (OCPP 1.6 §9.1.6) expired without a plug: drop the
-        authorization and go back to Available."""
-        if conn.pending_id_tag is None:
+    def _connection_timed_out(self, conn: SessionMachine) -> None:
+        """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
+        §9.1.6) without an EV: drop it and go back to idle."""
+        token = conn.pending_id_token
+        if token is None:
             return
         log.info("connector %d: no EV plugged within ConnectionTimeOut", conn.id)
-        conn.pending_id_tag = None
-        if conn.state == ConnectorStatus.PREPARING.value and not conn.plugged():
+        conn.pending_id_token = None
+        self._publish(Deauthorized(conn.evse_id, conn.id, token, "no EV connected in time",
+                                   self.clock.now()))
+        if conn.state == PENDING and not conn.plugged():
             conn.timeout()
 
     # -- sessions -----------------------------------------------------------------------
-    def _on_plug_ready(self, conn: Connector) -> None:
-        if conn.pending_id_tag is not None and conn.plugged() and conn.session is None:
-            tag, parent = conn.pending_id_tag, conn.pending_parent_id_tag
-            self._clear_pending(tag)
+    def _on_plug_ready(self, conn: SessionMachine) -> None:
+        token = conn.pending_id_token
+        if (token is not None and conn.session is None
+                and self._tx_policy.should_start(conn.facts())):
+            parent = conn.pending_parent_id_tag
+            conn.pending_id_token = None
             self._connection_timers[conn.id].cancel()
-            self._spawn(self._begin_session(conn, tag, parent))
+            self._clear_pending(token.value, why=f"used on EVSE {conn.evse_id}")
+            self._spawn(self._begin_session(conn, token, parent))
 
-    def _clear_pending(self, id_tag: str) -> None:
+    def _clear_pending(self, id_tag: str, why: str = "authorization withdrawn") -> None:
+        """Drop the waiting authorizations of ``id_tag``, each published as Deauthorized
+        with ``why``."""
         for other in self.connectors.values():
-            if other.pending_id_tag == id_tag:
-                other.pending_id_tag = None
+            token = other.pending_id_token
+            if token is not None and token.value == id_tag:
+                other.pending_id_token = None
                 self._connection_timers[other.id].cancel()
-                if other.state == ConnectorStatus.PREPARING.value and not other.plugged():
+                self._publish(Deauthorized(other.evse_id, other.id, token, why,
+                                           self.clock.now()))
+                if other.state == PENDING and not other.plugged():
                     other.timeout()
 
-    async def _begin_session(self, conn: Connector, id_tag: str, parent: str | None) -> None:
+    async def _begin_session(self, conn: SessionMachine, id_token: IdToken,
+                             parent: str | None) -> None:
         async with self._busy[conn.id]:
-            if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
+            if conn.session is not None or conn.state != PENDING:
+                return
+            # The socket is locked before the transaction starts (a lock that fails is a
+            # fault and no transaction).
+            if not await conn.iec.lock_async():
+                return
+            if conn.session is not None or conn.state != PENDING:
                 return
             if self.settings.rcd_self_test is RcdSelfTest.EVERY_SESSION:
-                passed = await asyncio.to_thread(conn.hw.rcd.self_test)
+                passed = await conn.iec.rcd_self_test_async()
                 if not passed:
-                    conn.raise_fault(Fault.RCD_SELF_TEST, "RCD self-test failed before "
-                                     "closing: technician reset required")
+                    conn.iec.raise_fault(Fault.RCD_SELF_TEST, "RCD self-test failed before "
+                                         "closing: technician reset required")
                     return
-                if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
+                if conn.session is not None or conn.state != PENDING:
                     return
             reading: MeterReading | None
             try:
-                reading = await conn.read_meter()
+                reading = await conn.iec.read_meter()
             except PowerMeterFailure as exc:
                 log.error("connector %d: meter at start: %s", conn.id, exc.reason)
                 if self.settings.meter_failure is MeterFailurePolicy.STOP:
                     return  # the connector faulted (PowerMeterFailure)
                 reading = None
-            if conn.session is not None or conn.state != ConnectorStatus.PREPARING.value:
+            if conn.session is not None or conn.state != PENDING:
                 return
             now = self.clock.now()
             if reading is not None:
@@ -342,19 +423,22 @@ class Station:
             # The session row and what subscribers persist for it (the queued
             # StartTransaction and its first meter value) are one commit, before power flows.
             with transaction(self._db):
-                session = self._sessions.begin(conn.id, id_tag, parent, round(start_wh), now)
-                self._publish(TransactionStarted(conn.id, session.session_id, id_tag,
-                                                 session.meter_start_wh, now))
+                session = self._sessions.begin(conn.id, id_token.value, parent,
+                                               round(start_wh), now)
+                session.id_token_type = id_token.type
+                self._publish(TransactionStarted(conn.id, session.session_id, id_token,
+                                                 session.meter_start_wh, now,
+                                                 evse_id=conn.evse_id))
                 if reading is not None:
                     self._publish(MeterSample(conn.id, session.session_id, reading,
-                                              ReadingContext.TRANSACTION_BEGIN))
-            conn.session = session
+                                              ReadingContext.TRANSACTION_BEGIN, conn.evse_id))
             log.info("connector %d: transaction %d started for %s at %d Wh",
-                     conn.id, session.session_id, id_tag, session.meter_start_wh)
-            conn.start()
+                     conn.id, session.session_id, id_token.value, session.meter_start_wh)
+            conn.begin(session)
 
     async def _finish_session(
-        self, conn: Connector, session: Session, reason: StopReason, id_tag: str | None
+        self, conn: SessionMachine, session: Session, cause: StopCause, by: IdToken | None,
+        fault: Fault | None = None,
     ) -> None:
         async with self._busy[conn.id]:
             if conn.session is not session:
@@ -362,7 +446,7 @@ class Station:
             conn.session = None
             reading: MeterReading | None
             try:
-                reading = await conn.read_meter()
+                reading = await conn.iec.read_meter()
                 ts = self.clock.now()
                 reading = dataclasses.replace(reading, timestamp=ts)
                 energy = reading.energy_active_import_wh
@@ -372,38 +456,45 @@ class Station:
                 reading, energy, ts = None, session.last_meter_wh, self.clock.now()
             with transaction(self._db):
                 self._sessions.record_meter(session, energy, ts)
-                self._sessions.finish(session, reason.value)
-                self._publish(TransactionStopped(conn.id, session.session_id, id_tag,
-                                                 round(energy), ts, reason, reading))
+                self._sessions.finish(session, cause.value)
+                self._publish(TransactionStopped(conn.id, session.session_id, by,
+                                                 round(energy), ts, cause, reading, fault,
+                                                 evse_id=conn.evse_id))
             log.info("connector %d: transaction %d stopped (%s) at %d Wh, %.0f Wh charged",
-                     conn.id, session.session_id, reason.value, round(energy),
+                     conn.id, session.session_id, cause.value, round(energy),
                      energy - session.meter_start_wh)
             self._apply_scheduled(conn)
 
     async def stop_transaction(
-        self, connector_id: int, reason: StopReason, id_tag: str | None = None
+        self, connector_id: int, cause: StopCause, id_token: str | IdToken | None = None
     ) -> bool:
-        """Stop the transaction on ``connector_id``; False when none runs."""
+        """Stop the transaction on ``connector_id`` for ``cause`` (``id_token``: who
+        stopped it); False when none runs."""
         conn = self.connectors.get(connector_id)
         if conn is None or conn.session is None:
             return False
         session = conn.session
-        if conn.state in TRANSACTION_STATES:
-            # Outputs off first (the on_enter of Finishing/Available opens the contactor);
-            # the StatusChanged handler must not finish it again with another reason.
-            conn.session = None
+        by = None if id_token is None else _id_token(id_token, IdTokenType.ISO14443)
+        running = self._finishing.get(conn.id)
+        if running is None and conn.state in TRANSACTION_STATES:
+            # Outputs off first (entering ended / idle withdraws the power); the session
+            # state handler closes the transaction with this cause.
+            self._stopping[conn.id] = (cause, by)
             conn.stop()
-            conn.session = session
-        await self._finish_session(conn, session, reason, id_tag)
+            running = self._finishing.get(conn.id)
+        if running is not None:
+            await asyncio.shield(running)
+        else:
+            await self._finish_session(conn, session, cause, by)
         return True
 
-    async def stop_all(self, reason: StopReason) -> None:
+    async def stop_all(self, cause: StopCause) -> None:
         """Stop every running transaction (shutdown, reset)."""
         for cid, conn in self.connectors.items():
             if conn.session is not None:
-                await self.stop_transaction(cid, reason)
+                await self.stop_transaction(cid, cause)
 
-    def session_by_id(self, session_id: int) -> Connector | None:
+    def session_by_id(self, session_id: int) -> SessionMachine | None:
         """The connector running local session ``session_id``, if any."""
         for conn in self.connectors.values():
             if conn.session is not None and conn.session.session_id == session_id:
@@ -416,16 +507,21 @@ class Station:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._spawn, self.present_card(id_tag))
 
-    async def present_card(self, id_tag: str) -> None:
-        """A user presents ``id_tag``: stop their session, or authorize and start one.
+    async def present_card(self, id_token: str | IdToken) -> None:
+        """A user presents ``id_token`` (a plain value is an ISO 14443 card UID): stop
+        their transaction, or authorize and start one.
 
-        Same idTag (or same parentIdTag group) as a running session stops it (OCPP 1.6
-        §3.5.3); otherwise the card is authorized and used on the plugged connector that
-        waits for one, or held for ConnectionTimeOut until an EV is plugged in.
+        Losing the authorization stops a transaction when the policy says so: the same
+        IdToken (or one of the same group) as a running transaction stops it (OCPP 1.6
+        §3.5.3); otherwise the IdToken is authorized and used on the connected EVSE that
+        waits for one, or held for ``connection_timeout_s`` until an EV is connected.
         """
+        token = _id_token(id_token, IdTokenType.ISO14443)
+        id_tag = token.value
+        stops = self._tx_policy.stops_on_loss_of(TxPoint.AUTHORIZED)
         for conn in self.connectors.values():
-            if conn.session is not None and conn.session.id_tag == id_tag:
-                await self.stop_transaction(conn.id, StopReason.LOCAL, id_tag)
+            if stops and conn.session is not None and conn.session.id_tag == id_tag:
+                await self.stop_transaction(conn.id, StopCause.LOCAL_ID_TOKEN, token)
                 conn.release_lock()
                 return
         for conn in self.connectors.values():
@@ -435,53 +531,71 @@ class Station:
                 return
         if any(c.pending_id_tag == id_tag for c in self.connectors.values()):
             log.info("card %s presented again: authorization withdrawn", id_tag)
-            self._clear_pending(id_tag)
+            self._clear_pending(id_tag, why="presented again")
             return
-        result = await self.authorizer.authorize(id_tag)
-        if result.parent_id_tag is not None:
+        result = await self.authorizer.authorize(token)
+        if result.parent_id_tag is not None and stops:
             for conn in self.connectors.values():
                 if (conn.session is not None and result.accepted
                         and conn.session.parent_id_tag == result.parent_id_tag):
-                    await self.stop_transaction(conn.id, StopReason.LOCAL, id_tag)
+                    await self.stop_transaction(conn.id, StopCause.LOCAL_ID_TOKEN, token)
                     return
         if not result.accepted:
             log.info("card %s not authorized (%s)", id_tag, result.status.value)
             return
-        self._hold_authorization(id_tag, result, None)
+        self._hold_authorization(token, result, None)
 
     def _hold_authorization(
-        self, id_tag: str, result: AuthResult, connector_id: int | None
+        self, token: IdToken, result: AuthResult, connector_id: int | None
     ) -> bool:
         candidates = [
             c for c in self.connectors.values()
             if (connector_id is None or c.id == connector_id) and c.session is None
-            and c.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.PREPARING.value,
-                            ConnectorStatus.FINISHING.value)
-            and c.pending_id_tag is None
+            and c.state in (IDLE, PENDING, ENDED)
+            and c.pending_id_token is None
         ]
         plugged = [c for c in candidates if c.plugged()]
         target = plugged[:1] or candidates
         if not target:
-            log.info("idTag %s authorized but no connector is free", id_tag)
+            log.info("idTag %s authorized but no connector is free", token.value)
             return False
         for conn in target:
-            conn.pending_id_tag, conn.pending_parent_id_tag = id_tag, result.parent_id_tag
+            conn.pending_id_token, conn.pending_parent_id_tag = token, result.parent_id_tag
+            self._publish(Authorized(conn.evse_id, conn.id, token, result.source,
+                                     result.parent_id_tag, self.clock.now()))
             self._connection_timers[conn.id].start(self.connection_timeout_s)
-            if conn.state in (ConnectorStatus.AVAILABLE.value, ConnectorStatus.FINISHING.value):
+            if conn.state in (IDLE, ENDED):
                 conn.authorize()
             self._on_plug_ready(conn)
         return True
 
-    # -- commands from the CSMS side ----------------------------------------------------
-    def remote_start(self, id_tag: str, connector_id: int | None, result: AuthResult) -> bool:
-        """RemoteStartTransaction (OCPP 1.6 §5.11): hold an authorization for ``id_tag`` on
-        ``connector_id`` (or any free connector). False = rejected (busy / unknown)."""
+    # -- commands from the protocol side ---------------------------------------------------
+    def remote_start(self, id_token: str | IdToken, connector_id: int | None,
+                     result: AuthResult) -> bool:
+        """Remote start (OCPP 1.6 §5.11): hold an authorization for ``id_token`` (a plain
+        value: issued by the CSMS) on ``connector_id`` (or any free connector). False =
+        rejected (busy / unknown). ``result.source`` says who authorized it."""
         if connector_id is not None and connector_id not in self.connectors:
             return False
-        return self._hold_authorization(id_tag, result, connector_id)
+        token = _id_token(id_token, IdTokenType.CENTRAL)
+        return self._hold_authorization(token, result, connector_id)
+
+    def deauthorize(self, connector_id: int, why: str, stop: bool) -> None:
+        """The authorization of the running transaction was withdrawn (e.g. the CSMS found
+        its IdToken invalid): stop it (cause :attr:`StopCause.DEAUTHORIZED`) when ``stop``
+        and the policy stops on the loss of the authorization, else suspend energy."""
+        conn = self.connectors.get(connector_id)
+        if conn is None or conn.session is None:
+            return
+        self._publish(Deauthorized(conn.evse_id, conn.id, conn.session.id_token, why,
+                                   self.clock.now()))
+        if stop and self._tx_policy.stops_on_loss_of(TxPoint.AUTHORIZED):
+            self._spawn(self.stop_transaction(conn.id, StopCause.DEAUTHORIZED))
+        else:
+            self.set_charging_limit(conn.id, 0.0)
 
     def change_availability(self, connector_id: int, operative: bool) -> str:
-        """ChangeAvailability (OCPP 1.6 §5.2) for one connector or all (0).
+        """Put one connector or all (0) in or out of service (OCPP 1.6 §5.2).
 
         Returns "accepted", "scheduled" (a transaction runs: applied when it ends) or
         "rejected" (no such connector).
@@ -503,25 +617,26 @@ class Station:
             self._set_operative(conn, operative)
         return answer
 
-    def _set_operative(self, conn: Connector, operative: bool) -> None:
+    def _set_operative(self, conn: SessionMachine, operative: bool) -> None:
+        changed = conn.operative != operative
         conn.operative = operative
-        if not operative and conn.state in (ConnectorStatus.AVAILABLE.value,
-                                            ConnectorStatus.PREPARING.value,
-                                            ConnectorStatus.FINISHING.value,
-                                            ConnectorStatus.RESERVED.value):
-            conn.pending_id_tag = None
+        if changed:
+            self._publish(AvailabilityChanged(conn.evse_id, conn.id, operative,
+                                              self.clock.now()))
+        if not operative and conn.state in (IDLE, PENDING, ENDED, RESERVED):
+            conn.pending_id_token = None
             conn.disable()
-        elif operative and conn.state == ConnectorStatus.UNAVAILABLE.value:
+        elif operative and conn.state == OUT_OF_SERVICE:
             conn.enable()
 
-    def _apply_scheduled(self, conn: Connector) -> None:
-        """Apply a ChangeAvailability that waited for the transaction to end."""
+    def _apply_scheduled(self, conn: SessionMachine) -> None:
+        """Apply an availability change that waited for the transaction to end."""
         if conn.session is not None or conn.id not in self._scheduled_operative:
             return
         self._set_operative(conn, self._scheduled_operative.pop(conn.id))
 
     async def unlock(self, connector_id: int) -> str:
-        """UnlockConnector (OCPP 1.6 §5.18): stop a running transaction, then unlock.
+        """Unlock the connector (OCPP 1.6 §5.18): stop a running transaction, then unlock.
 
         Returns "unlocked", "unlock_failed" or "not_supported" (no lock / no connector).
         """
@@ -529,22 +644,22 @@ class Station:
         if conn is None:
             return "not_supported"
         if conn.session is not None:
-            await self.stop_transaction(connector_id, StopReason.UNLOCK_COMMAND)
+            await self.stop_transaction(connector_id, StopCause.UNLOCK_COMMAND)
         conn.lock_held_for = None
+        conn.iec.keep_locked = False
         if conn.hw.lock is None:
             return "not_supported"
-        try:
-            await asyncio.to_thread(conn.hw.lock.unlock)
-        except ConnectorLockFailure as exc:
-            log.error("connector %d: unlock failed: %s", connector_id, exc)
+        error = await conn.iec.unlock_async()
+        if error is not None:
+            log.error("connector %d: unlock failed: %s", connector_id, error)
             return "unlock_failed"
         return "unlocked"
 
     def set_charging_limit(self, connector_id: int, limit_a: float | None) -> None:
         """Apply a charging limit per phase (A) from the protocol side; None removes it.
-        Below 6 A the connector pauses (SuspendedEVSE)."""
+        Below 6 A the EVSE pauses (suspended by the EVSE)."""
         conn = self.connectors[connector_id]
-        conn.limit_a = limit_a
+        conn.iec.limit_a = limit_a
         conn.reevaluate()
 
     # -- faults -------------------------------------------------------------------------
@@ -556,41 +671,56 @@ class Station:
         for conn in self.connectors.values():
             if connector_id in (0, conn.id):
                 log.warning("connector %d: technician reset of faults", conn.id)
-                conn.technician_reset()
+                conn.iec.technician_reset()
         return True
 
     def raise_station_fault(self, info: str) -> None:
-        """A station-wide fault (shared RCD, supply, enclosure): every connector faults."""
+        """A station-wide fault (shared RCD, supply, enclosure): every EVSE faults."""
         self._station_fault = info
         for conn in self.connectors.values():
-            conn.raise_fault(Fault.STATION, info)
+            conn.iec.raise_fault(Fault.STATION, info)
 
     def clear_station_fault(self) -> None:
-        """The station-wide fault is gone: connectors recover (unless they hold others)."""
+        """The station-wide fault is gone: EVSEs recover (unless they hold others)."""
         self._station_fault = None
         for conn in self.connectors.values():
-            conn.clear_condition(Fault.STATION)
+            conn.iec.clear_condition(Fault.STATION)
 
     async def idle(self) -> None:
-        """Wait until no session work (card, start, stop) is in flight (tests, shutdown)."""
-        for _ in range(3):  # callbacks posted by the hardware may spawn more work
+        """Wait until no session work (card, start, stop) and no hardware job (lock, RCD)
+        is in flight (tests, shutdown)."""
+        quiet_turns = 0
+        while quiet_turns < 3:  # callbacks posted by the hardware may spawn more work
             await asyncio.sleep(0)
-            while busy := [t for t in self._tasks if not t.done()]:
+            busy = [t for t in self._tasks if not t.done()]
+            workers = [c.iec for c in self.connectors.values() if c.iec.jobs_pending]
+            if not busy and not workers:
+                quiet_turns += 1
+                continue
+            quiet_turns = 0
+            if busy:
                 await asyncio.wait(busy)
+            for iec in workers:
+                await iec.drain_worker()
 
     def publish_all_statuses(self) -> None:
-        """Re-emit every connector's current status (after a reconnect)."""
+        """Re-emit every EVSE's current session state (after a reconnect)."""
         for conn in self.connectors.values():
             conn.publish()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able state of every connector."""
+        """JSON-able state of every EVSE."""
         return {"connectors": [c.describe() for c in self.connectors.values()]}
 
     async def close(self) -> None:
-        """Stop polling, open every contactor."""
+        """Stop polling, open every contactor, let the hardware workers finish what they
+        were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for conn in self.connectors.values():
             conn.hw.contactor.open()
+        for conn in self.connectors.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.iec.drain_worker(), 2.0)
+            conn.iec.close()

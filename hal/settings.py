@@ -425,6 +425,10 @@ class ConnectorSettings:
     #: OCPP connectorId (1, 2, ...; 0 is the station).
     id: int
 
+    #: Id of the EVSE this connector belongs to (OCPP 2.0.1 evseId; one connector per EVSE).
+    #: Default: the connector's id.
+    evse_id: int | None = None
+
     #: Rated current per phase of the connector and its cable. [A]
     max_current_a: float = 32.0
 

@@ -20,6 +20,7 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.exceptions import WebSocketException
 
 from evse.authorization import AuthorizationStatus, AuthResult
+from evse.domain import AuthSource
 from ocpp_client.auth_cache import AuthCache
 from ocpp_client.id_tag_info import StoredIdTag
 from ocpp_client.local_list import LocalList
@@ -88,6 +89,12 @@ class AuthorizationPolicy:
             return self.cache.get(id_tag)
         return None
 
+    def local_source(self, id_tag: str) -> AuthSource:
+        """Where :meth:`local_entry` finds ``id_tag``: the list or the cache."""
+        if self._settings().local_list_enabled and self.local_list.get(id_tag) is not None:
+            return AuthSource.LOCAL_LIST
+        return AuthSource.CACHE
+
     def known_valid(self, id_tag: str) -> bool:
         """A local entry (list or cache) says Accepted and unexpired."""
         known = self.local_entry(id_tag)
@@ -110,19 +117,22 @@ class AuthorizationPolicy:
         known = self.local_entry(id_tag)
         if request is not None:
             if known is not None and known.valid(now) and settings.local_pre_authorize:
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag,
+                                  source=self.local_source(id_tag))
             try:
                 return self.remember(id_tag, await request(id_tag))
             except REQUEST_ERRORS as exc:
                 log.warning("Authorize for %s failed (%s): deciding offline", id_tag, exc)
         if settings.local_authorize_offline and known is not None:
+            source = self.local_source(id_tag)
             if known.valid(now):
-                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag)
+                return AuthResult(AuthorizationStatus.ACCEPTED, known.parent_id_tag,
+                                  source=source)
             return AuthResult(self._status_of.get(known.effective_status(now),
-                                                  AuthorizationStatus.INVALID))
+                                                  AuthorizationStatus.INVALID), source=source)
         if known is None and settings.allow_offline_unknown:
-            return AuthResult(AuthorizationStatus.ACCEPTED)
-        return AuthResult(AuthorizationStatus.INVALID)
+            return AuthResult(AuthorizationStatus.ACCEPTED, source=AuthSource.OFFLINE_UNKNOWN)
+        return AuthResult(AuthorizationStatus.INVALID, source=AuthSource.OFFLINE_UNKNOWN)
 
     def remember(self, id_tag: str, info: Mapping[str, Any]) -> AuthResult:
         """Use an IdTagInfo from the CSMS: update the cache (§3.5.2; not for idTags on the

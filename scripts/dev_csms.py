@@ -30,6 +30,7 @@ from ocpp.messages import unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from websockets.asyncio.server import serve
 
 log = logging.getLogger("dev_csms")
 
@@ -235,7 +236,9 @@ class DevCsms:
         return None
 
     async def start(self) -> None:
-        self._server = await websockets.serve(
+        # The new asyncio server (connection.request): websockets.serve is it from 14 on; on
+        # 13.x (pyproject's floor) that name is still the legacy server.
+        self._server = await serve(
             self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")],
             ssl=self.ssl_context, process_request=self._check_auth)
         self.port = self._server.sockets[0].getsockname()[1]

@@ -85,6 +85,8 @@ def _default(node: Schema, kind: str) -> str | None:
     if "default" not in node:
         return None
     value = node["default"]
+    if value is None:  # optional key whose absence means "derived" (documented per key)
+        return "None"
     if isinstance(value, list):
         return _lit(tuple(value))
     if kind == "float":

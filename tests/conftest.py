@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from dev_csms import DevCsms  # noqa: E402
 
 from evse.daemon import Daemon, load_checked_config  # noqa: E402
-from evse.domain import DomainEvent, StatusChanged  # noqa: E402
+from evse.domain import DomainEvent, SessionStateChanged  # noqa: E402
 from evse.station import Station  # noqa: E402
 
 
@@ -87,8 +87,9 @@ class EventLog:
         self._changed.set()
 
     def statuses(self, connector_id: int = 1) -> list[str]:
-        return [e.status.value for e in self.events
-                if isinstance(e, StatusChanged) and e.connector_id == connector_id]
+        """The session states published for ``connector_id``, in order."""
+        return [e.state for e in self.events
+                if isinstance(e, SessionStateChanged) and e.connector_id == connector_id]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         async def waiter() -> Any:

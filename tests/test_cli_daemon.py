@@ -60,12 +60,12 @@ async def test_daemon_session_via_cli(tmp_path: Path, csms: DevCsms) -> None:
                                         for p in csms.actions("StatusNotification")))
         status = json.loads((await run("status", "--json", *cfg)).stdout)
         conn = status["connectors"][0]
-        assert conn["status"] == "charging" and conn["contactor_closed"] is True
+        assert conn["state"] == "energy_transfer" and conn["contactor_closed"] is True
         assert conn["session"]["id_tag"] == "DEMO01"
         assert status["csms"]["state"] == "accepted"
         assert status["simulator"]["1"]["phases"] == 1
         text = (await run("status", *cfg)).stdout
-        assert "charging" in text and "DEMO01" in text
+        assert "energy_transfer" in text and "DEMO01" in text
 
         assert (await run("sim", "ev", "1", "pause", *cfg)).returncode == 0
         await csms.wait_for(lambda: csms.actions("StatusNotification")[-1]["status"]

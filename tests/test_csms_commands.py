@@ -23,7 +23,7 @@ async def start_charging(csms: DevCsms, daemon_factory: DaemonFactory, **kw: Any
     assert sim is not None
     sim.plug(1, 16.0, 3)
     sim.swipe("DEMO01")
-    await events.wait_for(lambda: "charging" in events.statuses())
+    await events.wait_for(lambda: "energy_transfer" in events.statuses())
     return daemon, events
 
 
@@ -75,8 +75,8 @@ async def test_malformed_frames_get_callerror_and_session_survives(
     answer = await csms.stations["CP-TEST"].call(call.GetConfiguration(key=["HeartbeatInterval"]))
     assert answer.configuration_key[0]["key"] == "HeartbeatInterval"
     assert daemon.station is not None
-    assert daemon.station.connectors[1].state == "charging"
-    assert events.statuses()[-1] == "charging"
+    assert daemon.station.connectors[1].state == "energy_transfer"
+    assert events.statuses()[-1] == "energy_transfer"
     assert len(csms.stations) == 1
 
 
@@ -122,15 +122,15 @@ async def test_change_availability_scheduled_while_charging(
     cp = csms.stations["CP-TEST"]
     answer = await cp.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
     assert answer.status == "Scheduled"
-    assert events.statuses()[-1] == "charging"
+    assert events.statuses()[-1] == "energy_transfer"
     assert daemon.board is not None and daemon.board.simulator is not None
     daemon.board.simulator.unplug(1)
-    await events.wait_for(lambda: events.statuses()[-1] == "unavailable")
+    await events.wait_for(lambda: events.statuses()[-1] == "out_of_service")
     await csms.wait_for(lambda: csms.actions("StatusNotification")[-1]["status"] == "Unavailable")
     # Back to operative: Accepted at once when idle.
     answer = await cp.call(call.ChangeAvailability(connector_id=0, type="Operative"))
     assert answer.status == "Accepted"
-    await events.wait_for(lambda: events.statuses()[-1] == "available")
+    await events.wait_for(lambda: events.statuses()[-1] == "idle")
     # Unknown connector is rejected.
     answer = await cp.call(call.ChangeAvailability(connector_id=9, type="Operative"))
     assert answer.status == "Rejected"

@@ -97,14 +97,14 @@ async def test_follow_up_status_goes_out_after_the_callresult(
     # is ready before the answer is.
     await exchange(call.UnlockConnector(connector_id=1), "Finishing")
     sim.unplug(1)
-    await events.wait_for(lambda: events.statuses()[-1] == "available")
+    await events.wait_for(lambda: events.statuses()[-1] == "idle")
     sim.plug(1, 16.0, 3)
     sim.swipe("DEMO01")
     await csms.wait_for(lambda: csms.actions("StatusNotification")[-1]["status"] == "Charging")
     transaction_id = max(csms.transaction_ids.values())
     await exchange(call.RemoteStopTransaction(transaction_id=transaction_id), "Finishing")
     sim.unplug(1)
-    await events.wait_for(lambda: events.statuses()[-1] == "available")
+    await events.wait_for(lambda: events.statuses()[-1] == "idle")
     for _ in range(5):
         await exchange(call.ChangeAvailability(connector_id=1, type="Inoperative"),
                        "Unavailable")

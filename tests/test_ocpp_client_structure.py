@@ -43,26 +43,6 @@ def _graph() -> dict[str, set[str]]:
     return {name: {m for m in _imports(p) if m in modules} for name, p in modules.items()}
 
 
-def test_no_import_circle_in_ocpp_client() -> None:
-    graph = _graph()
-    state: dict[str, int] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for dep in sorted(graph[name]):
-            if dep == name or (name.startswith(dep + ".") and dep in graph):
-                continue  # a package's own __init__ re-exporting is not a circle
-            if state.get(dep) == 1:
-                pytest.fail("import circle: " + " → ".join([*path, name, dep]))
-            if dep not in state:
-                visit(dep, [*path, name])
-        state[name] = 2
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [])
-
-
 def test_shared_parts_know_no_protocol_version() -> None:
     for path in PACKAGE.glob("*.py"):
         versioned = {m for m in _imports(path)

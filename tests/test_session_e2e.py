@@ -113,7 +113,7 @@ async def test_csms_unreachable_at_start_delivers_everything_once(
     sim.plug(1, 16.0, 1)
     sim.swipe("OFFLINE1")
     # No CSMS: the offline authorization (AllowOfflineTxForUnknownId) lets the session run.
-    await events.wait_for(lambda: "charging" in events.statuses())
+    await events.wait_for(lambda: "energy_transfer" in events.statuses())
     await events.wait_for(lambda: any(
         isinstance(e, MeterSample) and e.context is ReadingContext.PERIODIC
         for e in events.events))
@@ -161,15 +161,15 @@ async def test_card_then_plug_and_same_card_stops(
     events = EventLog(daemon.station)
     await csms.wait_for(lambda: "Available" in statuses(csms))
     sim.swipe("TAG-B")  # card first: the connector waits for a plug (ConnectionTimeOut)
-    await events.wait_for(lambda: "preparing" in events.statuses())
+    await events.wait_for(lambda: "pending" in events.statuses())
     sim.plug(1, 32.0, 3)
-    await events.wait_for(lambda: "charging" in events.statuses())
+    await events.wait_for(lambda: "energy_transfer" in events.statuses())
     sim.swipe("TAG-B")  # the same card again ends the session
     stop = (await csms.wait_for(lambda: csms.actions("StopTransaction")))[0]
     assert stop["reason"] == "Local" and stop["idTag"] == "TAG-B"
-    await events.wait_for(lambda: events.statuses()[-1] == "finishing")
+    await events.wait_for(lambda: events.statuses()[-1] == "ended")
     sim.swipe("NOBODY")  # an unknown card starts nothing
     await csms.wait_for(lambda: any(p["idTag"] == "NOBODY" for p in csms.actions("Authorize")))
     sim.unplug(1)
-    await events.wait_for(lambda: events.statuses()[-1] == "available")
+    await events.wait_for(lambda: events.statuses()[-1] == "idle")
     assert len(csms.actions("StartTransaction")) == 1

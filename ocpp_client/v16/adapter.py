@@ -19,6 +19,7 @@ so a live message waits for at most one queued CALL. Timestamps come from the co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import ssl
@@ -33,9 +34,10 @@ from evse import __version__
 from evse.authorization import AuthResult
 from evse.clock import Clock
 from evse.config import Config
-from evse.domain import StopReason
+from evse.domain import IdToken, IdTokenType
 from evse.state_db import transaction
 from evse.station import Station
+from evse.tx_policy import TxPolicy
 from ocpp_client.auth_cache import AuthCache
 from ocpp_client.authorization import AuthorizationPolicy, AuthSettings, parse_expiry
 from ocpp_client.frames import FrameGuard, FrameRules
@@ -244,25 +246,31 @@ class Ocpp16Adapter:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
         self.station.sample_interval_s = float(
             self.configuration.get_int("MeterValueSampleInterval"))
-        self.station.stop_on_ev_disconnect = self.configuration.get_bool(
-            "StopTransactionOnEVSideDisconnect")
+        # OCPP 1.6's transaction rule (§3.6, §9.1.29): authorized + EV connected starts;
+        # the card, a deauthorization or (per the key) an EV-side disconnect stops.
+        self.station.tx_policy = TxPolicy.ocpp16(self.configuration.get_bool(
+            "StopTransactionOnEVSideDisconnect"))
         self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
             "UnlockConnectorOnEVSideDisconnect")
 
     # -- authorization port (evse.authorization.Authorizer) -------------------------------
-    async def authorize(self, id_tag: str) -> AuthResult:
-        """Decide whether ``id_tag`` may charge (OCPP 1.6 §3.5, see
-        :meth:`AuthorizationPolicy.authorize`); Authorize.req while online."""
+    async def authorize(self, id_token: IdToken | str) -> AuthResult:
+        """Decide whether ``id_token`` may charge (OCPP 1.6 §3.5, see
+        :meth:`AuthorizationPolicy.authorize`; 1.6 knows only the idTag value);
+        Authorize.req while online. The answer carries the IdToken and who decided."""
+        token = (id_token if isinstance(id_token, IdToken)
+                 else IdToken(id_token, IdTokenType.ISO14443))
         cp = self.cp
         if not self.online or cp is None:
-            return await self.auth.authorize(id_tag, None)
+            result = await self.auth.authorize(token.value, None)
+        else:
+            async def request(tag: str) -> Mapping[str, Any]:
+                answer = await cp.call(call.Authorize(id_tag=tag), suppress=False)
+                info: Mapping[str, Any] = answer.id_tag_info
+                return info
 
-        async def request(tag: str) -> Mapping[str, Any]:
-            result = await cp.call(call.Authorize(id_tag=tag), suppress=False)
-            info: Mapping[str, Any] = result.id_tag_info
-            return info
-
-        return await self.auth.authorize(id_tag, request)
+            result = await self.auth.authorize(token.value, request)
+        return dataclasses.replace(result, id_token=token)
 
     # -- link glue (ocpp_client.link.VersionLink) -----------------------------------------
     def open_charge_point(self, ws: Any) -> ChargePoint16:
@@ -391,15 +399,11 @@ class Ocpp16Adapter:
                      message.session_id, result.transaction_id, auth.status.value)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
-                if self.configuration.get_bool("StopTransactionOnInvalidId"):
-                    log.warning("session %d: idTag %s, stopping (DeAuthorized)",
-                                message.session_id, auth.status.value)
-                    self.commands.spawn(
-                        self.station.stop_transaction(conn.id, StopReason.DE_AUTHORIZED))
-                else:
-                    log.warning("session %d: idTag %s, suspending energy (SuspendedEVSE)",
-                                message.session_id, auth.status.value)
-                    self.station.set_charging_limit(conn.id, 0.0)
+                stop = self.configuration.get_bool("StopTransactionOnInvalidId")
+                log.warning("session %d: idTag %s, %s", message.session_id,
+                            auth.status.value, "stopping (DeAuthorized)" if stop
+                            else "suspending energy (SuspendedEVSE)")
+                self.station.deauthorize(conn.id, f"idTag {auth.status.value}", stop=stop)
         elif message.action == "StopTransaction":
             with transaction(self._db):
                 tag = message.payload.get("id_tag")

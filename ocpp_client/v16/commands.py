@@ -17,7 +17,7 @@ from typing import Any
 
 from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
-from evse.domain import MeterSample, ReadingContext, StopReason
+from evse.domain import AuthSource, IdToken, IdTokenType, MeterSample, ReadingContext, StopCause
 from evse.station import Station
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.configuration import ConfigurationStore
@@ -39,7 +39,7 @@ class StationCommands16:
         auth: the authorization policy.
         transactions: transactionId ↔ local session.
         clock: the core's clock.
-        authorize: authorize an idTag as for a card (online or offline rules).
+        authorize: authorize an IdToken as for a card (online or offline rules).
         send_boot: send a BootNotification now (TriggerMessage).
         send_heartbeat: send a Heartbeat now (TriggerMessage).
         queue_meter_values: send MeterValues for a sample (TriggerMessage).
@@ -47,7 +47,7 @@ class StationCommands16:
 
     def __init__(self, station: Station, configuration: ConfigurationStore,
                  auth: AuthorizationPolicy, transactions: TransactionIds, clock: Clock,
-                 authorize: Callable[[str], Awaitable[AuthResult]],
+                 authorize: Callable[[IdToken], Awaitable[AuthResult]],
                  send_boot: Callable[[], Awaitable[None]],
                  send_heartbeat: Callable[[], Awaitable[None]],
                  queue_meter_values: Callable[[MeterSample], None]) -> None:
@@ -87,13 +87,15 @@ class StationCommands16:
                 and not self.auth.known_valid(id_tag)):
             self.spawn(self._authorize_then_start(id_tag, connector_id))
             return True
-        return self.station.remote_start(
-            id_tag, connector_id, AuthResult(AuthorizationStatus.ACCEPTED))
+        token = IdToken(id_tag, IdTokenType.CENTRAL)
+        return self.station.remote_start(token, connector_id, AuthResult(
+            AuthorizationStatus.ACCEPTED, id_token=token, source=AuthSource.REMOTE_START))
 
     async def _authorize_then_start(self, id_tag: str, connector_id: int | None) -> None:
-        result = await self._authorize(id_tag)
+        token = IdToken(id_tag, IdTokenType.CENTRAL)
+        result = await self._authorize(token)
         if result.accepted:
-            self.station.remote_start(id_tag, connector_id, result)
+            self.station.remote_start(token, connector_id, result)
 
     # -- RemoteStopTransaction (§5.12) ----------------------------------------------------
     def _connector_of(self, transaction_id: int) -> int | None:
@@ -109,7 +111,7 @@ class StationCommands16:
         """Stop the transaction (after the CALLRESULT)."""
         connector_id = self._connector_of(transaction_id)
         if connector_id is not None:
-            self.spawn(self.station.stop_transaction(connector_id, StopReason.REMOTE))
+            self.spawn(self.station.stop_transaction(connector_id, StopCause.REMOTE))
 
     # -- ChangeAvailability (§5.2) ----------------------------------------------------------
     def availability_answer(self, connector_id: int) -> str:
@@ -134,8 +136,8 @@ class StationCommands16:
     def reset(self, kind: str) -> None:
         """Stop transactions (SoftReset / HardReset), then hand over to the daemon."""
         async def do_reset() -> None:
-            reason = StopReason.HARD_RESET if kind == "Hard" else StopReason.SOFT_RESET
-            await self.station.stop_all(reason)
+            cause = StopCause.RESET_HARD if kind == "Hard" else StopCause.RESET_SOFT
+            await self.station.stop_all(cause)
             if self.on_reset is not None:
                 self.on_reset(kind)
         self.spawn(do_reset())
@@ -167,6 +169,6 @@ class StationCommands16:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
         except LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)

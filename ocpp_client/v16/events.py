@@ -23,7 +23,7 @@ from evse.domain import (
     DomainEvent,
     MeterSample,
     ReadingContext,
-    StatusChanged,
+    SessionStateChanged,
     TransactionStarted,
     TransactionStopped,
 )
@@ -76,7 +76,7 @@ class EventMapper16:
         synced = self.clock.synced or (
             isinstance(event, TransactionStopped)
             and not self.clock.stamped_unsynced(event.timestamp))
-        if isinstance(event, StatusChanged):
+        if isinstance(event, SessionStateChanged):
             if self._online():
                 self._live.put_nowait(self.status_call(event))
         elif isinstance(event, TransactionStarted):
@@ -92,7 +92,7 @@ class EventMapper16:
             payload: dict[str, Any] = {
                 "meter_stop": event.meter_stop_wh,
                 "timestamp": iso_timestamp(event.timestamp),
-                "reason": mapping.REASON[event.reason].value,
+                "reason": mapping.stop_reason(event).value,
             }
             if event.id_tag:
                 payload["id_tag"] = event.id_tag
@@ -128,12 +128,14 @@ class EventMapper16:
         self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
                         _KIND.get(event.context, KIND_OTHER), self.clock.synced)
 
-    def status_call(self, event: StatusChanged) -> call.StatusNotification:
-        """The StatusNotification for a status change."""
+    def status_call(self, event: SessionStateChanged) -> call.StatusNotification:
+        """The StatusNotification for a session state change (status and errorCode derived
+        by :func:`ocpp_client.v16.mapping.status_of`)."""
+        status, error_code = mapping.status_of(event)
         return call.StatusNotification(
             connector_id=event.connector_id,
-            error_code=mapping.ERROR_CODE[event.error_code],
-            status=mapping.STATUS[event.status],
+            error_code=error_code,
+            status=status,
             info=event.info[:50] or None,
             # The core's clock, not the event's system time (which may say 1970).
             timestamp=iso_timestamp(self.clock.now()),

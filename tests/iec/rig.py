@@ -1,27 +1,57 @@
 """Test rigs for the IEC 61851 behaviour: the simulated board, a manual clock, and either a
-bare Connector (events queued like the loop would) or a whole Station on the test's loop.
+bare EVSE (session machine over its IEC 61851 machine; events queued like the loop would) or
+a whole Station on the test's loop.
 
 No CSMS and no sleeping: timers run on :class:`ManualClock`, the Station's meter and
-temperature polls are driven by the test (``poll``).
+temperature polls are driven by the test (``poll``). Statuses are read through the OCPP 1.6
+mapping (what a 1.6 CSMS would be told), as snake case: ``("suspended_evse", "no_error")``.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from evse.authorization import AuthorizationStatus, AuthResult
-from evse.connector import Connector
-from evse.domain import DomainEvent, StatusChanged, TransactionStarted, TransactionStopped
+from evse.domain import (
+    DomainEvent,
+    IdToken,
+    SessionStateChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
 from evse.iec61851 import Iec61851Settings
+from evse.iec_machine import IecMachine
+from evse.session_machine import SessionMachine
 from evse.station import Station
 from evse.timers import ManualClock
 from hal.board import Board
 from hal.settings import ConnectorSettings, HardwareSettings
 from hal.sim.board import SimBoard, SimConnector, create_board
+from ocpp_client.v16 import mapping
+
+
+def snake(name: str) -> str:
+    """``SuspendedEVSE`` → ``suspended_evse``, ``EVCommunicationError`` →
+    ``ev_communication_error``."""
+    name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)
+    return re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def status16(event: SessionStateChanged) -> tuple[str, str]:
+    """The OCPP 1.6 (status, errorCode) of a session state, snake case."""
+    status, code = mapping.status_of(event)
+    return snake(status.value), snake(code.value)
+
+
+def reason16(event: TransactionStopped) -> str:
+    """The OCPP 1.6 stop Reason of a stopped transaction, snake case."""
+    return snake(mapping.stop_reason(event).value)
 
 
 def sim_board(connectors: int = 1, lock: bool = False, max_current_a: float = 32.0) -> Board:
@@ -42,10 +72,11 @@ class ConnectorRig:
     """One Connector on a sim board; hardware events are queued and run by :meth:`drain`
     the way the loop runs ``call_soon_threadsafe`` callbacks."""
 
-    conn: Connector
+    conn: SessionMachine
     board: Board
     clock: ManualClock
-    statuses: list[StatusChanged] = field(default_factory=list)
+    statuses: list[SessionStateChanged] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
     queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = field(default_factory=deque)
 
     @property
@@ -60,9 +91,14 @@ class ConnectorRig:
         self.queue.append((func, args))
 
     def drain(self) -> None:
-        while self.queue:
-            func, args = self.queue.popleft()
-            func(*args)
+        """Run the posted events, waiting for the EVSE's hardware worker (lock) too."""
+        while True:
+            while self.queue:
+                func, args = self.queue.popleft()
+                func(*args)
+            if not self.conn.iec.jobs_pending:
+                return
+            self.conn.iec.worker.submit(lambda: None).result()
 
     def advance(self, seconds: float) -> None:
         self.drain()
@@ -73,17 +109,30 @@ class ConnectorRig:
     def closed(self) -> bool:
         return self.conn.hw.contactor.commanded_closed
 
+    def status16(self) -> tuple[str, str]:
+        """The last state as OCPP 1.6 (status, errorCode)."""
+        return status16(self.statuses[-1])
+
+    def state16(self) -> str:
+        """The EVSE's current state as the OCPP 1.6 status (snake case)."""
+        return snake(mapping.STATUS[self.conn.state].value)
+
+    def record(self, event: DomainEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, SessionStateChanged):
+            self.statuses.append(event)
+
 
 def connector_rig(lock: bool = False, ventilation: bool = False,
                   settings: Iec61851Settings | None = None) -> ConnectorRig:
     board = sim_board(lock=lock)
     clock = ManualClock()
     rig: ConnectorRig
-    conn = Connector(board.connectors[0], 32.0, lambda: 32.0,
-                     lambda e: rig.statuses.append(e), ventilation=ventilation,
+    iec = IecMachine(board.connectors[0], 32.0, lambda: 32.0, ventilation=ventilation,
                      settings=settings, clock=clock)
+    conn = SessionMachine(iec, lambda e: rig.record(e), time.time)
     rig = ConnectorRig(conn, board, clock)
-    conn.attach(post=rig.post)
+    iec.attach(post=rig.post)
     return rig
 
 
@@ -95,10 +144,11 @@ class AcceptAll:
         self.parents = parents or {}
         self.rejected = rejected
 
-    async def authorize(self, id_tag: str) -> AuthResult:
-        if id_tag in self.rejected:
-            return AuthResult(AuthorizationStatus.INVALID)
-        return AuthResult(AuthorizationStatus.ACCEPTED, self.parents.get(id_tag))
+    async def authorize(self, id_token: IdToken) -> AuthResult:
+        if id_token.value in self.rejected:
+            return AuthResult(AuthorizationStatus.INVALID, id_token=id_token)
+        return AuthResult(AuthorizationStatus.ACCEPTED, self.parents.get(id_token.value),
+                          id_token=id_token)
 
 
 @dataclass
@@ -115,7 +165,7 @@ class StationRig:
     def sim(self) -> SimBoard:
         return sim_of(self.board)
 
-    def conn(self, connector_id: int = 1) -> Connector:
+    def conn(self, connector_id: int = 1) -> SessionMachine:
         return self.station.connectors[connector_id]
 
     async def settle(self) -> None:
@@ -143,8 +193,14 @@ class StationRig:
         await self.settle()
 
     def statuses(self, connector_id: int = 1) -> list[tuple[str, str]]:
-        return [(e.status.value, e.error_code.value) for e in self.events
-                if isinstance(e, StatusChanged) and e.connector_id == connector_id]
+        """Every state published, as OCPP 1.6 (status, errorCode)."""
+        return [status16(e) for e in self.events
+                if isinstance(e, SessionStateChanged) and e.connector_id == connector_id]
+
+    def state16(self, connector_id: int = 1) -> str:
+        """The EVSE's current state as the OCPP 1.6 status (snake case)."""
+        conn = self.conn(connector_id)
+        return snake(mapping.STATUS[conn.state].value)
 
     def last_status(self, connector_id: int = 1) -> tuple[str, str]:
         return self.statuses(connector_id)[-1]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from evse.authorization import AuthorizationStatus, AuthResult
-from tests.iec.rig import AcceptAll, station_rig
+from evse.tx_policy import TxPolicy
+from tests.iec.rig import AcceptAll, reason16, station_rig
 
 
 async def test_plug_then_card() -> None:
@@ -13,8 +14,8 @@ async def test_plug_then_card() -> None:
     assert rig.last_status() == ("preparing", "no_error")
     await rig.station.present_card("TAG1")
     await rig.settle()
-    assert rig.conn().state == "charging" and rig.closed()
-    assert [e.id_tag for e in rig.started()] == ["TAG1"]
+    assert rig.state16() == "charging" and rig.closed()
+    assert [e.id_token.value for e in rig.started()] == ["TAG1"]
     await rig.close()
 
 
@@ -25,7 +26,7 @@ async def test_card_then_plug() -> None:
     assert rig.last_status() == ("preparing", "no_error") and not rig.closed()
     rig.sim.plug(1, 32.0, 3)
     await rig.settle()
-    assert rig.conn().state == "charging" and rig.closed()
+    assert rig.state16() == "charging" and rig.closed()
     await rig.close()
 
 
@@ -34,10 +35,10 @@ async def test_remote_start_before_plug() -> None:
     ok = rig.station.remote_start("TAG1", 1, AuthResult(AuthorizationStatus.ACCEPTED))
     assert ok
     await rig.settle()
-    assert rig.conn().state == "preparing"
+    assert rig.state16() == "preparing"
     rig.sim.plug(1, 32.0, 3)
     await rig.settle()
-    assert rig.conn().state == "charging"
+    assert rig.state16() == "charging"
     # Never two transactions on one connector.
     assert not rig.station.remote_start("TAG2", 1, AuthResult(AuthorizationStatus.ACCEPTED))
     await rig.close()
@@ -48,11 +49,11 @@ async def test_same_card_stops_and_parent_group_stops() -> None:
     rig.sim.plug(1, 32.0, 3)
     await rig.station.present_card("TAG1")
     await rig.settle()
-    assert rig.conn().state == "charging"
+    assert rig.state16() == "charging"
     await rig.station.present_card("TAG1")
     await rig.settle()
-    assert rig.conn().state == "finishing" and not rig.closed()
-    assert rig.stopped()[-1].reason.value == "local"
+    assert rig.state16() == "finishing" and not rig.closed()
+    assert reason16(rig.stopped()[-1]) == "local"
     assert rig.stopped()[-1].id_tag == "TAG1"
     rig.sim.unplug(1)
     rig.sim.plug(1, 32.0, 3)
@@ -60,16 +61,16 @@ async def test_same_card_stops_and_parent_group_stops() -> None:
     await rig.settle()
     await rig.station.present_card("TAG2")  # same parentIdTag group
     await rig.settle()
-    assert rig.conn().state == "finishing" and rig.stopped()[-1].id_tag == "TAG2"
+    assert rig.state16() == "finishing" and rig.stopped()[-1].id_tag == "TAG2"
     # A rejected card does nothing.
     rig.station.authorizer = AcceptAll(rejected=frozenset({"BAD"}))
     await rig.station.present_card("BAD")
     await rig.settle()
-    assert rig.conn().state == "finishing"
+    assert rig.state16() == "finishing"
     # A new card on a finished, still plugged connector starts a new transaction.
     await rig.station.present_card("TAG3")
     await rig.settle()
-    assert rig.conn().state == "charging" and len(rig.started()) == 3
+    assert rig.state16() == "charging" and len(rig.started()) == 3
     await rig.close()
 
 
@@ -80,14 +81,14 @@ async def test_stop_on_ev_side_disconnect_true_stops() -> None:
     await rig.settle()
     rig.sim.unplug(1)
     await rig.settle()
-    assert rig.conn().state == "available"
-    assert rig.stopped()[-1].reason.value == "ev_disconnected"
+    assert rig.state16() == "available"
+    assert reason16(rig.stopped()[-1]) == "ev_disconnected"
     await rig.close()
 
 
 async def test_stop_on_ev_side_disconnect_false_keeps_transaction() -> None:
     rig = await station_rig()
-    rig.station.stop_on_ev_disconnect = False
+    rig.station.tx_policy = TxPolicy.ocpp16(stop_on_ev_disconnect=False)
     rig.sim.plug(1, 32.0, 3)
     await rig.station.present_card("TAG1")
     await rig.settle()
@@ -98,7 +99,7 @@ async def test_stop_on_ev_side_disconnect_false_keeps_transaction() -> None:
     assert rig.conn().hw.pilot.duty_percent == 100.0  # no PWM without an EV
     rig.sim.plug(1, 32.0, 3)
     await rig.settle()
-    assert rig.conn().state == "charging" and rig.closed()
+    assert rig.state16() == "charging" and rig.closed()
     assert len(rig.started()) == 1
     await rig.station.present_card("TAG1")
     await rig.settle()
@@ -117,7 +118,7 @@ async def test_unlock_on_ev_side_disconnect() -> None:
         assert simc.cable_locked
         rig.sim.unplug(1)
         await rig.settle()
-        assert rig.conn().state == "available"
+        assert rig.state16() == "available"
         assert simc.cable_locked is (not unlock)
         if not unlock:
             await rig.station.present_card("OTHER")  # someone else: stays locked

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evse.authorization import AuthorizationStatus, AuthResult
-from evse.domain import StopReason
+from evse.domain import StopCause
 from evse.iec61851 import Iec61851Settings
 from hal.pilot import PilotState
 from tests.iec.rig import AcceptAll, StationRig, station_rig
@@ -80,7 +80,7 @@ async def apply(rig: StationRig, event: tuple[Any, ...]) -> None:
         status = AuthorizationStatus.INVALID if args[0] == "BAD" else AuthorizationStatus.ACCEPTED
         rig.station.remote_start(args[0], args[1], AuthResult(status))
     elif kind == "remote_stop":
-        await rig.station.stop_transaction(args[0], StopReason.REMOTE)
+        await rig.station.stop_transaction(args[0], StopCause.REMOTE)
     elif kind == "limit":
         rig.station.set_charging_limit(args[0], args[1])
     elif kind == "fault":
@@ -113,12 +113,12 @@ def check(rig: StationRig, unauthorized_since: dict[int, float]) -> None:
         assert reading.state in allowed, f"energized in state {reading.state} on {cid}"
         assert not reading.diode_fault, f"energized with a diode fault on {cid}"
         assert not hw.rcd.tripped, f"energized with the RCD tripped on {cid}"
-        if conn.state == "charging" and conn.session is not None:
+        if conn.state == "energy_transfer" and conn.session is not None:
             unauthorized_since.pop(cid, None)
             continue
         # Only the PWM-off window may leave it closed, and only for pwm_off_timeout_s.
         since = unauthorized_since.setdefault(cid, now)
-        assert conn.pwm_off_timer.active, f"energized in {conn.state} without a session"
+        assert conn.iec.pwm_off_timer.active, f"energized in {conn.state} without a session"
         assert now - since <= conn.settings.pwm_off_timeout_s + 1e-6
     for cid in CONNECTORS:
         (open_sessions,) = rig.db.execute(
@@ -141,7 +141,7 @@ async def scenario(sequence: list[tuple[Any, ...]]) -> None:
         for cid in CONNECTORS:
             rig.sim.unplug(cid)
         await rig.settle()
-        await rig.station.stop_all(StopReason.LOCAL)
+        await rig.station.stop_all(StopCause.LOCAL)
         await rig.settle()
         started = {e.session_id for e in rig.started()}
         stopped = [e.session_id for e in rig.stopped()]

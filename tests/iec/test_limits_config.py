@@ -53,7 +53,7 @@ def test_cable_ampacity_from_pp_limits_the_offer() -> None:
     rig.drain()
     rig.conn.start()
     rig.drain()
-    assert rig.conn.current_limit().limited_by == "cable"
+    assert rig.conn.iec.current_limit().limited_by == "cable"
     assert rig.conn.hw.pilot.duty_percent == pytest.approx(duty_for_current(20.0), abs=0.05)
 
 

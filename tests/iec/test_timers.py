@@ -6,17 +6,18 @@ import pytest
 
 from evse.iec61851 import Iec61851Settings
 from hal.pilot import PilotState, duty_for_current
-from tests.iec.rig import ConnectorRig, connector_rig, station_rig
+from tests.iec.rig import ConnectorRig, connector_rig, reason16, station_rig
 
 
 def start_charging(rig: ConnectorRig) -> None:
     """Bare connector: EV plugged in C, transaction started."""
     rig.sim.plug(1, 32.0, 3)
     rig.drain()
-    assert rig.conn.state == "preparing"
+    assert rig.state16() == "preparing"
     rig.conn.start()
     rig.drain()
-    assert rig.conn.state == "charging" and rig.closed
+    assert rig.state16() == "charging" and rig.closed
+    assert rig.conn.iec.system_state() == "C2"
 
 
 def test_contactor_opens_on_the_driver_thread_at_c_to_b_and_c_to_a() -> None:
@@ -33,7 +34,7 @@ def test_contactor_opens_on_the_driver_thread_at_c_to_b_and_c_to_a() -> None:
         assert rig.queue and not rig.closed
         assert rig.clock.monotonic() == t0
         rig.drain()
-        assert rig.conn.state == ("suspended_ev" if leave == "pause" else "available")
+        assert rig.state16() == ("suspended_ev" if leave == "pause" else "available")
 
 
 def test_power_on_after_b_to_c_without_delay() -> None:
@@ -41,11 +42,12 @@ def test_power_on_after_b_to_c_without_delay() -> None:
     start_charging(rig)
     rig.sim.ev_pause(1)
     rig.drain()
-    assert rig.conn.state == "suspended_ev" and not rig.closed
+    assert rig.state16() == "suspended_ev" and not rig.closed
+    assert rig.conn.iec.system_state() == "B2"  # PWM still offered
     t0 = rig.clock.monotonic()
     rig.sim.ev_resume(1)
     rig.drain()
-    assert rig.conn.state == "charging" and rig.closed
+    assert rig.state16() == "charging" and rig.closed
     assert rig.clock.monotonic() - t0 <= 3.0
 
 
@@ -58,11 +60,11 @@ def test_pwm_withdrawn_ev_stays_in_c_forced_off_after_6_s(how: str) -> None:
         rig.conn.stop()
         expected = "finishing"
     else:
-        rig.conn.limit_a = 3.0  # below 6 A: pause, PWM off
+        rig.conn.iec.limit_a = 3.0  # below 6 A: pause, PWM off
         rig.conn.reevaluate()
         expected = "suspended_evse"
     rig.drain()
-    assert rig.conn.state == expected
+    assert rig.state16() == expected
     assert rig.conn.hw.pilot.duty_percent == 100.0  # PWM withdrawn at once
     assert rig.closed  # the EV still draws: do not break the load yet
     rig.advance(5.99)
@@ -77,8 +79,8 @@ def test_pwm_withdrawn_ev_leaves_c_opens_at_once() -> None:
     rig.conn.stop()  # the sim EV follows IEC: PWM off → state B
     assert not rig.closed
     rig.drain()
-    assert rig.conn.state == "finishing"
-    assert not rig.conn.pwm_off_timer.active or not rig.closed
+    assert rig.state16() == "finishing"
+    assert not rig.conn.iec.pwm_off_timer.active or not rig.closed
 
 
 def test_pwm_off_timeout_is_configurable() -> None:
@@ -98,29 +100,29 @@ def test_duty_changes_at_most_every_5_s_but_stops_at_once() -> None:
     pilot = rig.conn.hw.pilot
     assert pilot.duty_percent == pytest.approx(duty_for_current(32.0), abs=0.05)
     rig.advance(1.0)
-    rig.conn.limit_a = 16.0
+    rig.conn.iec.limit_a = 16.0
     rig.conn.reevaluate()
     assert pilot.duty_percent == pytest.approx(duty_for_current(32.0), abs=0.05)
-    rig.conn.limit_a = 20.0  # the latest wish wins when the interval is over
+    rig.conn.iec.limit_a = 20.0  # the latest wish wins when the interval is over
     rig.conn.reevaluate()
     rig.advance(3.9)
     assert pilot.duty_percent == pytest.approx(duty_for_current(32.0), abs=0.05)
     rig.advance(0.2)
     assert pilot.duty_percent == pytest.approx(duty_for_current(20.0), abs=0.05)
-    rig.conn.limit_a = 10.0
+    rig.conn.iec.limit_a = 10.0
     rig.conn.reevaluate()
     assert pilot.duty_percent == pytest.approx(duty_for_current(20.0), abs=0.05)
     # Stopping (below 6 A → SuspendedEVSE) is never delayed.
-    rig.conn.limit_a = 0.0
+    rig.conn.iec.limit_a = 0.0
     rig.conn.reevaluate()
     rig.drain()
-    assert rig.conn.state == "suspended_evse"
+    assert rig.state16() == "suspended_evse"
     assert pilot.duty_percent == 100.0 and not rig.closed
     # Resuming starts PWM at once.
-    rig.conn.limit_a = 6.0
+    rig.conn.iec.limit_a = 6.0
     rig.conn.reevaluate()
     rig.drain()
-    assert rig.conn.state == "charging"
+    assert rig.state16() == "charging"
     assert pilot.duty_percent == pytest.approx(10.0, abs=0.05)
 
 
@@ -129,23 +131,23 @@ def test_state_f_lasts_at_least_300_ms() -> None:
     start_charging(rig)
     rig.sim.fault(1, "cp_short")
     rig.drain()
-    assert rig.conn.state == "faulted" and not rig.closed
+    assert rig.state16() == "faulted" and not rig.closed
     assert rig.conn.hw.pilot.duty_percent == 0.0
     rig.sim.clear(1, "cp_short")
     rig.advance(rig.conn.settings.fault_retry_s)
     # retry due now, but the EV side is checked only after F held 300 ms: already true.
-    assert rig.conn.state == "finishing"
+    assert rig.state16() == "finishing"
     # A condition fault that clears after 100 ms keeps F until 300 ms.
     from evse.faults import Fault
-    rig.conn.raise_fault(Fault.STATION, "test")
+    rig.conn.iec.raise_fault(Fault.STATION, "test")
     f_at = rig.clock.monotonic()
     rig.advance(0.1)
-    rig.conn.clear_condition(Fault.STATION)
-    assert rig.conn.state == "faulted" and rig.conn.hw.pilot.duty_percent == 0.0
+    rig.conn.iec.clear_condition(Fault.STATION)
+    assert rig.state16() == "faulted" and rig.conn.hw.pilot.duty_percent == 0.0
     rig.advance(0.19)
-    assert rig.conn.state == "faulted"
+    assert rig.state16() == "faulted"
     rig.advance(0.02)
-    assert rig.conn.state == "finishing"
+    assert rig.state16() == "finishing"
     assert rig.clock.monotonic() - f_at >= 0.3
     assert rig.conn.hw.pilot.duty_percent == 100.0
 
@@ -159,11 +161,11 @@ def test_state_d_only_with_ventilation() -> None:
         rig.conn.start()
         rig.drain()
         if ventilation:
-            assert rig.conn.state == "charging" and rig.closed
-            assert rig.conn.pilot.state is PilotState.D
+            assert rig.state16() == "charging" and rig.closed
+            assert rig.conn.iec.pilot.state is PilotState.D
         else:
-            assert rig.conn.state == "faulted" and not rig.closed
-            assert rig.conn.error_code.value == "other_error"
+            assert rig.state16() == "faulted" and not rig.closed
+            assert rig.status16() == ("faulted", "other_error")
 
 
 async def test_connection_timeout_card_then_no_plug() -> None:
@@ -171,15 +173,15 @@ async def test_connection_timeout_card_then_no_plug() -> None:
     rig.station.connection_timeout_s = 60.0
     await rig.station.present_card("TAG1")
     await rig.settle()
-    assert rig.conn().state == "preparing"
+    assert rig.state16() == "preparing"
     await rig.advance(59.9)
-    assert rig.conn().state == "preparing"
+    assert rig.state16() == "preparing"
     await rig.advance(0.2)
-    assert rig.conn().state == "available"
+    assert rig.state16() == "available"
     # Plug later: no session (the authorization expired).
     rig.sim.plug(1, 32.0, 3)
     await rig.settle()
-    assert rig.conn().state == "preparing" and not rig.started()
+    assert rig.state16() == "preparing" and not rig.started()
     await rig.close()
 
 
@@ -189,9 +191,9 @@ async def test_connection_timeout_plug_in_time_starts() -> None:
     await rig.advance(30.0)
     rig.sim.plug(1, 32.0, 3)
     await rig.settle()
-    assert rig.conn().state == "charging" and rig.closed()
+    assert rig.state16() == "charging" and rig.closed()
     await rig.advance(60.0)
-    assert rig.conn().state == "charging"
+    assert rig.state16() == "charging"
     await rig.close()
 
 
@@ -204,15 +206,15 @@ async def test_overcurrent_stops_after_7_s() -> None:
     await rig.advance(5.0, poll=True)  # the duty change is due after 5 s
     assert rig.conn().hw.pilot.duty_percent == pytest.approx(duty_for_current(16.0), abs=0.05)
     await rig.advance(30.0, poll=True)
-    assert rig.conn().state == "charging"  # the EV follows: 16 A
+    assert rig.state16() == "charging"  # the EV follows: 16 A
     rig.sim.fault(1, "overcurrent")  # now it draws 32 A
     await rig.poll()
     await rig.advance(6.0, poll=True)
-    assert rig.conn().state == "charging"
+    assert rig.state16() == "charging"
     await rig.advance(1.5, poll=True)
     assert rig.last_status() == ("faulted", "over_current_failure")
     assert not rig.closed()
-    assert rig.stopped() and rig.stopped()[-1].reason.value == "other"
+    assert rig.stopped() and reason16(rig.stopped()[-1]) == "other"
     # 16 A + 10 % + 0.5 A = 18.1 A tolerated: 18 A would not trip.
     assert rig.conn().settings.overcurrent_threshold_a(16.0) == pytest.approx(18.1)
     await rig.close()
@@ -230,5 +232,5 @@ async def test_overcurrent_within_margin_never_trips() -> None:
     simc.ev.max_current_a = 17.5
     simc.ev.ignore_pilot = True
     await rig.advance(20.0, poll=True)
-    assert rig.conn().state == "charging"
+    assert rig.state16() == "charging"
     await rig.close()

@@ -1,10 +1,11 @@
-"""Every state × every trigger × every predicate combination, from the machine's own data.
+"""Every state × every trigger × every predicate combination, from the machines' own data.
 
-The expected destination is computed here from :data:`evse.connector.TRANSITIONS` by the
-rule ``transitions`` documents (first transition of the trigger whose source matches and
-whose conditions hold), the expected outputs from :data:`evse.connector.OUTPUTS`; the
-connector is driven with the simulated hardware set up for each combination. Adding a
-transition or a state extends this table by itself.
+The expected destination is computed here from :data:`evse.session_machine.SESSION_TRANSITIONS`
+(and :data:`evse.iec_machine.IEC_TRANSITIONS`) by the rule ``transitions`` documents (first
+transition of the trigger whose source matches and whose conditions hold), the expected
+outputs from the supply mode each session state requests (:data:`SESSION_MODES`,
+:data:`IEC_OUTPUTS`); the EVSE is driven with the simulated hardware set up for each
+combination. Adding a transition or a state extends this table by itself.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from typing import Any
 import pytest
 from transitions.core import MachineError
 
-from evse.connector import OUTPUTS, STATES, TRANSITIONS, TRIGGERS
-from evse.domain import ErrorCode
+from evse.iec_machine import FAULT, IEC_OUTPUTS, IEC_STATES, IEC_TRANSITIONS, IEC_TRIGGERS
+from evse.session_machine import (
+    SESSION_MODES,
+    SESSION_STATES,
+    SESSION_TRANSITIONS,
+    SESSION_TRIGGERS,
+)
+from evse.tx_policy import TxPolicy
 from hal.pilot import PilotState, duty_for_current
 from tests.iec.rig import connector_rig
 
@@ -31,10 +38,11 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def expected_dest(state: str, trigger: str, predicates: dict[str, bool]) -> str | None:
-    """Destination per TRANSITIONS; None = no transition from ``state`` (MachineError);
+def expected_dest(state: str, trigger: str, predicates: dict[str, bool],
+                  table: list[dict[str, Any]] = SESSION_TRANSITIONS) -> str | None:
+    """Destination per ``table``; None = no transition from ``state`` (MachineError);
     ``state`` itself when transitions exist but none has its conditions met."""
-    candidates = [t for t in TRANSITIONS if t["trigger"] == trigger
+    candidates = [t for t in table if t["trigger"] == trigger
                   and state in _as_list(t["source"])]
     if not candidates:
         return None
@@ -46,32 +54,86 @@ def expected_dest(state: str, trigger: str, predicates: dict[str, bool]) -> str 
 
 
 def test_every_predicate_is_known() -> None:
-    names = {c for t in TRANSITIONS for key in ("conditions", "unless")
+    names = {c for t in SESSION_TRANSITIONS for key in ("conditions", "unless")
              for c in _as_list(t.get(key))}
     assert names <= {"plugged", "ev_requests_energy", "power_allowed", "operative",
                      "stop_on_ev_disconnect"}
-    assert set(OUTPUTS) == set(STATES)
+    assert set(SESSION_MODES) == set(SESSION_STATES)
+    assert set(IEC_OUTPUTS) == set(IEC_STATES)
+    assert not any("conditions" in t or "unless" in t for t in IEC_TRANSITIONS)
 
 
-@pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize("trigger", TRIGGERS)
+def check_outputs(rig: Any, mode: str, pilot: str, allowed: bool, lock_before: bool,
+                  case: str) -> None:
+    """The hardware shows supply ``mode``'s outputs."""
+    conn, simc = rig.conn, rig.simc
+    out = IEC_OUTPUTS[mode]
+    # Contactor: closed only where the table says so and the EV asks for energy.
+    assert conn.hw.contactor.commanded_closed == (out.contactor == "closed"
+                                                  and pilot == "C"), case
+    # Pilot: F, +12 V, or the IEC duty for the offered current.
+    duty = conn.hw.pilot.duty_percent
+    if out.pilot == "F":
+        assert duty == 0.0, case
+    elif out.pilot == "off" or pilot == "A" or not allowed:
+        assert duty == 100.0, case
+    else:
+        assert duty == pytest.approx(duty_for_current(32.0), abs=0.05), case
+    # Lock.
+    if out.lock == "locked":
+        assert simc.cable_locked, case
+    elif out.lock == "unlocked":
+        assert not simc.cable_locked, case
+    else:
+        assert simc.cable_locked == lock_before, case
+
+
+def prepared_rig(pilot: str, allowed: bool) -> Any:
+    rig = connector_rig(lock=True)
+    simc = rig.simc
+    # The hardware as the scenario says; the EV keeps C even without PWM, so the
+    # outputs of every destination can be observed.
+    simc.ev.plugged = pilot != "A"
+    simc.ev.wants_energy = pilot == "C"
+    simc.ev.ignore_pwm_off = True
+    simc.changed()
+    rig.drain()
+    rig.conn.iec.limit_a = None if allowed else 0.0
+    rig.conn.iec.pilot = rig.conn.hw.pilot.read()
+    assert rig.conn.iec.pilot.state is PilotState(pilot)
+    return rig
+
+
+@pytest.mark.parametrize("state", IEC_STATES)
+@pytest.mark.parametrize("trigger", IEC_TRIGGERS)
+def test_iec_transition(state: str, trigger: str) -> None:
+    for pilot, allowed in itertools.product(PILOTS, (True, False)):
+        rig = prepared_rig(pilot, allowed)
+        iec = rig.conn.iec
+        iec.machine.set_state(state)
+        lock_before = rig.simc.cable_locked
+        dest = expected_dest(state, trigger, {}, IEC_TRANSITIONS)
+        case = f"IEC {state} --{trigger}--> {dest} with pilot {pilot}, allowed {allowed}"
+        if dest is None:
+            with pytest.raises(MachineError):
+                getattr(iec, trigger)()
+            assert iec.state == state, case
+            continue
+        getattr(iec, trigger)()
+        rig.drain()
+        assert iec.state == dest, case
+        check_outputs(rig, dest, pilot, allowed, lock_before, case)
+
+
+@pytest.mark.parametrize("state", SESSION_STATES)
+@pytest.mark.parametrize("trigger", SESSION_TRIGGERS)
 def test_transition(state: str, trigger: str) -> None:
     for pilot, allowed, operative, stop_on_unplug in SCENARIOS:
-        rig = connector_rig(lock=True)
+        rig = prepared_rig(pilot, allowed)
         conn, simc = rig.conn, rig.simc
-        # The hardware as the scenario says; the EV keeps C even without PWM, so the
-        # outputs of every destination can be observed.
-        simc.ev.plugged = pilot != "A"
-        simc.ev.wants_energy = pilot == "C"
-        simc.ev.ignore_pwm_off = True
-        simc.changed()
-        rig.drain()
-        conn.limit_a = None if allowed else 0.0
         conn.operative = operative
-        conn.stop_on_ev_disconnect_flag = stop_on_unplug
+        conn.tx_policy = TxPolicy.ocpp16(stop_on_ev_disconnect=stop_on_unplug)
         conn.machine.set_state(state)
-        conn.pilot = conn.hw.pilot.read()
-        assert conn.pilot.state is PilotState(pilot)
         predicates = {"plugged": pilot != "A", "ev_requests_energy": pilot == "C",
                       "power_allowed": allowed, "operative": operative,
                       "stop_on_ev_disconnect": stop_on_unplug}
@@ -89,25 +151,11 @@ def test_transition(state: str, trigger: str) -> None:
         assert conn.state == dest, case
         if dest == state and not rig.statuses:
             continue  # conditions unmet: nothing happened
-        out = OUTPUTS[dest]
-        # OCPP status and error code reported for the destination.
-        assert rig.statuses[-1].status.value == dest, case
-        assert rig.statuses[-1].error_code is ErrorCode.NO_ERROR, case
-        # Contactor: closed only where the table says so and the EV asks for energy.
-        assert conn.hw.contactor.commanded_closed == (out.contactor == "closed"
-                                                      and pilot == "C"), case
-        # Pilot: F, +12 V, or the IEC duty for the offered current.
-        duty = conn.hw.pilot.duty_percent
-        if out.pilot == "F":
-            assert duty == 0.0, case
-        elif out.pilot == "off" or pilot == "A" or not allowed:
-            assert duty == 100.0, case
-        else:
-            assert duty == pytest.approx(duty_for_current(32.0), abs=0.05), case
-        # Lock.
-        if out.lock == "locked":
-            assert simc.cable_locked, case
-        elif out.lock == "unlocked":
-            assert not simc.cable_locked, case
-        else:
-            assert simc.cable_locked == lock_before, case
+        # State and fault published for the destination.
+        assert rig.statuses[-1].state == dest, case
+        assert rig.statuses[-1].fault is None, case
+        mode = SESSION_MODES[dest]
+        if mode is None:  # faulted: the IEC machine owns the outputs (tested above)
+            assert conn.iec.state != FAULT, case
+            continue
+        check_outputs(rig, mode, pilot, allowed, lock_before, case)

@@ -9,7 +9,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from evse.authorization import AuthorizationStatus
-from evse.domain import ConnectorStatus, StopReason, TransactionStarted, TransactionStopped
+from evse.domain import StopCause, TransactionStarted, TransactionStopped
 from tests.offline.conftest import Rig
 
 
@@ -169,7 +169,7 @@ async def test_parent_id_tag_from_local_list_stops_the_groups_session(rig_factor
     await rig.station.present_card("FLEET-2")  # same parentIdTag: stops it (§3.5.3)
     stopped = await rig.events.wait_for(lambda: [e for e in rig.events.events
                                                  if isinstance(e, TransactionStopped)])
-    assert stopped[0].reason is StopReason.LOCAL and stopped[0].id_tag == "FLEET-2"
+    assert stopped[0].cause is StopCause.LOCAL_ID_TOKEN and stopped[0].id_tag == "FLEET-2"
 
 
 async def _offline_session(rig: Rig, tag: str) -> None:
@@ -177,7 +177,7 @@ async def _offline_session(rig: Rig, tag: str) -> None:
     await rig.offline()
     rig.sim.plug(1, 16.0, 3)
     await rig.station.present_card(tag)
-    await rig.events.wait_for(lambda: "charging" in rig.events.statuses())
+    await rig.events.wait_for(lambda: "energy_transfer" in rig.events.statuses())
 
 
 async def test_offline_start_rejected_by_csms_is_deauthorized(rig_factory: Any) -> None:
@@ -201,8 +201,8 @@ async def test_offline_start_rejected_suspends_without_stop_on_invalid_id(
     await _offline_session(rig, "ROGUE")
     await rig.online()
     await rig.csms.wait_for(lambda: rig.csms.actions("StartTransaction"))
-    await rig.events.wait_for(lambda: rig.station.connectors[1].status
-                              is ConnectorStatus.SUSPENDED_EVSE)
+    await rig.events.wait_for(lambda: rig.station.connectors[1].state
+                              == "suspended_by_evse")
     assert rig.csms.actions("StopTransaction") == []
     assert rig.station.connectors[1].session is not None
     assert not rig.daemon.board.connectors[0].contactor.commanded_closed  # type: ignore[union-attr]

@@ -96,7 +96,7 @@ async def test_status_after_reconnect_is_current_and_sent_once(rig_factory: Any)
         rig.sim.plug(1, 16.0, 3)
         rig.sim.unplug(1)
     rig.sim.plug(2, 16.0, 3)
-    await until(lambda: rig.station.connectors[2].status.value == "preparing")
+    await until(lambda: rig.station.connectors[2].state == "pending")
     await rig.online()
     await rig.csms.wait_for(
         lambda: len(rig.csms.actions("StatusNotification")) >= before + 3)

@@ -174,7 +174,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
             if (status["csms"]["state"] == "accepted" and status["csms"]["queued"] == 0
                     and all(c["session"] is None for c in status["connectors"])):
                 # Connector state re-derived from the (fresh, unplugged) hardware.
-                assert [c["status"] for c in status["connectors"]] == ["available"] * 2
+                assert [c["state"] for c in status["connectors"]] == ["idle"] * 2
                 break
             assert time.monotonic() < deadline, status
             await asyncio.sleep(0.1)

@@ -1,6 +1,7 @@
 SUMMARY = "A simple interface to GPIO devices"
 DESCRIPTION = "GPIO device abstraction with pluggable pin factories (lgpio, RPi.GPIO, mock); \
-drives contactors, RCD inputs and locks on Raspberry Pi class boards."
+drives contactors, RCD inputs and locks on Raspberry Pi class boards. Not in \
+meta-openembedded (its colorzero dependency is, in meta-python)."
 HOMEPAGE = "https://github.com/gpiozero/gpiozero"
 SECTION = "devel/python"
 LICENSE = "BSD-3-Clause"
@@ -14,6 +15,11 @@ RDEPENDS:${PN} = " \
     python3-colorzero \
     python3-core \
     python3-threading \
+"
+# The pin factory for any gpiochip board (Raspberry Pi 5 included), and SPI ADCs.
+RRECOMMENDS:${PN} = " \
+    python3-lgpio \
+    python3-spidev \
 "
 
 BBCLASSEXTEND = "native nativesdk"

@@ -7,29 +7,23 @@ SECTION = "net"
 LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
-# Built from the checkout this layer lives in by default; for a product build point this at
-# your mirror and pin the revision in local.conf or a bbappend:
+# Built from the checkout this layer lives in, at a pinned commit (the one this layer was
+# last checked against; a release bumps it). For a product build point this at your mirror
+# and pin your release in local.conf or a bbappend:
 #   EVSE_GIT_URI = "git://git.example.com/evse.git;protocol=https;branch=main"
 #   SRCREV:pn-evse = "<commit>"
 PV .= "+git"
 EVSE_GIT_URI ??= "git://${EVSE_SRC_DIR};protocol=file;branch=main"
-SRC_URI = "${EVSE_GIT_URI}"
-# The in-tree layer builds whatever is committed on the branch; products pin SRCREV.
-# nooelint: oelint.vars.autorev
-SRCREV ??= "${AUTOREV}"
+SRC_URI = "${EVSE_GIT_URI} \
+           file://0001-pyproject.toml-build-with-scarthgap-s-setuptools-69.patch \
+           file://run-ptest \
+"
+SRCREV = "35866191e310cb6ffb19530c468c8b1a528c8bfa"
 
 S = "${WORKDIR}/git"
 
 # pyproject.toml: build-backend = "setuptools.build_meta".
-inherit python_setuptools_build_meta systemd useradd
-
-# scarthgap ships setuptools 69, which predates PEP 639 (license = "SPDX" strings, setuptools
-# >= 77). Build with it by giving the license in the older table form.
-do_configure:prepend() {
-    sed -i -e 's/"setuptools>=[0-9.]*"/"setuptools>=69"/' \
-        -e 's/^license = "\(.*\)"$/license = {text = "\1"}/' \
-        ${S}/pyproject.toml
-}
+inherit python_setuptools_build_meta systemd useradd ptest
 
 do_install:append() {
     install -d ${D}${systemd_system_unitdir}
@@ -58,9 +52,10 @@ SYSTEMD_SERVICE:${PN} = "evse.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 
 # The daemon's system user: device access through gpio, spi and dialout (evse.service sets
-# the same SupplementaryGroups=); dialout comes with base-passwd.
+# the same SupplementaryGroups=); dialout comes with base-passwd. Technicians join evse
+# (evse status, evse config check) or also evse-admin (evse fault reset, evse sim).
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system evse; --system gpio; --system spi"
+GROUPADD_PARAM:${PN} = "--system evse; --system evse-admin; --system gpio; --system spi"
 USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/evse --no-create-home \
                        --shell /sbin/nologin --gid evse --groups gpio,spi,dialout evse"
 
@@ -70,18 +65,51 @@ FILES:${PN} += "${datadir}/polkit-1/rules.d \
                 ${nonarch_base_libdir}/udev/rules.d \
                 ${systemd_system_unitdir}/evse.service"
 
-# Every runtime dependency of pyproject.toml [project] dependencies (kept in step by
-# tests/ship/test_yocto_layer.py), then the standard library modules the stack imports
-# (tomllib, sqlite3, asyncio, ssl, ...: the whole set, simplest to keep right).
+# evse-ptest: the test suite, run on the target by ptest-runner (run-ptest says what is left
+# out and why). scarthgap has pytest 8.0.2, pytest-asyncio 0.23.6, hypothesis 6.98.15.
+do_install_ptest() {
+    install -d ${D}${PTEST_PATH}/scripts
+    cp -r ${S}/tests ${D}${PTEST_PATH}/
+    rm -rf ${D}${PTEST_PATH}/tests/ship
+    install -m 0644 ${S}/pyproject.toml ${D}${PTEST_PATH}/
+    install -m 0644 ${S}/scripts/dev_csms.py ${S}/scripts/gen_state_diagram.py \
+        ${D}${PTEST_PATH}/scripts/
+    install -d ${D}${PTEST_PATH}/config ${D}${PTEST_PATH}/docs
+    cp -r ${S}/config/. ${D}${PTEST_PATH}/config/
+    cp -r ${S}/docs/. ${D}${PTEST_PATH}/docs/
+}
+
+RDEPENDS:${PN}-ptest += "python3-hypothesis python3-packaging python3-pytest \
+                         python3-pytest-asyncio python3-unittest-automake-output"
+
+# Every runtime dependency of pyproject.toml [project] dependencies, the pin factory's
+# libraries (lgpio: the default pin_factory; spidev: hardware SPI for pilot ADCs), then the
+# standard library packages (python3-manifest.json) of the modules the stack imports.
+# tests/ship/test_yocto_layer.py keeps both lists in step with the code.
 RDEPENDS:${PN} = " \
+    python3-asyncio \
     python3-can \
+    python3-compression \
+    python3-core \
+    python3-crypt \
     python3-cryptography \
+    python3-datetime \
+    python3-difflib \
     python3-gpiozero \
+    python3-io \
+    python3-json \
     python3-jsonschema \
-    python3-modules \
+    python3-lgpio \
+    python3-logging \
+    python3-netclient \
     python3-ocpp \
     python3-pymodbus \
     python3-pyserial \
+    python3-spidev \
+    python3-sqlite3 \
+    python3-statistics \
+    python3-stringold \
+    python3-tomllib \
     python3-transitions \
     python3-websockets \
 "

@@ -1,6 +1,6 @@
 SUMMARY = "An implementation of the WebSocket Protocol (RFC 6455 and 7692)"
 DESCRIPTION = "Library for building WebSocket servers and clients with asyncio; the CSMS link \
-of the evse stack. Newer than scarthgap's because evse needs >= 13."
+of the evse stack. Backport: scarthgap (openembedded-core) has 12.0, evse needs >= 13."
 HOMEPAGE = "https://github.com/python-websockets/websockets"
 SECTION = "devel/python"
 LICENSE = "BSD-3-Clause"

@@ -1,6 +1,6 @@
 SUMMARY = "A fully featured Modbus protocol stack in Python"
 DESCRIPTION = "Modbus RTU/TCP client and server with asyncio; used for RS-485 and TCP energy \
-meters. Newer than scarthgap's because evse needs >= 3.8."
+meters. Backport: scarthgap (meta-python) has 3.6.7, evse needs >= 3.12.1."
 HOMEPAGE = "https://github.com/pymodbus-dev/pymodbus"
 SECTION = "devel/python"
 LICENSE = "BSD-3-Clause"
