@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ftplib
 import logging
 import sqlite3
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from ocpp.v16 import call
 from ocpp.v16.enums import (
@@ -45,6 +42,7 @@ from ocpp.v16.enums import (
 
 from evse.clock import Clock
 from evse.config import Config
+from evse.file_transfer import TransferError, check_url, upload, with_retries
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
@@ -62,15 +60,13 @@ from ocpp_client.security_events import SecurityEvents
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.meter_values import iso_timestamp, parse_timestamp
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: ExtendedTriggerMessage requestedMessage values handled like TriggerMessage.
 _PLAIN_TRIGGERS = frozenset({"BootNotification", "Heartbeat", "MeterValues",
                              "StatusNotification"})
 #: A clock correction larger than this is a SettingSystemTime security event, s.
 LARGE_CLOCK_CORRECTION_S = 60.0
-#: Longest one upload attempt may take, s.
-UPLOAD_TIMEOUT_S = 60.0
 
 
 def security_paths(config: Config) -> dict[str, Path | None]:
@@ -91,36 +87,6 @@ def security_event_call(entry: SecurityLogEntry) -> tuple[str, dict[str, Any]]:
     if entry.tech_info:
         payload["tech_info"] = entry.tech_info
     return "SecurityEventNotification", payload
-
-
-def upload_file(path: Path, location: str, timeout_s: float = UPLOAD_TIMEOUT_S) -> None:
-    """Upload ``path`` to ``location``: HTTP(S) PUT of the file to ``location/<file
-    name>`` when it ends with "/", else to ``location`` itself; FTP STOR into the
-    directory ``location`` (user and password from the URL).
-
-    Raises:
-        OSError / urllib.error.URLError / ftplib.Error: the upload failed.
-        ValueError: a scheme other than http, https, ftp.
-    """
-    parts = urlsplit(location)
-    data = path.read_bytes()
-    if parts.scheme in ("http", "https"):
-        target = location + path.name if location.endswith("/") else location
-        request = urllib.request.Request(target, data=data, method="PUT",
-                                         headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            response.read()
-        return
-    if parts.scheme == "ftp":
-        with ftplib.FTP(timeout=timeout_s) as ftp:
-            ftp.connect(parts.hostname or "", parts.port or 21)
-            ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
-            if parts.path.strip("/"):
-                ftp.cwd(parts.path)
-            with path.open("rb") as f:
-                ftp.storbinary(f"STOR {path.name}", f)
-        return
-    raise ValueError(f"unsupported upload scheme {parts.scheme!r}")
 
 
 class Security16:
@@ -189,7 +155,7 @@ class Security16:
         try:
             self.events.record(event, tech_info)
         except sqlite3.Error as exc:
-            log.error("security event %s not stored: %s", event.value, exc)
+            logger.error("security event %s not stored: %s", event.value, exc)
 
     def clock_synchronized(self, correction_s: float) -> None:
         """A CSMS time moved the clock by ``correction_s``: SettingSystemTime when large."""
@@ -218,7 +184,7 @@ class Security16:
         except ValueError:
             return "Rejected"
         if profile < self.switch.active:
-            log.warning("ChangeConfiguration SecurityProfile %d rejected: it may only be"
+            logger.warning("ChangeConfiguration SecurityProfile %d rejected: it may only be"
                         " raised (now %d)", profile, int(self.switch.active))
             return "Rejected"
         if profile == self.switch.active:
@@ -226,7 +192,7 @@ class Security16:
         self.link_security.use_system_store = self._system_store(SecurityProfile(profile))
         missing = self.link_security.missing_for(profile, self.url)
         if missing is not None:
-            log.warning("ChangeConfiguration SecurityProfile %d rejected: %s", profile, missing)
+            logger.warning("ChangeConfiguration SecurityProfile %d rejected: %s", profile, missing)
             return "Rejected"
         self.switch.request(profile)
         self._reconnect_after_answer = True
@@ -236,10 +202,10 @@ class Security16:
         try:
             self.keys.change(text)
         except ValueError as exc:  # the message never holds the key
-            log.warning("ChangeConfiguration AuthorizationKey rejected: %s", exc)
+            logger.warning("ChangeConfiguration AuthorizationKey rejected: %s", exc)
             return "Rejected"
         except OSError as exc:
-            log.error("ChangeConfiguration AuthorizationKey: cannot store it: %s", exc)
+            logger.error("ChangeConfiguration AuthorizationKey: cannot store it: %s", exc)
             return "Rejected"
         self.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                     "AuthorizationKey changed")
@@ -251,7 +217,7 @@ class Security16:
         """After the ChangeConfiguration answer: reconnect when credentials changed."""
         if self._reconnect_after_answer:
             self._reconnect_after_answer = False
-            log.info("ChangeConfiguration %s: reconnecting with the new settings", key)
+            logger.info("ChangeConfiguration %s: reconnecting with the new settings", key)
             self._reconnect()
 
     # -- certificates -------------------------------------------------------------------
@@ -265,15 +231,15 @@ class Security16:
             csr = await asyncio.to_thread(self.charge_point_certificate.create_csr,
                                           self.station_id, cpo)
         except OSError as exc:
-            log.error("SignCertificate: cannot store the new key: %s", exc)
+            logger.error("SignCertificate: cannot store the new key: %s", exc)
             return
         try:
             result = await cp.call(call.SignCertificate(csr=csr))
         except LINK_ERRORS as exc:
-            log.warning("SignCertificate not sent: %s", exc)
+            logger.warning("SignCertificate not sent: %s", exc)
             return
         if result is not None:
-            log.info("SignCertificate: %s", result.status)
+            logger.info("SignCertificate: %s", result.status)
 
     def certificate_signed(self, chain: str) -> CertificateSignedStatus:
         """CertificateSigned.req: validate and keep as pending (InvalidChargePointCertificate
@@ -284,7 +250,7 @@ class Security16:
                 cpo_name=str(self.configuration.get("CpoName")) or None,
                 csms_roots=self.certificates.roots(StoreUse.CSMS_ROOT))
         except OSError as exc:
-            log.error("CertificateSigned: cannot store the certificate: %s", exc)
+            logger.error("CertificateSigned: cannot store the certificate: %s", exc)
             return CertificateSignedStatus.rejected
         if result.status.value != "Accepted":
             self.record(SecurityEventType.INVALID_CHARGE_POINT_CERTIFICATE, result.reason)
@@ -362,9 +328,16 @@ class Security16:
     def get_log(self, log_type: str, request_id: int, log: dict[str, Any],
                 retries: int | None, retry_interval: int | None) -> tuple[str, str | None]:
         """GetLog.req: (status, filename). SecurityLog is exported and uploaded after the
-        answer; a running upload is cancelled (AcceptedCanceled). DiagnosticsLog is
-        Rejected until the diagnostics archive exists."""
+        answer (:func:`evse.file_transfer.upload`: FTP, or HTTP(S) POST multipart); a
+        running upload is cancelled (AcceptedCanceled). Rejected: DiagnosticsLog (not
+        wired to the diagnostics archive yet) and a location whose scheme cannot be used."""
         if log_type != "SecurityLog":
+            return "Rejected", None
+        location = str(log["remote_location"])
+        try:
+            check_url(location)
+        except TransferError as exc:
+            logger.warning("GetLog %d rejected: %s", request_id, exc)
             return "Rejected", None
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"{self.station_id}-SecurityLog-{stamp}.log"
@@ -375,7 +348,7 @@ class Security16:
         since = _epoch(log.get("oldest_timestamp"))
         until = _epoch(log.get("latest_timestamp"))
         self._upload = self._spawn(self._upload_security_log(
-            filename, str(log["remote_location"]), request_id, since, until,
+            filename, location, request_id, since, until,
             max(0, retries or 0), max(0, retry_interval or 0)))
         return status, filename
 
@@ -389,18 +362,13 @@ class Security16:
         try:
             await asyncio.to_thread(self.events.log.export, path, since, until)
             await self._set_log_status(UploadLogStatus.uploading, request_id)
-            for attempt in range(retries + 1):
-                try:
-                    await asyncio.to_thread(upload_file, path, location)
-                except (OSError, ValueError, ftplib.Error) as exc:
-                    log.warning("GetLog %d: upload attempt %d failed: %s", request_id,
-                                attempt + 1, exc)
-                    if attempt < retries:
-                        await asyncio.sleep(interval)
-                    continue
+            try:
+                await with_retries(lambda: upload(location, path), f"GetLog {request_id}",
+                                   retries, float(interval), asyncio.sleep)
+            except TransferError:
+                await self._set_log_status(UploadLogStatus.upload_failure, request_id)
+            else:
                 await self._set_log_status(UploadLogStatus.uploaded, request_id)
-                return
-            await self._set_log_status(UploadLogStatus.upload_failure, request_id)
         finally:
             path.unlink(missing_ok=True)
             if self._log_status[0] is UploadLogStatus.uploading:
@@ -422,11 +390,11 @@ class Security16:
         try:
             await cp.call(payload)
         except LINK_ERRORS as exc:
-            log.warning("%s not sent: %s", type(payload).__name__, exc)
+            logger.warning("%s not sent: %s", type(payload).__name__, exc)
 
 
 def _epoch(text: str | None) -> float | None:
     return None if text is None else parse_timestamp(text)
 
 
-__all__ = ["Security16", "security_event_call", "upload_file"]
+__all__ = ["Security16", "security_event_call"]

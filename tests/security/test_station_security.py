@@ -312,8 +312,8 @@ async def test_get_log_uploads_the_security_log_over_http(tmp_path: Path, pki: P
 
     received: dict[str, bytes] = {}
 
-    class Put(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
+    class Post(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             received[self.path] = self.rfile.read(length)
             self.send_response(201)
@@ -322,7 +322,7 @@ async def test_get_log_uploads_the_security_log_over_http(tmp_path: Path, pki: P
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Put)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Post)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY))
@@ -342,7 +342,9 @@ async def test_get_log_uploads_the_security_log_over_http(tmp_path: Path, pki: P
             if p.get("requestId") == 7 and p["status"] == "Uploaded"]
             and [p["status"] for p in csms.actions("LogStatusNotification")])
         assert statuses == ["Uploading", "Uploaded"]
-        body = received[f"/logs/{answer.filename}"].decode()
+        # multipart/form-data POST to the location, as for GetDiagnostics
+        body = received["/logs/"].decode()
+        assert f'filename="{answer.filename}"' in body
         assert "StartupOfTheDevice" in body
         trigger = await cp.call(call.ExtendedTriggerMessage(
             requested_message="LogStatusNotification"))
