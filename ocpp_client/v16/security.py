@@ -43,6 +43,7 @@ from ocpp.v16.enums import (
 from evse.clock import Clock
 from evse.config import Config
 from evse.file_transfer import TransferError, check_url, upload, with_retries
+from evse.firmware_update import FirmwareUpdateRequest
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
@@ -53,6 +54,7 @@ from ocpp_client.security.certificate_store import CertificateStore
 from ocpp_client.security.certificate_store import CertificateUse as StoreUse
 from ocpp_client.security.charge_point_certificate import ChargePointCertificate, TlsFiles
 from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.firmware_signature import FirmwareVerification, verify_firmware
 from ocpp_client.security.link_security import LinkSecurity
 from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from ocpp_client.security.security_log import SecurityLogEntry
@@ -299,6 +301,27 @@ class Security16:
             self.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                         "certificate deleted")
         return DeleteCertificateStatus(status.value)
+
+    # -- signed firmware ------------------------------------------------------------------
+    async def verify_firmware(self, path: Path, request: FirmwareUpdateRequest) -> bool:
+        """The firmware engine's ``verify`` port (:class:`evse.firmware_update.FirmwareUpdate`)
+        for SignedUpdateFirmware: the signing certificate against the
+        ManufacturerRootCertificate roots of the store, then the signature over the
+        downloaded file (whitepaper "Signed firmware update"). A refusal records
+        InvalidFirmwareSigningCertificate or InvalidFirmwareSignature; True only for
+        SignatureVerified (the install command runs only then)."""
+        try:
+            result = await asyncio.to_thread(
+                verify_firmware, path, request.signing_certificate or "",
+                request.signature or "",
+                self.certificates.roots(StoreUse.MANUFACTURER_ROOT), dt.datetime.now(dt.UTC))
+        except OSError as exc:
+            logger.error("signed firmware: cannot read %s: %s", path, exc)
+            return False
+        event = result.security_event
+        if event is not None:
+            self.record(event, f"{result.value}: {path.name}")
+        return result is FirmwareVerification.SIGNATURE_VERIFIED
 
     # -- ExtendedTriggerMessage ---------------------------------------------------------
     def trigger_answer(self, requested: str, connector_id: int | None) -> TriggerMessageStatus:

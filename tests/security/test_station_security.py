@@ -475,3 +475,47 @@ async def test_a_csms_offering_only_tls11_is_refused_and_reported(
         assert events(csms).count("InvalidTLSVersion") == 1
     finally:
         await csms.stop()
+
+
+async def test_the_firmware_verifier_port_uses_the_installed_manufacturer_root(
+        tmp_path: Path, pki: Pki, station: Station) -> None:
+    """``Security16.verify_firmware`` is the firmware engine's ``verify`` port: the
+    ManufacturerRootCertificate the CSMS installed decides; refusals are security events."""
+    from evse.firmware_update import FirmwareUpdateRequest
+    from tests.security.test_firmware_signature import sign
+
+    image = tmp_path / "evse-2.0.swu"
+    image.write_bytes(b"firmware image " * 1000)
+    csms = await start_csms(pki, tmp_path, tls=True, authorization=basic(KEY))
+    try:
+        daemon = await station.start(f"wss://127.0.0.1:{csms.port}/", 2)
+        await csms.wait_for(lambda: STATION in csms.stations and csms.actions("StatusNotification"))
+        security: Any = daemon.adapter.security  # type: ignore[union-attr]
+
+        def request(signer: Any, signature: str) -> FirmwareUpdateRequest:
+            return FirmwareUpdateRequest("http://127.0.0.1/fw.swu", 0.0, 0, 0.0, request_id=1,
+                                         signature=signature,
+                                         signing_certificate=signer.cert_pem.decode())
+
+        good = request(pki.signing_rsa, sign(pki.signing_rsa, image.read_bytes()))
+        # No ManufacturerRootCertificate installed yet: nothing is trusted.
+        assert not await security.verify_firmware(image, good)
+        installed = await csms.stations[STATION].call(call.InstallCertificate(
+            certificate_type="ManufacturerRootCertificate",
+            certificate=pki.manufacturer_root.cert_pem.decode()))
+        assert installed.status == "Accepted"
+        assert await security.verify_firmware(image, good)
+        ec_good = request(pki.signing_ec, sign(pki.signing_ec, image.read_bytes()))
+        assert await security.verify_firmware(image, ec_good)
+        foreign = request(pki.foreign_signing, sign(pki.foreign_signing, image.read_bytes()))
+        assert not await security.verify_firmware(image, foreign)
+        tampered = tmp_path / "tampered.swu"
+        data = bytearray(image.read_bytes())
+        data[100] ^= 0x01
+        tampered.write_bytes(bytes(data))
+        assert not await security.verify_firmware(tampered, good)
+        kinds = [e.type.v16_name for e in security.events.log.entries()]
+        assert kinds.count("InvalidFirmwareSigningCertificate") == 2
+        assert kinds.count("InvalidFirmwareSignature") == 1
+    finally:
+        await csms.stop()
