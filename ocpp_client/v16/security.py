@@ -10,14 +10,9 @@ As in :mod:`.commands`, each CSMS command is a *decision* returned at once (the
 CALLRESULT) and an *action* started once the CALLRESULT is out (a reconnect with new
 credentials, a SignCertificate, an upload).
 
-SignedUpdateFirmware is not routed yet (answered NotSupported): it needs the firmware
-download / install flow (issue 10). Its wiring (docs/security.md): at the request
-``verify_signing_certificate`` against the ManufacturerRootCertificate roots of
-:attr:`Security16.certificates` (None → InvalidCertificate + InvalidFirmwareSigningCertificate,
-no download); between Downloaded and Installing ``verify_firmware`` (not verified →
-InvalidSignature + the outcome's security event, never the install command; verified →
-SignatureVerified → Installing → install command → InstallRebooting; after the restart
-Installed + FirmwareUpdated).
+SignedUpdateFirmware is not routed yet (answered NotSupported): the firmware engine
+(:mod:`evse.firmware_update`) is not built by the adapter yet. :meth:`Security16.verify_firmware`
+is its ``verify`` port; docs/security.md lists the remaining wiring.
 """
 
 from __future__ import annotations
