@@ -71,6 +71,9 @@ async def test_stalled_link_resends_identical_message(rig_factory: Any) -> None:
                                  ocpp_keys="TransactionMessageRetryInterval = 0\n"
                                            "LocalPreAuthorize = true")
     await rig.adapter.authorize("TAG-A")  # cached: the card needs no Authorize.req later
+    # StartupOfTheDevice (queued at start) delivered first: the stalled CALL is the session's.
+    await rig.csms.wait_for(lambda: rig.csms.actions("SecurityEventNotification"))
+    await until(lambda: len(rig.adapter.outbox) == 0)
     rig.proxy.stall()
     await _session(rig)
     await until(lambda: rig.adapter.outbox.next_message()[0] is not None
