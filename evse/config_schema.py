@@ -572,6 +572,46 @@ IEC61851 = _table(
     "is bounded to the range the standard allows.",
 )
 
+SECURITY = _table(
+    "SecuritySettings",
+    {
+        "authorization_key_file": _str(
+            "",
+            "File holding the AuthorizationKey (HTTP Basic auth password of security "
+            "profiles 1 and 2; 16-40 printable ASCII characters), mode 0600; the key itself "
+            "never goes into the TOML. A key the CSMS sets with ChangeConfiguration "
+            "replaces it (kept in the state directory, 0600). Relative paths resolve against "
+            "the config file's directory. Empty = none (OCPP 1.6 security whitepaper ed. 3).",
+        ),
+        "csms_root_ca": _str(
+            "",
+            "PEM file of the root certificate(s) trusted for the CSMS's TLS server "
+            "certificate (profiles 2 and 3), imported once into the certificate store; the "
+            "CSMS manages them from then on (InstallCertificate CentralSystemRootCertificate). "
+            "The system trust store is not used. Empty = none.",
+        ),
+        "client_cert": _str(
+            "",
+            "PEM file of the charge point's TLS client certificate (profile 3; chain, leaf "
+            "first) used until the CSMS installs one through SignCertificate / "
+            "CertificateSigned. Empty = none.",
+        ),
+        "client_key": _str(
+            "",
+            "PEM file of the private key of client_cert, mode 0600. Empty = none.",
+        ),
+        "use_system_trust_store": _bool(
+            False,
+            "Also trust the operating system's root certificates for the CSMS's TLS server "
+            "certificate (profiles 2 and 3). Off by default: only the CSMS roots of the "
+            "certificate store. With SecurityProfile 0, a wss:// URL and no csms_root_ca "
+            "the system store is used (no security profile promises anything there).",
+        ),
+    },
+    "OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for "
+    "[ocpp.configuration] SecurityProfile 1-3.",
+)
+
 LOGGING = _table(
     "LoggingSettings",
     {
@@ -634,5 +674,6 @@ SCHEMA: Schema = {
         "iec61851": IEC61851,
         "logging": LOGGING,
         "system": SYSTEM,
+        "security": SECURITY,
     },
 }

@@ -1,4 +1,5 @@
-"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``.
+"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``,
+``[security]``.
 
 ``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked against the
 schema by the tests); the hardware tables are in :mod:`hal.settings`.
@@ -119,3 +120,36 @@ class SystemSettings:
 
     #: How long the firmware install command may run before it is killed. [s]
     firmware_install_timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecuritySettings:
+    """OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for
+    [ocpp.configuration] SecurityProfile 1-3.
+    """
+
+    #: File holding the AuthorizationKey (HTTP Basic auth password of security profiles 1 and 2;
+    #: 16-40 printable ASCII characters), mode 0600; the key itself never goes into the TOML. A
+    #: key the CSMS sets with ChangeConfiguration replaces it (kept in the state directory,
+    #: 0600). Relative paths resolve against the config file's directory. Empty = none (OCPP 1.6
+    #: security whitepaper ed. 3).
+    authorization_key_file: str = ""
+
+    #: PEM file of the root certificate(s) trusted for the CSMS's TLS server certificate
+    #: (profiles 2 and 3), imported once into the certificate store; the CSMS manages them from
+    #: then on (InstallCertificate CentralSystemRootCertificate). The system trust store is not
+    #: used. Empty = none.
+    csms_root_ca: str = ""
+
+    #: PEM file of the charge point's TLS client certificate (profile 3; chain, leaf first) used
+    #: until the CSMS installs one through SignCertificate / CertificateSigned. Empty = none.
+    client_cert: str = ""
+
+    #: PEM file of the private key of client_cert, mode 0600. Empty = none.
+    client_key: str = ""
+
+    #: Also trust the operating system's root certificates for the CSMS's TLS server certificate
+    #: (profiles 2 and 3). Off by default: only the CSMS roots of the certificate store. With
+    #: SecurityProfile 0, a wss:// URL and no csms_root_ca the system store is used (no security
+    #: profile promises anything there).
+    use_system_trust_store: bool = False

@@ -106,11 +106,21 @@ CREATE_CHARGING_PROFILES = (
     " profile TEXT NOT NULL)"
 )
 
+#: The bounded local security log (OCPP 1.6 security whitepaper ed. 3, "Security events").
+SECURITY_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS security_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " timestamp REAL NOT NULL, type TEXT NOT NULL, tech_info TEXT)"
+)
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
     Migration(2, "charging profiles", (CREATE_CHARGING_PROFILES,)),
+    # The same statement as ocpp_client.security.security_log.create_security_log_table
+    # (evse may not import ocpp_client; a test checks the two agree). The certificate store
+    # keeps its certificates as files in <state_dir>/certificates, not in tables.
+    Migration(3, "security log (OCPP security events)", (SECURITY_LOG_TABLE,)),
 )
 
 #: The schema version this code writes.

@@ -43,6 +43,7 @@ from ocpp_client.frame_log import FrameLogger
 from ocpp_client.frames import FrameRules
 from ocpp_client.v16.charging_commands import SmartCharging16
 from ocpp_client.v16.commands import StationCommands16
+from ocpp_client.v16.security import Security16
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,14 @@ class ChargePoint16(ChargePoint):
         response_timeout: how long a CALL of ours waits for its answer, s.
         smart: the Smart Charging port (None: every Smart Charging call is answered as
             for a charge point without the feature profile).
+        security: the security-extension port (whitepaper ed. 3); None: those CALLs are
+            not routed (NotSupported).
     """
 
     def __init__(self, station_id: str, connection: Any, commands: StationCommands16,
                  configuration: ConfigurationStore, auth: AuthorizationPolicy,
-                 response_timeout: float, smart: SmartCharging16 | None = None) -> None:
+                 response_timeout: float, smart: SmartCharging16 | None = None,
+                 security: Security16 | None = None) -> None:
         # What the library still logs itself (a CALLERROR it got, a handler that failed on a
         # CALL) goes through this logger: secrets masked, frames cut (frames: log_frame).
         super().__init__(station_id, connection, response_timeout=response_timeout,
@@ -94,6 +98,10 @@ class ChargePoint16(ChargePoint):
         self.configuration = configuration
         self.auth = auth
         self.smart = smart
+        self.security = security
+        if security is None:
+            for action in _SECURITY_ACTIONS:
+                self.route_map.pop(action, None)
 
     # -- Core profile -------------------------------------------------------------------
     @on(Action.remote_start_transaction)
@@ -162,6 +170,11 @@ class ChargePoint16(ChargePoint):
         answer = self.configuration.change(key, value)
         return call_result.ChangeConfiguration(ConfigurationStatus(answer))
 
+    @after(Action.change_configuration)
+    def after_change_configuration(self, key: str, value: str) -> None:
+        if self.security is not None:
+            self.security.after_change_configuration(key)
+
     @on(Action.clear_cache)
     def on_clear_cache(self) -> call_result.ClearCache:
         self.auth.clear_cache()
@@ -228,6 +241,68 @@ class ChargePoint16(ChargePoint):
     async def after_trigger_message(self, requested_message: str,
                                     connector_id: int | None = None) -> None:
         await self.commands.triggered(str(requested_message), connector_id)
+
+
+    # -- Security extensions (1.6 security whitepaper ed. 3) ------------------------------
+    def _security(self) -> Security16:
+        assert self.security is not None  # routed only with a security port
+        return self.security
+
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str) -> call_result.CertificateSigned:
+        return call_result.CertificateSigned(
+            self._security().certificate_signed(certificate_chain))
+
+    @after(Action.certificate_signed)
+    def after_certificate_signed(self, certificate_chain: str) -> None:
+        self._security().after_certificate_signed()
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str
+                               ) -> call_result.InstallCertificate:
+        return call_result.InstallCertificate(
+            self._security().install_certificate(str(certificate_type), certificate))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: str
+                                         ) -> call_result.GetInstalledCertificateIds:
+        status, ids = self._security().installed_ids(str(certificate_type))
+        return call_result.GetInstalledCertificateIds(status, certificate_hash_data=ids)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str]
+                              ) -> call_result.DeleteCertificate:
+        return call_result.DeleteCertificate(
+            self._security().delete_certificate(certificate_hash_data))
+
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(self, requested_message: str,
+                                    connector_id: int | None = None
+                                    ) -> call_result.ExtendedTriggerMessage:
+        return call_result.ExtendedTriggerMessage(
+            self._security().trigger_answer(str(requested_message), connector_id))
+
+    @after(Action.extended_trigger_message)
+    async def after_extended_trigger_message(self, requested_message: str,
+                                             connector_id: int | None = None) -> None:
+        security = self._security()
+        if security.trigger_answer(str(requested_message), connector_id) == \
+                TriggerMessageStatus.accepted:
+            await security.triggered(str(requested_message), connector_id)
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,
+                   retries: int | None = None, retry_interval: int | None = None
+                   ) -> call_result.GetLog:
+        status, filename = self._security().get_log(str(log_type), request_id, log,
+                                                    retries, retry_interval)
+        return call_result.GetLog(status=status, filename=filename)
+
+
+#: CSMS → charge point actions of the security extensions.
+_SECURITY_ACTIONS = (Action.certificate_signed, Action.install_certificate,
+                     Action.get_installed_certificate_ids, Action.delete_certificate,
+                     Action.extended_trigger_message, Action.get_log)
 
 
 def frame_rules(cp: ChargePoint16, max_frame_bytes: int = 1024 * 1024) -> FrameRules:

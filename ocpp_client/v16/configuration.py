@@ -70,12 +70,28 @@ KEYS: dict[str, KeyDef] = {k.name: k for k in [
     # enforces (ocpp_client.v16.smart_charging).
     *(KeyDef(name, type(value), value, readonly=True)
       for name, value in SMART_CHARGING_KEYS.items()),
+    # Security (1.6 security whitepaper ed. 3, "Configuration keys"). SecurityProfile and
+    # AuthorizationKey changes are decided by the security wiring (ChangeConfiguration is
+    # handled, not stored directly): the profile may only be raised and is stored after a
+    # successful reconnect; the key is write-only and lives in a 0600 file, never here.
+    KeyDef("SecurityProfile", int, 0, minimum=0, maximum=3),
+    KeyDef("AuthorizationKey", str, "", write_only=True),
+    KeyDef("CpoName", str, "", check=lambda v: len(v) <= 64),
+    KeyDef("CertificateStoreMaxLength", int, 20, readonly=True, minimum=1, maximum=1000),
+    KeyDef("AdditionalRootCertificateCheck", bool, False, readonly=True),
 ]}
+
+#: Keys whose value must never be in the TOML (a secret: ``[security]`` names its file).
+_SECRET_KEYS = {"AuthorizationKey": "[security] authorization_key_file"}
 
 
 def check_toml_defaults(defaults: Mapping[str, Any]) -> list[str]:
     """Problems with ``[ocpp.configuration]`` values: unknown keys, wrong types, bad values."""
-    return check_defaults(KEYS, defaults, "ocpp.configuration", "1.6")
+    errors = [f"ocpp.configuration.{name}: a secret is never written into the TOML; put it"
+              f" in a 0600 file named by {_SECRET_KEYS[name]}"
+              for name in defaults if name in _SECRET_KEYS]
+    rest = {k: v for k, v in defaults.items() if k not in _SECRET_KEYS}
+    return errors + check_defaults(KEYS, rest, "ocpp.configuration", "1.6")
 
 
 class Configuration(ConfigurationStore):
