@@ -17,11 +17,15 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
+from evse import __version__
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
-from evse.domain import StopCause
+from evse.diagnostics import Diagnostics, LogSources
+from evse.domain import DomainEvent, StopCause, TransactionStarted, TransactionStopped
+from evse.firmware_update import FirmwareUpdate
 from evse.logging_setup import configure_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
@@ -98,6 +102,8 @@ class Daemon:
         self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
+        self.firmware: FirmwareUpdate | None = None
+        self.diagnostics: Diagnostics | None = None
         self.adapter: ProtocolAdapter | None = None
         self.db: sqlite3.Connection | None = None
         self.control: ControlServer | None = None
@@ -129,6 +135,7 @@ class Daemon:
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
             evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
         )
+        self._build_file_services(self.station, self.db)
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.create_adapter(self.station, config, self.db)
         assert self.adapter is not None
@@ -139,6 +146,10 @@ class Daemon:
             reader.add_listener(lambda tag: station.on_card_hw(loop, tag))
             reader.start()
         await self.station.start()
+        if self.firmware is not None:
+            # An update the last run left (e.g. Installed after its reboot): its status is
+            # queued for the CSMS and goes out once the link is up.
+            await self.firmware.resume()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
         self._link_task = loop.create_task(self.adapter.run())
@@ -151,6 +162,38 @@ class Daemon:
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
                  config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
+
+    def _build_file_services(self, station: Station, db: sqlite3.Connection) -> None:
+        """The firmware update flow and the diagnostics upload (docs/firmware-update.md),
+        with the station's ports; their statuses become the station's domain events."""
+        config = self.config
+        self.firmware = FirmwareUpdate(
+            conn=db, download_dir=config.state_dir / "firmware", clock=station.timer_clock,
+            wall=station.clock.now, install=self.actions.install_firmware,
+            reboot=self._firmware_reboot, transaction_running=station.transaction_running,
+            on_status=station.publish_firmware_status, running_version=__version__,
+            hold_transactions=station.hold_transactions)
+        logging_settings = config.logging
+        self.diagnostics = Diagnostics(
+            work_dir=config.state_dir / "diagnostics",
+            sources=LogSources(journal_units=tuple(logging_settings.diagnostics_units),
+                               files=tuple(Path(f) for f in logging_settings.diagnostics_files)),
+            station_id=config.station_id, clock=station.timer_clock, wall=station.clock.now,
+            on_status=station.publish_diagnostics_status)
+        station.firmware, station.diagnostics = self.firmware, self.diagnostics
+        firmware = self.firmware
+
+        def transactions_changed(event: DomainEvent) -> None:
+            if isinstance(event, TransactionStarted | TransactionStopped):
+                firmware.transactions_changed()
+
+        station.subscribe(transactions_changed)
+
+    async def _firmware_reboot(self) -> None:
+        """The firmware flow's reboot port: as a Reset Hard, transactions stopped (none runs
+        by then), then ``[system] reboot_command`` (see :meth:`shutdown`)."""
+        log.warning("firmware installed: rebooting")
+        self._on_reset("Hard")
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: CSMS link and every connector's session state."""
@@ -183,6 +226,9 @@ class Daemon:
             cause = {"Hard": StopCause.RESET_HARD, "Soft": StopCause.RESET_SOFT}.get(
                 self.reset_kind or "", StopCause.REBOOT)
             await self.station.stop_all(cause)
+        for engine in (self.firmware, self.diagnostics):
+            if engine is not None:
+                await engine.close()
         if self.adapter is not None:
             await self.adapter.close()
         if self._link_task is not None:

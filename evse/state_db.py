@@ -16,9 +16,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from evse.firmware_update import migrate_firmware_update
+from evse.reservations import migrate_reservations
+from evse.sql_transaction import transaction
+
+__all__ = ["DB_MODE", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "Migration",
+           "SchemaVersionError", "migrate", "open_state_db", "schema_version", "transaction"]
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
@@ -98,6 +105,8 @@ def _baseline(db: sqlite3.Connection) -> None:
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
+    Migration(2, "the pending firmware update", migrate_firmware_update),
+    Migration(3, "reservations", migrate_reservations),
 )
 
 #: The schema version this code writes.
@@ -185,24 +194,3 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block atomically: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error).
-
-    The connection is in autocommit mode, where ``with conn:`` does *not* open a
-    transaction; use this instead. Nested use joins the outer transaction, so a caller can
-    make several modules' writes (e.g. a session row and its queued StartTransaction) one
-    durable unit: after a power cut either all of them exist or none does.
-    """
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
