@@ -155,10 +155,10 @@ class Configuration(ConfigurationStore):
         if not names:
             return super().describe([k for k in self._keys if self.offered(k)])
         wanted = list(names)
-        offered = [n for n in wanted if self.offered(n)]
-        known, unknown = super().describe(offered) if offered else ([], [])
-        return known, [*unknown, *(n for n in wanted if not self.offered(n)
-                                   and self.key(n) is not None)]
+        hidden = [n for n in wanted if n.lower() in self._hidden]
+        rest = [n for n in wanted if n.lower() not in self._hidden]
+        known, unknown = super().describe(rest) if rest else ([], [])
+        return known, [*unknown, *hidden]
 
     def change(self, name: str, text: str) -> str:
         """ChangeConfiguration; NotSupported for a key of a switched-off profile."""
