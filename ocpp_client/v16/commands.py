@@ -220,7 +220,10 @@ class StationCommands16:
         return "Accepted"
 
     async def triggered(self, requested: str, connector_id: int | None) -> None:
-        """Send the message a TriggerMessage asked for (after the CALLRESULT)."""
+        """Send the message a TriggerMessage asked for (after the CALLRESULT); nothing when
+        the answer was not Accepted."""
+        if self.trigger_answer(requested, connector_id) != "Accepted":
+            return
         try:
             if requested == "BootNotification":
                 await self._send_boot()
