@@ -80,6 +80,7 @@ async def test_reservation_is_for_its_id_tag_and_its_group_only(
     sim = daemon.board.simulator
     assert sim is not None
     events = EventLog(daemon.station)
+    await csms.wait_for(lambda: statuses(csms))
 
     answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(time.time() + 3600),
                                            id_tag="TAG-A", reservation_id=41,
@@ -134,12 +135,23 @@ async def test_reservation_survives_a_restart_and_expires(
 
 async def test_reservation_cancelled(csms: DevCsms, daemons: Starter) -> None:
     _daemon, cp = await connected(csms, daemons)
+    assert (await cp.call(call.ReserveNow(connector_id=2, expiry_date=iso(time.time() + 600),
+                                          id_tag="TAG-A", reservation_id=2))
+            ).status == "Rejected"  # no connector 2
     assert (await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(time.time() + 600),
                                           id_tag="TAG-A", reservation_id=3))
             ).status == "Accepted"
     await csms.wait_for(lambda: statuses(csms)[-1:] == ["Reserved"])
     assert (await cp.call(call.CancelReservation(reservation_id=3))).status == "Accepted"
     await csms.wait_for(lambda: statuses(csms)[-1:] == ["Available"])
+
+    # Out of service: Unavailable.
+    assert (await cp.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
+            ).status == "Accepted"
+    await csms.wait_for(lambda: statuses(csms)[-1:] == ["Unavailable"])
+    assert (await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(time.time() + 600),
+                                          id_tag="TAG-A", reservation_id=4))
+            ).status == "Unavailable"
 
 
 # --- Firmware Management ------------------------------------------------------------------------
@@ -197,6 +209,37 @@ async def test_firmware_update_through_install_and_reboot(
     assert (await cp.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
             ).status == "Accepted"
     await csms.wait_for(lambda: firmware_statuses(csms)[-1] == "Idle")
+
+
+async def test_firmware_install_waits_for_the_running_transaction(
+        csms: DevCsms, daemons: Starter, tmp_path: Path) -> None:
+    script, marker = install_script(tmp_path)
+    daemon, cp = await connected(csms, daemons, extra=system_table(script))
+    assert daemon.station is not None and daemon.board is not None
+    sim = daemon.board.simulator
+    assert sim is not None
+    events = EventLog(daemon.station)
+    await csms.wait_for(lambda: statuses(csms))  # online: the card is authorized by the CSMS
+    sim.plug(1, 16.0, 3)
+    sim.swipe("DEMO01")
+    await events.wait_for(lambda: "energy_transfer" in events.statuses())
+
+    with HttpServer() as http:
+        http.state.files["/evse.bin"] = IMAGE
+        await cp.call(call.UpdateFirmware(location=http.url("/evse.bin"),
+                                          retrieve_date=iso(time.time()), retries=0))
+        await csms.wait_for(lambda: "Downloaded" in firmware_statuses(csms))
+    # Downloaded, but nothing is installed while the transaction runs; new ones are refused.
+    await daemon.station.idle()
+    assert firmware_statuses(csms) == ["Downloading", "Downloaded"]
+    assert daemon.station.transactions_held and not marker.exists()
+    assert daemon.station.connectors[1].state == "energy_transfer"
+
+    sim.swipe("DEMO01")  # the user ends the transaction: the install follows
+    await csms.wait_for(lambda: "Installing" in firmware_statuses(csms))
+    await daemon.wait()
+    assert [p["reason"] for p in csms.actions("StopTransaction")] == ["Local"]
+    assert marker.read_bytes() == IMAGE
 
 
 async def test_firmware_download_failure_is_reported(csms: DevCsms, daemons: Starter,
