@@ -149,6 +149,7 @@ OCPP = _table(
                                  "Reservation|SmartCharging|RemoteTrigger)$"},
             "uniqueItems": True,
             "contains": {"const": "Core"},
+            "x-contains": 'a list that includes "Core"',
             "default": ["Core", "FirmwareManagement", "LocalAuthListManagement",
                         "Reservation", "SmartCharging", "RemoteTrigger"],
             "description": "OCPP 1.6 feature profiles the station offers (reported in the "

@@ -344,5 +344,7 @@ def test_dictated_read_only_keys_cannot_be_set_in_the_toml(tmp_path: Path) -> No
 def test_core_cannot_be_switched_off(tmp_path: Path) -> None:
     path = write_config(tmp_path, "ws://127.0.0.1:1/",
                         ocpp_extra='feature_profiles = ["RemoteTrigger"]')
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as error:
         load_checked_config(str(path))
+    assert error.value.errors == [f'{path}: ocpp.feature_profiles: found [\'RemoteTrigger\'], '
+                                  'expected a list that includes "Core"']
