@@ -108,29 +108,44 @@ async def test_reservation_is_for_its_id_tag_and_its_group_only(
     assert (await cp.call(call.CancelReservation(reservation_id=41))).status == "Rejected"
 
 
-async def test_reservation_survives_a_restart_and_expires(
-        csms: DevCsms, daemons: Starter) -> None:
+async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -> None:
     daemon, cp = await connected(csms, daemons)
-    expiry = time.time() + 4.0
-    answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(expiry),
+    answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(time.time() + 3600),
                                            id_tag="TAG-A", reservation_id=7))
     assert answer.status == "Accepted"
     await csms.wait_for(lambda: statuses(csms)[-1:] == ["Reserved"])
 
-    await stop(daemon, csms)
+    await stop(daemon, csms)  # a real restart on the same state directory
     sent = len(statuses(csms))
     daemon, cp = await connected(csms, daemons)
-    # After the restart the connector reports Reserved, not Available.
+    # After the restart the connector reports Reserved, never Available first.
     await csms.wait_for(lambda: len(statuses(csms)) > sent)
-    await csms.wait_for(lambda: statuses(csms)[-1:] == ["Reserved"])
-    assert "Available" not in statuses(csms)[sent:]
+    assert statuses(csms)[sent:] == ["Reserved"]
+    assert daemon.board is not None and daemon.board.simulator is not None
+    sim = daemon.board.simulator
+    sim.plug(1, 16.0, 3)
+    sim.swipe("TAG-B")  # not the reserving idTag: no transaction
+    await csms.wait_for(lambda: any(p["idTag"] == "TAG-B" for p in csms.actions("Authorize")))
     assert daemon.station is not None
-    assert daemon.station.reservations.get(7) is not None
+    await daemon.station.idle()
+    assert csms.actions("StartTransaction") == []
+    sim.swipe("TAG-A")
+    start = (await csms.wait_for(lambda: csms.actions("StartTransaction")))[0]
+    assert start["idTag"] == "TAG-A" and start["reservationId"] == 7
 
-    # Expiry: Available again once expiryDate has passed, and never before.
+
+async def test_reservation_expires(csms: DevCsms, daemons: Starter) -> None:
+    daemon, cp = await connected(csms, daemons)
+    expiry = time.time() + 1.5
+    answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(expiry),
+                                           id_tag="TAG-A", reservation_id=8))
+    assert answer.status == "Accepted"
+    await csms.wait_for(lambda: statuses(csms)[-1:] == ["Reserved"])
+    # Available again once expiryDate has passed, and not before.
     await csms.wait_for(lambda: statuses(csms)[-1:] == ["Available"], timeout=10)
     assert time.time() >= expiry - 0.5
-    assert daemon.station.reservations.get(7) is None
+    assert daemon.station is not None
+    assert daemon.station.reservations.get(8) is None
 
 
 async def test_reservation_cancelled(csms: DevCsms, daemons: Starter) -> None:
