@@ -817,8 +817,16 @@ class Station:
             conn.publish()
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able state of every EVSE."""
-        return {"connectors": [c.describe() for c in self.connectors.values()]}
+        """JSON-able state of every EVSE, the reservations (expiry in UTC epoch s) and the
+        firmware update / diagnostics upload statuses (``evse status``)."""
+        return {
+            "connectors": [c.describe() for c in self.connectors.values()],
+            "reservations": [{"reservation_id": r.reservation_id, "evse_id": r.evse_id,
+                              "expires_at": r.expires_at_s}
+                             for r in self.reservations.all()],
+            "firmware": None if self.firmware is None else self.firmware.status.value,
+            "diagnostics": None if self.diagnostics is None else self.diagnostics.status.value,
+        }
 
     async def close(self) -> None:
         """Stop polling, open every contactor, let the hardware workers finish what they

@@ -121,6 +121,9 @@ async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -
     # After the restart the connector reports Reserved, never Available first.
     await csms.wait_for(lambda: len(statuses(csms)) > sent)
     assert statuses(csms)[sent:] == ["Reserved"]
+    assert daemon.station is not None
+    [held] = daemon.station.describe()["reservations"]  # what `evse status` shows
+    assert (held["reservation_id"], held["evse_id"]) == (7, 1)
     assert daemon.board is not None and daemon.board.simulator is not None
     sim = daemon.board.simulator
     sim.plug(1, 16.0, 3)
