@@ -232,7 +232,7 @@ async def test_firmware_update_through_install_and_reboot(
 async def test_firmware_install_waits_for_the_running_transaction(
         csms: DevCsms, daemons: Starter, tmp_path: Path) -> None:
     script, marker = install_script(tmp_path)
-    daemon, cp = await connected(csms, daemons, extra=system_table(script))
+    daemon, cp = await connected(csms, daemons, extra=system_table(script), connectors=2)
     assert daemon.station is not None and daemon.board is not None
     sim = daemon.board.simulator
     assert sim is not None
@@ -252,6 +252,8 @@ async def test_firmware_install_waits_for_the_running_transaction(
     assert firmware_statuses(csms) == ["Downloading", "Downloaded"]
     assert daemon.station.transactions_held and not marker.exists()
     assert daemon.station.connectors[1].state == "energy_transfer"
+    assert (await cp.call(call.RemoteStartTransaction(id_tag="TAG-A", connector_id=2))
+            ).status == "Rejected"  # the wait must end: no new transaction
 
     sim.swipe("DEMO01")  # the user ends the transaction: the install follows
     await csms.wait_for(lambda: "Installing" in firmware_statuses(csms))
