@@ -63,12 +63,27 @@ def _print_status(status: dict[str, Any]) -> None:
     if "queued" in link:
         print(f"  queue {link['queued']} message(s), {link.get('dropped', 0)} dropped, "
               f"{link.get('thinned', 0)} thinned")
+    storage = status.get("storage") or {}
+    if storage and not storage.get("writable", True):
+        print(f"  STORAGE FAILED: {storage.get('error')}; no power offered; "
+              f"{len(storage.get('unsaved', []))} write(s) kept in memory")
+    for name, task in (status.get("tasks") or {}).items():
+        if task.get("failing"):
+            print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
+    budget = status.get("load_balancing")
+    if budget:
+        waiting = ", ".join(str(c) for c in budget["waiting"]) or "none"
+        print(f"  budget {'/'.join(f'{a:.1f}' for a in budget['budget_a'])} A per phase "
+              f"({budget['budget_source']}), waiting: {waiting}, "
+              f"{budget['profiles_installed']} charging profile(s)")
     for conn in status["connectors"]:
         line = (
             f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
             f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
             f"offered {conn['offered_current_a']:.1f} A"
         )
+        if conn.get("limit_source"):
+            line += f" ({conn['limit_source']})"
         if conn.get("fault"):
             line += f"  fault {conn['fault']}"
         print(line)
@@ -106,6 +121,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
             "connector_id": args.connector,
             "max_current_a": args.max_current,
             "phases": args.phases,
+            "soc_percent": args.soc,
         }
     elif action == "unplug":
         params = {"connector_id": args.connector}
@@ -115,6 +131,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         params = {"connector_id": args.connector, "action": args.ev_action}
     elif action in ("fault", "clear"):
         params = {"connector_id": args.connector, "kind": args.kind}
+    elif action == "power-fail":
+        action, params = "power_fail", {"lost": not args.restore}
     _send(args, f"sim.{action}", **params)
     return 0
 
@@ -261,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="EV's maximum current per phase, A (default 32)")
     plug.add_argument("--phases", type=int, default=3, choices=(1, 2, 3),
                       help="phases the EV draws on (default 3)")
+    plug.add_argument("--soc", type=float, default=None, metavar="PERCENT",
+                      help="state of charge the EV reports, %% (default: it reports none)")
     unplug = sim_sub.add_parser("unplug", help="unplug the EV from CONNECTOR")
     unplug.add_argument("connector", type=int, metavar="CONNECTOR")
     swipe = sim_sub.add_parser("swipe", help="present an RFID card with idTag TAG")
@@ -276,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
                      "cp_short", "stuck_open"),
         )
-    for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
+    power = sim_sub.add_parser(
+        "power-fail", help="the mains-loss input reports the supply lost: running "
+        "transactions stop with reason PowerLoss (--restore: the supply is back)")
+    power.add_argument("--restore", action="store_true", help="the supply is back")
+    for p in (plug, unplug, swipe, ev, power,
+              *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
     _add_commissioning(sub)

@@ -220,6 +220,13 @@ HARDWARE = _table(
         },
         "pigpio_host": _str("localhost", "pigpio daemon host (pin_factory = \"pigpio\")."),
         "pigpio_port": _int(8888, 1, 65535, "TCP port", "pigpio daemon port."),
+        "power_fail_pin": _pin(-1, "Mains-loss input of a gpio board (UPS \"on battery\" "
+                               "or supply-monitor output): when it goes active, running "
+                               "transactions stop with reason PowerLoss while the hold-up "
+                               "supply lasts"),
+        "power_fail_active_high": _bool(
+            True, "The level of power_fail_pin that means \"mains lost\" is high (false: "
+            "low, e.g. an open-collector output with a pull-up)."),
         "reader": READER,
     },
     "The controller board.",
@@ -343,6 +350,22 @@ METER = _table(
     },
     "The connector's energy meter.",
 )
+
+# [station] keys of load balancing (issue 11), added here because the grid meter is a METER.
+STATION["properties"].update({
+    "nominal_voltage_v": _num(
+        230.0, 100.0, 400.0, "V", "Nominal phase-to-neutral voltage: converts charging "
+        "profile limits in W to A per phase (W = A × V × phases)."),
+    "grid_limit_a": _num(
+        0.0, 0.0, 10000.0, "A", "Grid connection limit per phase for dynamic load "
+        "balancing with [station.grid_meter]: the connectors share min(max_current_a, "
+        "grid_limit_a − measured non-EV load). 0 = no grid meter."),
+    "grid_meter": {
+        **METER,
+        "description": "The grid-side meter (any meter backend; read when grid_limit_a > 0): "
+        "its per-phase current minus the connectors' is the non-EV load.",
+    },
+})
 
 PILOT = _table(
     "PilotSettings",

@@ -21,19 +21,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evse import __version__
+from evse.charging_limits import GridSupply
+from evse.clock import Clock
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.diagnostics import Diagnostics, LogSources
 from evse.domain import DomainEvent, StopCause, TransactionStarted, TransactionStopped
 from evse.firmware_update import FirmwareUpdate
-from evse.logging_setup import configure_logging
+from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
+from evse.timers import Clock as TimerClock
 from evse.watchdog import board_liveness, run_watchdog
 from hal.board import Board
-from hal.registry import BackendError, create_board
+from hal.registry import BackendError, create_board, create_meter
 
 log = logging.getLogger("evse")
 
@@ -88,15 +91,44 @@ def load_checked_config(path: str) -> Config:
     return config
 
 
+def _smart_charging_kwargs(config: Config) -> dict[str, Any]:
+    """The Station's smart-charging arguments from ``[station]``: the nominal voltage and,
+    with ``grid_limit_a`` > 0, the grid-side meter (built by its backend's name).
+
+    Raises:
+        BackendError: the grid meter is the simulator's or cannot be built.
+    """
+    station = config.station
+    grid = None
+    if station.grid_limit_a > 0:
+        if station.grid_meter.driver == "sim":
+            raise BackendError("station.grid_meter: driver \"sim\" measures no grid; set "
+                               "a meter backend (modbus-tcp, modbus-rtu, can) or "
+                               "grid_limit_a = 0")
+        grid = GridSupply(create_meter(station.grid_meter), station.grid_limit_a)
+    return {"nominal_voltage_v": station.nominal_voltage_v, "grid": grid}
+
+
 class Daemon:
-    """One running charge point: board, station, adapter, control socket."""
+    """One running charge point: board, station, adapter, control socket.
+
+    Args:
+        config: the checked configuration.
+        notifier: systemd notifications (a fresh one if None).
+        clock: the clock of the core's timers (default: the loop's; tests pass a manual
+            one).
+        utc_clock: the UTC clock of timestamps and charging profiles (a fresh one if None).
+    """
 
     #: Longest a pilot sampler may go without completing a cycle before the safety
     #: liveness check fails (and the systemd watchdog stops being pinged), seconds.
     SAMPLER_MAX_AGE_S = 0.5
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, notifier: Notifier | None = None,
+                 clock: TimerClock | None = None, utc_clock: Clock | None = None) -> None:
         self.config = config
+        self._timer_clock = clock
+        self._utc_clock = utc_clock
         self.notifier = notifier or Notifier()
         self.actions = SystemActions.from_config(config.system)
         self._watchdog: asyncio.Task[None] | None = None
@@ -120,6 +152,8 @@ class Daemon:
         config = self.config
         self.db = open_state_db(config.state_dir)
         self.board = create_board(config.hardware, config.connectors)
+        if self.board.simulator is not None:
+            self.board.simulator.keep_meter_registers(config.state_dir)
         for hw in self.board.connectors:
             hw.contactor.open()
             if hw.contactor.feedback_closed:
@@ -134,6 +168,9 @@ class Daemon:
             settings=config.iec61851,
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
             evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
+            clock=self._timer_clock,
+            utc_clock=self._utc_clock,
+            **_smart_charging_kwargs(config),
         )
         self._build_file_services(self.station, self.db)
         adapter_module = _adapter_module(config)
@@ -145,6 +182,9 @@ class Daemon:
         for reader in self.board.id_readers:
             reader.add_listener(lambda tag: station.on_card_hw(loop, tag))
             reader.start()
+        if self.board.power_fail is not None:
+            self.board.power_fail.add_listener(
+                lambda lost: station.on_power_fail_hw(loop, lost))
         await self.station.start()
         if self.firmware is not None:
             # An update the last run left (e.g. Installed after its reboot): its status is
@@ -152,7 +192,8 @@ class Daemon:
             await self.firmware.resume()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
-        self._link_task = loop.create_task(self.adapter.run())
+        # Supervised: a crash of the link (or its sender) is logged and it starts again.
+        self._link_task = self.station.supervisor.run("OCPP link", self.adapter.run)
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
         liveness = board_liveness(self.board, max_age_s=self.SAMPLER_MAX_AGE_S)
@@ -229,7 +270,10 @@ class Daemon:
             if engine is not None:
                 await engine.close()
         if self.adapter is not None:
-            await self.adapter.close()
+            try:
+                await self.adapter.close()
+            except sqlite3.Error as exc:  # a full disk must not stop the shutdown
+                log.error("state not stored at shutdown: %s", exc)
         if self._link_task is not None:
             # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
             # library's call) can swallow a cancellation that races with its result, which
@@ -297,24 +341,17 @@ class Daemon:
         return {
             "status": status,
             "fault.reset": fault_reset,
-            "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
-                                                float(p.get("max_current_a", 32.0)),
-                                                int(p.get("phases", 3)))),
+            "sim.plug": sim(lambda s, p: s.plug(
+                int(p["connector_id"]), float(p.get("max_current_a", 32.0)),
+                int(p.get("phases", 3)),
+                None if p.get("soc_percent") is None else float(p["soc_percent"]))),
+            "sim.power_fail": sim(lambda s, p: s.power_fail(bool(p.get("lost", True)))),
             "sim.unplug": sim(lambda s, p: s.unplug(int(p["connector_id"]))),
             "sim.swipe": sim(lambda s, p: s.swipe(str(p["id_tag"]))),
             "sim.ev": sim(ev),
             "sim.fault": sim(lambda s, p: s.fault(int(p["connector_id"]), str(p["kind"]))),
             "sim.clear": sim(lambda s, p: s.clear(int(p["connector_id"]), str(p["kind"]))),
         }
-
-
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
-    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame; the ocpp library's
-    # own frame lines (INFO) are dropped, its warnings and errors kept.
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
-    for noisy in ("websockets", "transitions", "pymodbus"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _main(config: Config) -> str | None:
@@ -341,7 +378,14 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    _configure_logging(config.logging.level)
+    configure_logging(config.logging.level)
+    try:
+        return _run(config)
+    finally:
+        stop_logging()  # write what is queued (up to 5 s) before the process ends
+
+
+def _run(config: Config) -> int:
     try:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
@@ -356,6 +400,7 @@ def run_daemon(config_path: str) -> int:
                         reset_kind, SOFT_RESET_EXIT_STATUS)
             return SOFT_RESET_EXIT_STATUS
         log.warning("%s reset: restarting", reset_kind)
+        stop_logging()
         os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
                                   str(config.path)])
     return 0

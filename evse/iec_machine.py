@@ -204,6 +204,8 @@ class IecMachine:
                                              - self.settings.overtemp_hysteresis_c)
         #: Charging limit per phase from above (smart charging, invalid IdToken), A.
         self.limit_a: float | None = None
+        #: What sets ``limit_a`` (``evse status``): e.g. "profile 7", "load balancing".
+        self.limit_source = "charging_limit"
         self.pilot: PilotReading = hw.pilot.read()
         #: The session keeps the socket locked in ``standby`` (cable held for a user).
         self.keep_locked = False
@@ -284,6 +286,7 @@ class IecMachine:
             cable_ampacity_a=cable,
             charging_limit_a=self.limit_a,
             derating_a=derating_limit_a(self.temperature_c, self.max_current_a, self.settings),
+            charging_limit_source=self.limit_source,
         )
 
     def offered_current_a(self) -> float:
@@ -831,16 +834,16 @@ class IecMachine:
         return reading
 
     def read_temperature_hw(self) -> None:
-        """Worker thread: sample the temperature sensor (if any) into the safety path."""
+        """Worker thread: sample the temperature sensor (if any) into the safety path.
+
+        Raises:
+            OSError (or any driver error): the sensor is lost; the Station's supervisor
+            raises a HighTemperature fault, which stops charging, and retries.
+        """
         sensor = self.hw.temperature
         if sensor is None:
             return
-        try:
-            value = sensor.read_c()
-        except OSError as exc:
-            log.warning("EVSE %d: temperature sensor: %s", self.id, exc)
-            return
-        self.on_temperature_hw(value)
+        self.on_temperature_hw(sensor.read_c())
 
     def timers(self) -> dict[str, float | None]:
         """Running timers and their remaining seconds (``evse status``)."""

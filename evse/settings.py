@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hal.settings import MeterSettings
+
 
 @dataclass(frozen=True, kw_only=True)
 class StationSettings:
@@ -39,6 +41,19 @@ class StationSettings:
 
     #: Station / grid limit per phase, shared by all connectors. [A]
     max_current_a: float = 32.0
+
+    #: Nominal phase-to-neutral voltage: converts charging profile limits in W to A per phase (W
+    #: = A × V × phases). [V]
+    nominal_voltage_v: float = 230.0
+
+    #: Grid connection limit per phase for dynamic load balancing with [station.grid_meter]: the
+    #: connectors share min(max_current_a, grid_limit_a − measured non-EV load). 0 = no grid
+    #: meter. [A]
+    grid_limit_a: float = 0.0
+
+    #: The grid-side meter (any meter backend; read when grid_limit_a > 0): its per-phase
+    #: current minus the connectors' is the non-EV load.
+    grid_meter: MeterSettings = field(default_factory=MeterSettings)
 
 
 @dataclass(frozen=True, kw_only=True)

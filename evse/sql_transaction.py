@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -25,7 +25,25 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (disk full, I/O error) may have rolled back already.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        for hook in reversed(_ROLLBACK_HOOKS.pop(id(conn), [])):
+            hook()
         raise
-    conn.execute("COMMIT")
+    _ROLLBACK_HOOKS.pop(id(conn), None)
+
+
+#: Undo actions of in-memory state per connection (by id), for the open transaction.
+_ROLLBACK_HOOKS: dict[int, list[Callable[[], None]]] = {}
+
+
+def on_rollback(conn: sqlite3.Connection, hook: Callable[[], None]) -> None:
+    """Call ``hook()`` if the :func:`transaction` open on ``conn`` rolls back (its COMMIT
+    failing included), so a module can undo in-memory state it changed with its rows; the
+    hook is forgotten when the transaction commits. Outside a transaction: no effect."""
+    if conn.in_transaction:
+        _ROLLBACK_HOOKS.setdefault(id(conn), []).append(hook)

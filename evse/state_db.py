@@ -22,10 +22,11 @@ from pathlib import Path
 
 from evse.firmware_update import migrate_firmware_update
 from evse.reservations import migrate_reservations
-from evse.sql_transaction import transaction
+from evse.sql_transaction import on_rollback, transaction
 
 __all__ = ["DB_MODE", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "Migration",
-           "SchemaVersionError", "migrate", "open_state_db", "schema_version", "transaction"]
+           "SchemaVersionError", "migrate", "on_rollback", "open_state_db", "schema_version",
+           "transaction"]
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
@@ -101,12 +102,25 @@ def _baseline(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
 
+#: The charging profiles table (the same text as ``evse.profile_store.CREATE_CHARGING_PROFILES``,
+#: which the tests compare; repeated here so this module stays free of the engine's imports).
+CREATE_CHARGING_PROFILES = (
+    "CREATE TABLE IF NOT EXISTS charging_profiles ("
+    " profile_id INTEGER PRIMARY KEY,"
+    " evse_id INTEGER NOT NULL,"
+    " purpose TEXT NOT NULL,"
+    " stack_level INTEGER NOT NULL,"
+    " transaction_id TEXT,"
+    " profile TEXT NOT NULL)"
+)
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
-    Migration(2, "the pending firmware update", migrate_firmware_update),
-    Migration(3, "reservations", migrate_reservations),
+    Migration(2, "charging profiles", (CREATE_CHARGING_PROFILES,)),
+    Migration(3, "the pending firmware update", migrate_firmware_update),
+    Migration(4, "reservations", migrate_reservations),
 )
 
 #: The schema version this code writes.
@@ -186,6 +200,7 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
+        _incremental_vacuum(conn)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -194,3 +209,16 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _incremental_vacuum(conn: sqlite3.Connection) -> None:
+    """Put the file in ``auto_vacuum=INCREMENTAL`` mode, so free pages can be given back
+    (the outbox does after a large queue drained). A new file takes the mode at once; a
+    file of an older release is rebuilt once with ``VACUUM`` (outside any transaction,
+    which is why this is not one of the :data:`MIGRATIONS`). A power cut during the
+    ``VACUUM`` leaves the old file intact (SQLite's journal), and it runs again next time."""
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:  # INCREMENTAL
+        return
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        conn.execute("VACUUM")

@@ -44,6 +44,8 @@ from typing import Any, Protocol
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from ocpp_client.frame_log import redact_frame
+
 log = logging.getLogger(__name__)
 frame_log = logging.getLogger("ocpp_client.frames")
 
@@ -64,9 +66,13 @@ _LEADING_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 def log_frame(direction: str, station_id: str, frame: str) -> None:
     """Log one OCPP-J frame at DEBUG (``direction``: "in" from the CSMS, "out" to it).
 
-    The one place frames are logged, so redaction has one place to go."""
+    The one place frames are logged, so redaction has one place to go: secret values
+    (AuthorizationKey, BasicAuthPassword, password fields) are masked and the frame cut to
+    :data:`~ocpp_client.frame_log.MAX_FRAME_CHARS` by :func:`~ocpp_client.frame_log.redact_frame`,
+    in linear time, before a record exists."""
     if frame_log.isEnabledFor(logging.DEBUG):
-        frame_log.debug("%s %s %.2000s", station_id, "<-" if direction == "in" else "->", frame)
+        frame_log.debug("%s %s %s", station_id, "<-" if direction == "in" else "->",
+                        redact_frame(frame))
 
 
 class FrameError(Exception):

@@ -137,13 +137,41 @@ def _class(name: str, node: Schema, classes: dict[str, Schema]) -> list[str]:
     return out
 
 
+def _emitted(path: str) -> list[str]:
+    """The class names generated into ``path``, dependencies first."""
+    _doc, roots = TARGETS[path]
+    names: list[str] = []
+
+    def walk(node: Schema) -> None:
+        name = str(node["x-class"])
+        if name in names:
+            return
+        nested: dict[str, Schema] = {}
+        _class(name, node, nested)
+        for child in nested.values():
+            walk(child)
+        names.append(name)
+
+    for root in roots:
+        walk(root)
+    return names
+
+
 def render(path: str) -> str:
-    """The generated text of ``path`` (a key of :data:`TARGETS`)."""
+    """The generated text of ``path`` (a key of :data:`TARGETS`). A class an earlier
+    target generates (e.g. ``MeterSettings`` for ``[station.grid_meter]``) is imported from
+    it, not generated twice."""
     doc, roots = TARGETS[path]
     blocks: dict[str, list[str]] = {}
+    earlier = list(TARGETS)[:list(TARGETS).index(path)]
+    foreign = {name: other for other in earlier for name in _emitted(other)}
+    used_foreign: dict[str, str] = {}
 
     def emit(node: Schema) -> None:
         name = str(node["x-class"])
+        if name in foreign:
+            used_foreign[name] = foreign[name]
+            return
         if name in blocks:
             return
         nested: dict[str, Schema] = {}
@@ -164,6 +192,9 @@ def render(path: str) -> str:
                    (", field" if any("field(" in line for line in body) else ""))
     if any("Literal[" in line for line in body):
         imports.append("from typing import Literal")
+    for name, other in sorted(used_foreign.items()):
+        module = other.removesuffix(".py").replace("/", ".")
+        imports.extend(["", f"from {module} import {name}"])
     return "\n".join([*text, *imports, *body]) + "\n"
 
 

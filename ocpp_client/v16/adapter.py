@@ -19,6 +19,7 @@ so a live message waits for at most one queued CALL. Timestamps come from the co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sqlite3
@@ -33,7 +34,7 @@ from ocpp.v16.enums import RegistrationStatus
 from evse import __version__
 from evse.authorization import AuthResult
 from evse.clock import Clock
-from evse.config import Config
+from evse.config import Config, redact_url
 from evse.domain import IdToken, IdTokenType
 from evse.state_db import transaction
 from evse.station import Station
@@ -46,11 +47,13 @@ from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import DropMessage, OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
 from ocpp_client.v16.charge_point import ChargePoint16, frame_rules
+from ocpp_client.v16.charging_commands import SmartCharging16
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
 from ocpp_client.v16.events import EventMapper16
 from ocpp_client.v16.mapping import AUTH_STATUS
-from ocpp_client.v16.meter_values import iso_timestamp, shift_timestamps
+from ocpp_client.v16.meter_values import shift_timestamps
+from ocpp_client.v16.transaction_data import TransactionData
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,8 @@ class Ocpp16Adapter:
         self.station = station
         self.config = config
         self.url = config.ocpp_url.rstrip("/") + "/" + config.station_id
+        #: The URL as logs and ``evse status`` show it (basic-auth password masked).
+        self.url_shown = redact_url(self.url)
         self.configuration = Configuration(
             db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
@@ -124,6 +129,7 @@ class Ocpp16Adapter:
             lambda: self.clock.now(), AUTH_STATUS)
         self._db = db
         self._live: asyncio.Queue[Any] = asyncio.Queue()
+        self._start_delivered = asyncio.Event()
         self.link = LinkKeeper(LinkSettings(
             url=self.url, subprotocol="ocpp1.6",
             reconnect_min_s=config.ocpp.reconnect_min_s,
@@ -132,16 +138,21 @@ class Ocpp16Adapter:
             headers=(lambda: headers) if headers else None,
         ), self)
         self.events = EventMapper16(station, config, self.configuration, self.outbox,
-                                    self._clock, lambda: self.online, self._live)
+                                    self._clock, lambda: self.online, self._live,
+                                    TransactionData(db, self._clock.run_id))
         self.commands = StationCommands16(
             station, self.configuration, self.auth, self.transactions, self._clock,
             authorize=self.authorize, send_boot=self._triggered_boot,
             send_heartbeat=self._triggered_heartbeat,
-            queue_meter_values=self.events.queue_meter_values)
+            queue_meter_values=self.events.queue_meter_values,
+            send_station_status=lambda: self._live.put_nowait(
+                self.events.station_status_call()))
         self.commands.feature_profiles = self.configuration.feature_profiles
         self.commands.send_call = self._send_now
         self.commands.queue_call = self.events.queue_call
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
+        #: Smart Charging (SetChargingProfile, ClearChargingProfile, GetCompositeSchedule).
+        self.smart = SmartCharging16(station, self.configuration, self.transactions)
         station.authorizer = self
         self._clock.on_first_sync(self._clock_corrected)
         station.subscribe(self.events.on_event)
@@ -183,7 +194,7 @@ class Ocpp16Adapter:
 
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
-        return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
+        return {"state": self.link.state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
 
@@ -208,6 +219,10 @@ class Ocpp16Adapter:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
         self.station.sample_interval_s = float(
             self.configuration.get_int("MeterValueSampleInterval"))
+        self.station.aligned_interval_s = float(
+            self.configuration.get_int("ClockAlignedDataInterval"))
+        # A new HeartbeatInterval applies at once, not after the old one ran out (§9.1.12).
+        self.link.interval_changed()
         # OCPP 1.6's transaction rule (§3.6, §9.1.29): authorized + EV connected starts;
         # the card, a deauthorization or (per the key) an EV-side disconnect stops.
         self.station.tx_policy = TxPolicy.ocpp16(self.configuration.get_bool(
@@ -246,7 +261,8 @@ class Ocpp16Adapter:
         guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
                                           validator=lambda _a: None), self.config.station_id)
         cp = ChargePoint16(self.config.station_id, guard, self.commands, self.configuration,
-                           self.auth, response_timeout=self.config.ocpp.call_timeout_s)
+                           self.auth, response_timeout=self.config.ocpp.call_timeout_s,
+                           smart=self.smart)
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
 
@@ -275,9 +291,7 @@ class Ocpp16Adapter:
 
     async def on_accepted(self, cp: Any, answer: BootAnswer) -> None:
         """Current status of every connector once (OCPP 1.6 §4.9), never stale ones."""
-        await cp.call(call.StatusNotification(
-            connector_id=0, error_code="NoError", status="Available",
-            timestamp=iso_timestamp(self.clock.now())))
+        await cp.call(self.events.station_status_call())
         self.station.publish_all_statuses()
 
     async def heartbeat(self, cp: Any) -> None:
@@ -326,8 +340,11 @@ class Ocpp16Adapter:
 
     def _clock_corrected(self, correction_s: float) -> None:
         """First CSMS time of this run: shift queued timestamps stamped before it."""
-        rows = self.outbox.correct_timestamps(
-            lambda payload: shift_timestamps(payload, correction_s))
+        with transaction(self._db):
+            rows = self.outbox.correct_timestamps(
+                lambda payload: shift_timestamps(payload, correction_s))
+            rows += self.events.transaction_data.correct_timestamps(
+                lambda value: shift_timestamps(value, correction_s))
         if rows:
             log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
                      rows, correction_s)
@@ -337,12 +354,25 @@ class Ocpp16Adapter:
         stale ones are discarded when the link drops)."""
         while True:
             payload = await self._live.get()
+            if isinstance(payload, call.StatusNotification) and payload.connector_id > 0:
+                await self._start_transaction_sent(payload.connector_id)
             try:
                 await cp.call(payload)
             except TimeoutError as exc:
                 # Not queued, not retried: the current status goes again after a
                 # reconnect; a dead link is found by the WebSocket pings.
                 log.warning("%s not answered: %s", type(payload).__name__, exc)
+
+    async def _start_transaction_sent(self, connector_id: int) -> None:
+        """Wait while a StartTransaction of ``connector_id`` is still queued: a
+        StatusNotification of a transaction never precedes its StartTransaction (e.g. the
+        statuses sent after a reconnect, before the queue is delivered). Woken by each
+        delivered StartTransaction; a StartTransaction given up on (§4.10) is seen at the
+        latest a second later."""
+        while self.outbox.holds("StartTransaction", connector_id):
+            self._start_delivered.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._start_delivered.wait(), 1.0)
 
     # -- transaction messages (the outbox sender's 1.6 part) -------------------------------
     def _retry(self) -> tuple[int, int]:
@@ -367,8 +397,12 @@ class Ocpp16Adapter:
                 self.transactions.set(message.session_id, result.transaction_id)
                 auth = self.auth.remember(message.payload["id_tag"], result.id_tag_info)
                 self.outbox.done(message, commit_now=True)
+            self._start_delivered.set()
             log.info("StartTransaction for session %d: transactionId %d (%s)",
                      message.session_id, result.transaction_id, auth.status.value)
+            # A parentIdTag first known from StartTransaction.conf (§4.8, §7.24): the
+            # group a card of the same group stops the transaction by (§3.5.3).
+            self.station.set_group(message.session_id, auth.parent_id_tag)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
                 stop = self.configuration.get_bool("StopTransactionOnInvalidId")

@@ -25,9 +25,12 @@ from ocpp.v16.enums import (
     Action,
     AvailabilityStatus,
     AvailabilityType,
+    ChargingProfileStatus,
     ClearCacheStatus,
+    ClearChargingProfileStatus,
     ConfigurationStatus,
     DataTransferStatus,
+    GetCompositeScheduleStatus,
     RemoteStartStopStatus,
     ResetStatus,
     TriggerMessageStatus,
@@ -37,7 +40,9 @@ from ocpp.v16.enums import (
 
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.configuration import ConfigurationStore
+from ocpp_client.frame_log import FrameLogger
 from ocpp_client.frames import FrameRules
+from ocpp_client.v16.charging_commands import SmartCharging16
 from ocpp_client.v16.commands import StationCommands16
 
 log = logging.getLogger(__name__)
@@ -75,15 +80,21 @@ class ChargePoint16(ChargePoint):
         configuration: the 1.6 configuration keys.
         auth: the authorization policy (Local Authorization List, cache).
         response_timeout: how long a CALL of ours waits for its answer, s.
+        smart: the Smart Charging port (None: every Smart Charging call is answered as
+            for a charge point without the feature profile).
     """
 
     def __init__(self, station_id: str, connection: Any, commands: StationCommands16,
                  configuration: ConfigurationStore, auth: AuthorizationPolicy,
-                 response_timeout: float) -> None:
-        super().__init__(station_id, connection, response_timeout=response_timeout)
+                 response_timeout: float, smart: SmartCharging16 | None = None) -> None:
+        # What the library still logs itself (a CALLERROR it got, a handler that failed on a
+        # CALL) goes through this logger: secrets masked, frames cut (frames: log_frame).
+        super().__init__(station_id, connection, response_timeout=response_timeout,
+                         logger=FrameLogger(logging.getLogger("ocpp")))
         self.commands = commands
         self.configuration = configuration
         self.auth = auth
+        self.smart = smart
 
     def _require(self, profile: str) -> None:
         """Answer NotSupported (CALLERROR) when ``profile`` is switched off (``[ocpp]
@@ -97,7 +108,14 @@ class ChargePoint16(ChargePoint):
     def on_remote_start(self, id_tag: str, connector_id: int | None = None,
                         charging_profile: dict[str, Any] | None = None
                         ) -> call_result.RemoteStartTransaction:
+        # A chargingProfile must be a valid TxProfile (§5.11); it applies to the
+        # transaction this request starts.
+        if self.smart is not None and not self.smart.check_remote_start(
+                id_tag, connector_id, charging_profile):
+            return call_result.RemoteStartTransaction(RemoteStartStopStatus.rejected)
         accepted = self.commands.remote_start(id_tag, connector_id)
+        if not accepted and self.smart is not None:
+            self.smart.forget_remote_start(id_tag)
         return call_result.RemoteStartTransaction(
             RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected)
 
@@ -156,6 +174,39 @@ class ChargePoint16(ChargePoint):
     def on_clear_cache(self) -> call_result.ClearCache:
         self.auth.clear_cache()
         return call_result.ClearCache(ClearCacheStatus.accepted)
+
+    # -- Smart Charging profile (OCPP 1.6 §5.5, §5.7, §5.16) -------------------------------
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]
+                                ) -> call_result.SetChargingProfile:
+        status = ("NotSupported" if self.smart is None
+                  else self.smart.set_charging_profile(connector_id, cs_charging_profiles))
+        return call_result.SetChargingProfile(ChargingProfileStatus(status))
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, id: int | None = None,
+                                  connector_id: int | None = None,
+                                  charging_profile_purpose: str | None = None,
+                                  stack_level: int | None = None
+                                  ) -> call_result.ClearChargingProfile:
+        self._require("SmartCharging")
+        status = "Unknown" if self.smart is None else self.smart.clear_charging_profile(
+            id, connector_id, None if charging_profile_purpose is None
+            else str(charging_profile_purpose), stack_level)
+        return call_result.ClearChargingProfile(ClearChargingProfileStatus(status))
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int,
+                                  charging_rate_unit: str | None = None
+                                  ) -> call_result.GetCompositeSchedule:
+        self._require("SmartCharging")
+        p = {"status": "Rejected"} if self.smart is None else \
+            self.smart.get_composite_schedule(
+                connector_id, int(duration),
+                None if charging_rate_unit is None else str(charging_rate_unit))
+        return call_result.GetCompositeSchedule(
+            GetCompositeScheduleStatus(p["status"]), p.get("connectorId"),
+            p.get("scheduleStart"), p.get("chargingSchedule"))
 
     # -- Local Auth List Management profile (OCPP 1.6 §5.9, §5.15) -----------------------
     @on(Action.send_local_list)

@@ -58,6 +58,7 @@ class StationCommands16:
         send_boot: send a BootNotification now (TriggerMessage).
         send_heartbeat: send a Heartbeat now (TriggerMessage).
         queue_meter_values: send MeterValues for a sample (TriggerMessage).
+        send_station_status: send connector 0's StatusNotification (TriggerMessage).
     """
 
     def __init__(self, station: Station, configuration: ConfigurationStore,
@@ -65,7 +66,8 @@ class StationCommands16:
                  authorize: Callable[[IdToken], Awaitable[AuthResult]],
                  send_boot: Callable[[], Awaitable[None]],
                  send_heartbeat: Callable[[], Awaitable[None]],
-                 queue_meter_values: Callable[[MeterSample], None]) -> None:
+                 queue_meter_values: Callable[[MeterSample], None],
+                 send_station_status: Callable[[], None] | None = None) -> None:
         self.station = station
         self.configuration = configuration
         self.auth = auth
@@ -75,6 +77,7 @@ class StationCommands16:
         self._send_boot = send_boot
         self._send_heartbeat = send_heartbeat
         self._queue_meter_values = queue_meter_values
+        self._send_station_status = send_station_status
         #: The daemon's hook for Reset (kind "Hard" / "Soft").
         self.on_reset: Callable[[str], None] | None = None
         #: The enabled feature profiles (``[ocpp] feature_profiles``; set by the adapter).
@@ -239,6 +242,8 @@ class StationCommands16:
                     DiagnosticsStatus.IDLE if diagnostics is None
                     else diagnostics.status))
             elif requested == "StatusNotification":
+                if connector_id in (None, 0) and self._send_station_status is not None:
+                    self._send_station_status()  # connector 0: the station itself (§5.17)
                 for conn in self.station.connectors.values():
                     if connector_id in (None, 0, conn.id):
                         conn.publish()
@@ -249,6 +254,7 @@ class StationCommands16:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id,
+                            self.station.ev_state_of_charge(conn.id)))
         except LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)

@@ -15,6 +15,7 @@ from typing import Any
 from ocpp_client.configuration import ConfigurationStore, KeyDef, Value, check_defaults
 from ocpp_client.v16 import firmware, reservation
 from ocpp_client.v16.meter_values import SUPPORTED_MEASURANDS
+from ocpp_client.v16.smart_charging import CONFIGURATION_KEYS as SMART_CHARGING_KEYS
 
 __all__ = ["DICTATED", "FEATURE_PROFILES", "KEYS", "PROFILE_KEYS", "Configuration", "KeyDef",
            "check_toml_defaults", "supported_feature_profiles"]
@@ -73,6 +74,10 @@ KEYS: dict[str, KeyDef] = {k.name: k for k in [
     *firmware.KEY_DEFS,
     # Reservation profile (OCPP 1.6 §9.4); the engine honours both values.
     *reservation.key_defs(True),
+    # Smart Charging profile (OCPP 1.6 §9.4): read-only, the limits SetChargingProfile
+    # enforces (ocpp_client.v16.smart_charging).
+    *(KeyDef(name, type(value), value, readonly=True)
+      for name, value in SMART_CHARGING_KEYS.items()),
 ]}
 
 #: The OCPP 1.6 feature profiles (§3), in the order SupportedFeatureProfiles lists them.
