@@ -19,8 +19,10 @@ from dev_csms import DevCsms
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
+from evse.clock import Clock
 from evse.config import ConfigError
 from evse.daemon import Daemon, load_checked_config
+from evse.timers import ManualClock
 from tests.conftest import EventLog, write_config
 from tests.features.servers import FtpServer, HttpServer
 
@@ -40,8 +42,10 @@ async def daemons(tmp_path: Path) -> AsyncIterator[Starter]:
     directory; ``await stop(daemon)`` shuts one down (a restart is stop + start)."""
     running: list[Daemon] = []
 
-    async def start(url: str, **kwargs: Any) -> Daemon:
-        daemon = Daemon(load_checked_config(str(write_config(tmp_path, url, **kwargs))))
+    async def start(url: str, clock: ManualClock | None = None, **kwargs: Any) -> Daemon:
+        config = load_checked_config(str(write_config(tmp_path, url, **kwargs)))
+        daemon = (Daemon(config) if clock is None else
+                  Daemon(config, clock=clock, utc_clock=Clock(monotonic=clock.monotonic)))
         await daemon.start()
         running.append(daemon)
         return daemon
@@ -138,17 +142,23 @@ async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -
 
 
 async def test_reservation_expires(csms: DevCsms, daemons: Starter) -> None:
-    daemon, cp = await connected(csms, daemons)
-    expiry = time.time() + 1.5
-    answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(expiry),
+    clock = ManualClock()  # the daemon's timers and UTC clock
+    daemon, cp = await connected(csms, daemons, clock=clock)
+    station = daemon.station
+    assert station is not None
+    answer = await cp.call(call.ReserveNow(connector_id=1,
+                                           expiry_date=iso(station.clock.now() + 600),
                                            id_tag="TAG-A", reservation_id=8))
     assert answer.status == "Accepted"
     await csms.wait_for(lambda: statuses(csms)[-1:] == ["Reserved"])
-    # Available again once expiryDate has passed, and not before.
-    await csms.wait_for(lambda: statuses(csms)[-1:] == ["Available"], timeout=10)
-    assert time.time() >= expiry - 0.5
-    assert daemon.station is not None
-    assert daemon.station.reservations.get(8) is None
+    await station.idle()
+    clock.advance(599)
+    await station.idle()
+    assert station.reservations.get(8) is not None
+    assert station.connectors[1].state == "reserved"
+    clock.advance(2)  # expiryDate passed: Available again
+    await csms.wait_for(lambda: statuses(csms)[-1:] == ["Available"])
+    assert station.reservations.get(8) is None
 
 
 async def test_reservation_cancelled(csms: DevCsms, daemons: Starter) -> None:
