@@ -205,6 +205,8 @@ def _describe(error: ValidationError, file: Path) -> list[str]:
         "maxLength": f"at most {schema.get('maxLength')} characters",
         "minLength": f"at least {schema.get('minLength')} characters",
         "minItems": f"at least {schema.get('minItems')} entries",
+        "contains": str(schema.get("x-contains", f"an entry matching {schema.get('contains')}")),
+        "uniqueItems": "no entry twice",
     }.get(str(error.validator), error.message)
     return [f"{where}: found {_shown(error.instance)}, expected {expected}"]
 

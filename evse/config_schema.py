@@ -142,6 +142,21 @@ OCPP = _table(
             "Bound of the transaction-message queue in payload megabytes (MiB); thinned as "
             "for queue_max_messages when exceeded.",
         ),
+        "feature_profiles": {
+            "type": "array",
+            "items": {"type": "string",
+                      "pattern": "^(Core|FirmwareManagement|LocalAuthListManagement|"
+                                 "Reservation|SmartCharging|RemoteTrigger)$"},
+            "uniqueItems": True,
+            "contains": {"const": "Core"},
+            "x-contains": 'a list that includes "Core"',
+            "default": ["Core", "FirmwareManagement", "LocalAuthListManagement",
+                        "Reservation", "SmartCharging", "RemoteTrigger"],
+            "description": "OCPP 1.6 feature profiles the station offers (reported in the "
+            "read-only key SupportedFeatureProfiles). Core is required. A profile left out is "
+            "switched off: its CSMS calls are answered NotSupported and its configuration keys "
+            "are left out of GetConfiguration (OCPP 1.6 §9).",
+        },
         "configuration": {
             "type": "object",
             "default": {},
@@ -619,6 +634,21 @@ LOGGING = _table(
             "enum": ["debug", "info", "warning", "error"],
             "default": "info",
             "description": "Log level of the daemon.",
+        },
+        "diagnostics_units": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "default": ["evse.service"],
+            "description": "systemd units whose journal goes into a diagnostics archive "
+            "(OCPP 1.6 GetDiagnostics) when journalctl is available.",
+        },
+        "diagnostics_files": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "pattern": "^/"},
+            "default": [],
+            "description": "Absolute paths of log files put into a diagnostics archive when "
+            "the journal is not available (lines outside the requested window left out). "
+            "Configuration, key, certificate and database files are never included.",
         },
     },
     "Logging.",

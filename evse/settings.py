@@ -88,6 +88,19 @@ class OcppSettings:
     #: queue_max_messages when exceeded. [MB]
     queue_max_mb: float = 64.0
 
+    #: OCPP 1.6 feature profiles the station offers (reported in the read-only key
+    #: SupportedFeatureProfiles). Core is required. A profile left out is switched off: its CSMS
+    #: calls are answered NotSupported and its configuration keys are left out of
+    #: GetConfiguration (OCPP 1.6 §9).
+    feature_profiles: tuple[str, ...] = (
+        "Core",
+        "FirmwareManagement",
+        "LocalAuthListManagement",
+        "Reservation",
+        "SmartCharging",
+        "RemoteTrigger",
+    )
+
     #: Defaults for OCPP configuration keys, by the specification's key names and types (e.g.
     #: MeterValueSampleInterval = 60). A key the CSMS changes overrides it until the value here
     #: changes.
@@ -100,6 +113,15 @@ class LoggingSettings:
 
     #: Log level of the daemon.
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+    #: systemd units whose journal goes into a diagnostics archive (OCPP 1.6 GetDiagnostics)
+    #: when journalctl is available.
+    diagnostics_units: tuple[str, ...] = ("evse.service",)
+
+    #: Absolute paths of log files put into a diagnostics archive when the journal is not
+    #: available (lines outside the requested window left out). Configuration, key, certificate
+    #: and database files are never included.
+    diagnostics_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -120,6 +120,14 @@ class CsmsChargePoint(ChargePoint):
                   ) -> call_result.StatusNotification:
         return call_result.StatusNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="UnknownVendorId")

@@ -128,7 +128,14 @@ def _class(name: str, node: Schema, classes: dict[str, Schema]) -> list[str]:
             kind += " | None"
         out.append("")
         out.extend(_comment(sub))
-        out.append(f"    {key}: {kind}" + (f" = {default}" if default is not None else ""))
+        line = f"    {key}: {kind}" + (f" = {default}" if default is not None else "")
+        if len(line) > 100 and isinstance(sub.get("default"), list):
+            # A long list default: one item per line (the house line length is 100).
+            out.append(f"    {key}: {kind} = (")
+            out.extend(f"        {_lit(v)}," for v in sub["default"])
+            out.append("    )")
+        else:
+            out.append(line)
     return out
 
 

@@ -112,11 +112,11 @@ def test_a_db_from_a_newer_release_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_later_migration_is_one_registration(v0_dir: Path) -> None:
-    steps = (*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "reservations",
-                                    ("CREATE TABLE reservations (id INTEGER PRIMARY KEY)",)))
+    steps = (*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "a later table",
+                                    ("CREATE TABLE later_table (id INTEGER PRIMARY KEY)",)))
     db = open_state_db(v0_dir)
     assert migrate(db, steps) == len(steps)
-    db.execute("INSERT INTO reservations VALUES (1)")
+    db.execute("INSERT INTO later_table VALUES (1)")
     db.close()
 
 

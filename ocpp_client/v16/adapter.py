@@ -68,6 +68,8 @@ _CALLS: dict[str, Any] = {
     "StopTransaction": call.StopTransaction,
     "MeterValues": call.MeterValues,
     "SecurityEventNotification": call.SecurityEventNotification,
+    "FirmwareStatusNotification": call.FirmwareStatusNotification,
+    "DiagnosticsStatusNotification": call.DiagnosticsStatusNotification,
 }
 
 #: Longest frame accepted from the CSMS, bytes (the ``websockets`` default frame limit).
@@ -98,9 +100,11 @@ def check_config(config: Config) -> list[str]:
 
 
 def auth_settings(configuration: Configuration) -> AuthSettings:
-    """The authorization policy's switches from the 1.6 keys (§9.1, §9.2)."""
+    """The authorization policy's switches from the 1.6 keys (§9.1, §9.2); no local list
+    when the LocalAuthListManagement profile is switched off."""
     return AuthSettings(
-        local_list_enabled=configuration.get_bool("LocalAuthListEnabled"),
+        local_list_enabled=("LocalAuthListManagement" in configuration.feature_profiles
+                            and configuration.get_bool("LocalAuthListEnabled")),
         cache_enabled=configuration.get_bool("AuthorizationCacheEnabled"),
         local_pre_authorize=configuration.get_bool("LocalPreAuthorize"),
         local_authorize_offline=configuration.get_bool("LocalAuthorizeOffline"),
@@ -136,6 +140,7 @@ class Ocpp16Adapter:
         self.configuration = Configuration(
             db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
+            feature_profiles=config.ocpp.feature_profiles,
         )
         self._clock = station.clock
         self.outbox = Outbox(
@@ -177,6 +182,9 @@ class Ocpp16Adapter:
             headers=(lambda: headers) if headers else None,
             security=None if static else self.security.connect,
         ), self)
+        self.commands.feature_profiles = self.configuration.feature_profiles
+        self.commands.send_call = self._send_now
+        self.commands.queue_call = self.events.queue_call
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         #: Smart Charging (SetChargingProfile, ClearChargingProfile, GetCompositeSchedule).
         self.smart = SmartCharging16(station, self.configuration, self.transactions)
@@ -267,6 +275,12 @@ class Ocpp16Adapter:
             "StopTransactionOnEVSideDisconnect"))
         self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
             "UnlockConnectorOnEVSideDisconnect")
+        # Reservation profile (§3.11, §9.4): off → every request would be Rejected (the
+        # handlers answer NotSupported before it gets there).
+        reservations = self.station.reservations
+        reservations.accept_reservations = "Reservation" in self.configuration.feature_profiles
+        reservations.station_wide_supported = self.configuration.get_bool(
+            "ReserveConnectorZeroSupported")
 
     # -- authorization port (evse.authorization.Authorizer) -------------------------------
     async def authorize(self, id_token: IdToken | str) -> AuthResult:
@@ -353,6 +367,12 @@ class Ocpp16Adapter:
         cp = self.cp
         if cp is not None:
             await cp.call(self._boot_call())
+
+    async def _send_now(self, payload: Any) -> None:
+        """Send a CALL on the current connection, not queued (a triggered status)."""
+        cp = self.cp
+        if cp is not None:
+            await cp.call(payload)
 
     async def _triggered_heartbeat(self) -> None:
         cp = self.cp

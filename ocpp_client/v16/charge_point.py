@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft4Validator
+from ocpp.exceptions import NotSupportedError
 from ocpp.messages import MessageType, get_validator
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
@@ -102,6 +103,13 @@ class ChargePoint16(ChargePoint):
         if security is None:
             for action in _SECURITY_ACTIONS:
                 self.route_map.pop(action, None)
+
+    def _require(self, profile: str) -> None:
+        """Answer NotSupported (CALLERROR) when ``profile`` is switched off (``[ocpp]
+        feature_profiles``, OCPP 1.6 §9: SupportedFeatureProfiles)."""
+        if not self.commands.feature_enabled(profile):
+            raise NotSupportedError(
+                description=f"feature profile {profile} is not supported by this station")
 
     # -- Core profile -------------------------------------------------------------------
     @on(Action.remote_start_transaction)
@@ -194,6 +202,7 @@ class ChargePoint16(ChargePoint):
                                   charging_profile_purpose: str | None = None,
                                   stack_level: int | None = None
                                   ) -> call_result.ClearChargingProfile:
+        self._require("SmartCharging")
         status = "Unknown" if self.smart is None else self.smart.clear_charging_profile(
             id, connector_id, None if charging_profile_purpose is None
             else str(charging_profile_purpose), stack_level)
@@ -203,6 +212,7 @@ class ChargePoint16(ChargePoint):
     def on_get_composite_schedule(self, connector_id: int, duration: int,
                                   charging_rate_unit: str | None = None
                                   ) -> call_result.GetCompositeSchedule:
+        self._require("SmartCharging")
         p = {"status": "Rejected"} if self.smart is None else \
             self.smart.get_composite_schedule(
                 connector_id, int(duration),
@@ -216,12 +226,14 @@ class ChargePoint16(ChargePoint):
     def on_send_local_list(self, list_version: int, update_type: str,
                            local_authorization_list: list[dict[str, Any]] | None = None
                            ) -> call_result.SendLocalList:
+        self._require("LocalAuthListManagement")
         answer = self.auth.send_local_list(list_version, str(update_type),
                                            local_authorization_list or [])
         return call_result.SendLocalList(UpdateStatus(answer))
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
+        self._require("LocalAuthListManagement")
         return call_result.GetLocalListVersion(self.auth.local_list_version())
 
     @on(Action.data_transfer)
@@ -234,6 +246,7 @@ class ChargePoint16(ChargePoint):
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, connector_id: int | None = None
                            ) -> call_result.TriggerMessage:
+        self._require("RemoteTrigger")
         answer = self.commands.trigger_answer(str(requested_message), connector_id)
         return call_result.TriggerMessage(TriggerMessageStatus(answer))
 
@@ -241,6 +254,49 @@ class ChargePoint16(ChargePoint):
     async def after_trigger_message(self, requested_message: str,
                                     connector_id: int | None = None) -> None:
         await self.commands.triggered(str(requested_message), connector_id)
+
+    # -- Firmware Management profile (OCPP 1.6 §5.19, §5.9; docs/firmware-update.md) -----
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                           retry_interval: int | None = None) -> call_result.UpdateFirmware:
+        self._require("FirmwareManagement")
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, location: str, retrieve_date: str,
+                              retries: int | None = None,
+                              retry_interval: int | None = None) -> None:
+        # After the response: the first FirmwareStatusNotification never precedes it.
+        if self.commands.feature_enabled("FirmwareManagement"):
+            self.commands.update_firmware(location, retrieve_date, retries, retry_interval)
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, retries: int | None = None,
+                           retry_interval: int | None = None, start_time: str | None = None,
+                           stop_time: str | None = None) -> call_result.GetDiagnostics:
+        self._require("FirmwareManagement")
+        # The answer carries the file name, so the upload starts here; its first status
+        # (Uploading) follows once the archive is built, on a worker thread.
+        result: call_result.GetDiagnostics = self.commands.get_diagnostics(
+            location, retries, retry_interval, start_time, stop_time)
+        return result
+
+    # -- Reservation profile (OCPP 1.6 §5.13, §5.3) ---------------------------------------
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str,
+                       reservation_id: int, parent_id_tag: str | None = None
+                       ) -> call_result.ReserveNow:
+        self._require("Reservation")
+        result: call_result.ReserveNow = self.commands.reserve_now(
+            connector_id, expiry_date, id_tag, reservation_id, parent_id_tag)
+        return result
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
+        self._require("Reservation")
+        result: call_result.CancelReservation = self.commands.cancel_reservation(
+            reservation_id)
+        return result
 
 
     # -- Security extensions (1.6 security whitepaper ed. 3) ------------------------------
