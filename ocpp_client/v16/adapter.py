@@ -182,7 +182,8 @@ class Ocpp16Adapter:
         """JSON-able link state for ``evse status``."""
         return {"state": self.link.state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
-                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
+                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
+                **self.link.describe()}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId the CSMS gave local session ``session_id``, as text."""
