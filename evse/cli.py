@@ -43,6 +43,17 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_count(text: str) -> int:
+    """A ``--count`` value: a whole number of refreshes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected at least 1")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evse.daemon import run_daemon
 
@@ -256,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "not fatal")
     status.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
                         help="seconds between refreshes with --watch (default 1)")
-    status.add_argument("--count", type=int, default=None, metavar="N",
+    status.add_argument("--count", type=_positive_count, default=None, metavar="N",
                         help="with --watch: stop after N refreshes (scripts); exit 2 if the "
                         "daemon was unreachable at the last one")
     status.set_defaults(func=_cmd_status)
@@ -314,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ControlError as exc:
         print(f"evse: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `evse status | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

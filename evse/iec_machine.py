@@ -213,7 +213,7 @@ class IecMachine:
         self.last_reading: MeterReading | None = None
         self.meter_fault: str | None = None
         self.faults = FaultLatch(self.settings)
-        #: Times each fault was raised (entered while not held) since start or the last
+        #: Times each fault was raised (its cause detected) since start or the last
         #: technician reset (``evse status``).
         self.trip_counts: dict[Fault, int] = {}
         #: Blocking hardware calls of this EVSE (lock, unlock, RCD reset / self-test).
@@ -655,8 +655,7 @@ class IecMachine:
         """Loop: enter (or stay in) ``fault`` for ``fault``; the contactor is opened again."""
         self.hw.contactor.open()
         self._sync_power_path()
-        if fault not in self.faults.active:
-            self.trip_counts[fault] = self.trip_counts.get(fault, 0) + 1
+        self.trip_counts[fault] = self.trip_counts.get(fault, 0) + 1
         entry = self.faults.raise_fault(fault, info)
         log.error("EVSE %d: fault %s (%s): %s", self.id, fault.value,
                   entry.recovery.value, entry.info)

@@ -35,11 +35,13 @@ _CLEAR = "\x1b[2J"  # erase the whole screen
 
 
 def duration(seconds: float | None) -> str:
-    """``seconds`` as a technician reads it: "42 s", "3 min 12 s", "2 h 05 min",
+    """``seconds`` as a technician reads it: "4.2 s", "42 s", "3 min 12 s", "2 h 05 min",
     "3 d 04 h"; "?" for None."""
     if seconds is None:
         return "?"
-    s = max(0, round(seconds))
+    if seconds < 9.95:  # a countdown about to end: tenths matter
+        return f"{max(0.0, seconds):.1f} s"
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -141,11 +143,15 @@ def _connector_lines(conn: dict[str, Any]) -> list[str]:
     if conn.get("duty_percent") is not None:
         head += f"  duty {conn['duty_percent']:.1f} %"
     lines = [head]
-    current = f"    current offered {conn.get('offered_current_a', 0.0):.1f} A"
+    limit = f"limit {conn.get('offered_current_a', 0.0):.1f} A"
     if conn.get("limit_source"):
-        current += f" (limit: {conn['limit_source']})"
-    if conn.get("announced_current_a"):
-        current += f", announced {conn['announced_current_a']:.1f} A"
+        limit += f": {conn['limit_source']}"
+    if "announced_current_a" not in conn:  # an older daemon: the limit is all it says
+        current = f"    current offered {limit}"
+    elif conn["announced_current_a"]:
+        current = f"    current offered {conn['announced_current_a']:.1f} A by PWM ({limit})"
+    else:
+        current = f"    current offered none, no PWM ({limit})"
     if "drawn_current_a" in conn:
         current += f", drawn {_amps(conn['drawn_current_a'])}"
     lines.append(current)
@@ -213,11 +219,12 @@ def render_fault_reset(result: dict[str, Any]) -> tuple[list[str], bool]:
         for f in active:
             still = True
             recovery = f.get("recovery", "?")
-            why = f"{RECOVERY_TEXT.get(recovery, recovery)}: {RECOVERY_HINT.get(recovery, '')}"
+            why = RECOVERY_TEXT.get(recovery, recovery)
             if f.get("retry_in_s") is not None:
-                why += f"; retry in {duration(f['retry_in_s'])}"
-            lines.append(f"{name}: STILL ACTIVE {_fault_text(f)}: cause still present "
-                         f"({why})")
+                why += f", retry in {duration(f['retry_in_s'])}"
+            why += f" ({RECOVERY_HINT.get(recovery, '')})"
+            lines.append(f"{name}: STILL ACTIVE {f.get('fault')}: {f.get('info', '')}; "
+                         f"recovery {why}")
     return lines, still
 
 
@@ -261,7 +268,8 @@ def watch(
                 out.write(json.dumps(data, sort_keys=True) + "\n")
             else:
                 stamp = time.strftime("%H:%M:%S")
-                lines = [f"{lines[0]}  [{stamp}, every {interval_s:g} s, Ctrl-C ends]",
+                ends = ", Ctrl-C ends" if count is None else ""
+                lines = [f"{lines[0]}  [{stamp}, every {interval_s:g} s{ends}]",
                          *lines[1:]]
                 if ansi:
                     out.write(_HOME + "".join(f"{line}{_ERASE_LINE}\n" for line in lines)

@@ -1,0 +1,283 @@
+"""The technician's view (issue 15): ``evse status`` (text, ``--json``, ``--watch``) and
+``evse fault reset`` against a real daemon (``evse run`` on the simulator, the dev CSMS on
+loopback), and with no daemon at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dev_csms import DevCsms
+
+from evse.status_view import duration, render_status
+from tests.conftest import ROOT, free_port, write_config
+
+#: The version the package declares (BootNotification's firmwareVersion): read from
+#: pyproject.toml, not from the code under test.
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+RCD_RETRY_S = 120.0
+
+
+def evse(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evse", *args], capture_output=True,
+                          text=True, check=False, timeout=timeout)
+
+
+async def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(evse, *args)
+
+
+def config(tmp_path: Path, url: str) -> list[str]:
+    """A simulator config with a cable lock, an RCD retry of 120 s and 3 trips to latch."""
+    path = write_config(tmp_path, url)
+    text = path.read_text().replace("phases = 3\n", "phases = 3\nlock = true\n")
+    path.write_text(text + f"\n[iec61851]\nrcd_retry_s = {RCD_RETRY_S}\nrcd_max_trips = 3\n")
+    return ["--config", str(path)]
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, csms: DevCsms) -> AsyncIterator[list[str]]:
+    """``evse run`` as a subprocess on the simulator; yields the ``--config`` arguments."""
+    cfg = config(tmp_path, f"ws://127.0.0.1:{csms.port}/")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evse", "run", *cfg,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await csms.wait_for(lambda: csms.actions("StatusNotification"), timeout=20)
+        yield cfg
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def status_until(cfg: list[str], predicate: Callable[[str], bool],
+                       timeout: float = 10.0) -> str:
+    """``evse status`` text, asked again until ``predicate(text)`` holds (the daemon's meter
+    poll and timers move on their own schedule)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await run("status", *cfg)
+        assert result.returncode == 0, result.stderr
+        if predicate(result.stdout):
+            return result.stdout
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status never matched; last:\n{result.stdout}")
+        await asyncio.sleep(0.2)
+
+
+def connector_block(text: str, connector_id: int = 1) -> str:
+    return text[text.index(f"connector {connector_id}:"):]
+
+
+async def test_status_shows_station_charging_and_fault_fields(
+        daemon: list[str], csms: DevCsms) -> None:
+    cfg = daemon
+    text = (await run("status", *cfg)).stdout
+    station = text.splitlines()
+    assert f"firmware {VERSION}" in station[0] and re.search(r"up \d", station[0])
+    assert re.search(r"CSMS accepted .*/CP-TEST {2}last contact [\d.]+ s ago", text)
+    assert "queue 0 message(s)" in text and "storage ok" in text
+    idle = connector_block(text)
+    assert "idle" in idle and "IEC A1" in idle and "CP +12.0 V" in idle
+    assert "lock unlocked" in idle and "contactor open" in idle
+    assert "offered none, no PWM" in idle
+
+    # A 1-phase EV that draws at most 10 A: the EVSE offers its 32 A, the EV takes 10.
+    assert (await run("sim", "plug", "1", "--max-current", "10", "--phases", "1", *cfg)
+            ).returncode == 0
+    assert (await run("sim", "swipe", "DEMO01", *cfg)).returncode == 0
+    await csms.wait_for(lambda: any(p["status"] == "Charging"
+                                    for p in csms.actions("StatusNotification")))
+    text = await status_until(cfg, lambda t: "drawn 10.0/0.0/0.0 A" in t)
+    charging = connector_block(text)
+    assert "energy_transfer" in charging and "IEC C2" in charging
+    # State C with PWM: +6 V plateau, −12 V negative plateau (IEC 61851-1 Table A.3).
+    assert "CP +6.0 V / -12.0 V" in charging
+    assert "offered 32.0 A by PWM" in charging and "duty 53.3 %" in charging
+    assert "lock locked" in charging and "contactor closed" in charging
+    assert "idTag DEMO01" in charging
+
+    # A residual current trip: retried after rcd_retry_s, latched at the 3rd trip.
+    assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
+    text = await status_until(cfg, lambda t: "FAULT rcd_trip" in t)
+    faulted = connector_block(text)
+    assert "faulted" in faulted and "IEC F" in faulted and "CP -12.0 V" in faulted
+    assert "contactor open" in faulted
+    assert "recovery: retry" in faulted
+    countdown = re.search(r"retry in (\d+) min (\d+) s", faulted)
+    assert countdown is not None
+    assert RCD_RETRY_S - 30 < int(countdown[1]) * 60 + int(countdown[2]) <= RCD_RETRY_S
+    assert "tripped 1x" in faulted and "RCD trips 1 of 3" in faulted
+
+    # Two more trips latch it for a technician; no countdown any more.
+    for _ in range(2):
+        assert (await run("sim", "clear", "1", "rcd", *cfg)).returncode == 0
+        assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
+    text = await status_until(cfg, lambda t: "RCD trips 3 of 3" in t)
+    latched = connector_block(text)
+    assert "recovery: technician reset" in latched and "retry in" not in latched
+    assert "tripped 3x" in latched
+
+    data = json.loads((await run("status", "--json", *cfg)).stdout)
+    conn = data["connectors"][0]
+    # Keys the README and the tests rely on are still there, with the new ones.
+    for key in ("id", "state", "pilot", "iec_state", "contactor_closed", "offered_current_a",
+                "limit_source", "fault", "faults", "rcd_trips", "timers_s", "meter",
+                "session", "pilot_voltage_v", "drawn_current_a", "lock"):
+        assert key in conn, key
+    for key in ("station_id", "csms", "storage", "tasks", "load_balancing",
+                "firmware_version", "uptime_s"):
+        assert key in data, key
+    assert data["firmware_version"] == VERSION
+    assert conn["faults"][0]["recovery"] == "technician" and conn["faults"][0]["trips"] == 3
+
+
+async def test_fault_reset_reports_cleared_and_still_active(daemon: list[str],
+                                                            csms: DevCsms) -> None:
+    cfg = daemon
+    assert (await run("sim", "plug", "1", *cfg)).returncode == 0
+    assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
+    await status_until(cfg, lambda t: "FAULT rcd_trip" in t)
+
+    # The RCD is still tripped: the reset clears, the re-check raises it again at once.
+    still = await run("fault", "reset", "1", *cfg)
+    assert still.returncode == 1, still.stdout + still.stderr
+    assert re.search(r"connector 1: STILL ACTIVE rcd_trip: residual current still present; "
+                     r"recovery retry, retry in", still.stdout), still.stdout
+
+    assert (await run("sim", "clear", "1", "rcd", *cfg)).returncode == 0
+    cleared = await run("fault", "reset", "1", *cfg)
+    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    assert "connector 1: cleared rcd_trip" in cleared.stdout
+    assert "STILL ACTIVE" not in cleared.stdout
+    text = await status_until(cfg, lambda t: "FAULT" not in t)
+    assert "faulted" not in connector_block(text)
+
+    nothing = await run("fault", "reset", "0", *cfg)
+    assert nothing.returncode == 0 and "connector 1: no fault held" in nothing.stdout
+
+
+async def test_watch_redraws_in_place_and_ends_on_ctrl_c(daemon: list[str]) -> None:
+    cfg = daemon
+    # For scripts: a bounded number of refreshes, one after the other.
+    bounded = await run("status", "--watch", "--count", "2", "--interval", "0.2", *cfg)
+    assert bounded.returncode == 0, bounded.stderr
+    assert bounded.stdout.count("station CP-TEST") == 2
+    assert "\x1b[" not in bounded.stdout  # not a terminal: no escape sequences
+    lines = (await run("status", "--watch", "--json", "--count", "2", "--interval", "0.2",
+                       *cfg)).stdout.splitlines()
+    assert [json.loads(line)["station_id"] for line in lines] == ["CP-TEST", "CP-TEST"]
+
+    # On a terminal: every frame starts at the top left; Ctrl-C ends it cleanly.
+    output = await asyncio.to_thread(watch_on_pty, cfg, frames=2)
+    assert output.count("\x1b[H") >= 2 and output.count("station CP-TEST") >= 2
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+
+
+def watch_on_pty(cfg: list[str], frames: int) -> str:
+    """Run ``evse status --watch`` on a pseudo-terminal until it drew ``frames`` frames,
+    then send SIGINT (Ctrl-C); returns everything it wrote. Asserts a clean exit 0."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "evse", "status", "--watch",
+                             "--interval", "0.2", *cfg],
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 20
+        while out.count(b"station CP-TEST") < frames:
+            assert time.monotonic() < deadline, out
+            if select.select([master], [], [], 0.5)[0]:
+                out += os.read(master, 65536)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+async def test_link_down_shows_last_error_and_next_retry(tmp_path: Path) -> None:
+    cfg = config(tmp_path, f"ws://127.0.0.1:{free_port()}/")  # nothing listens there
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evse", "run", *cfg,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while (result := await run("status", *cfg)).returncode != 0:
+            assert time.monotonic() < deadline, result.stderr
+            await asyncio.sleep(0.2)
+        text = await status_until(cfg, lambda t: "next retry in" in t)
+        assert "last contact never" in text
+        assert re.search(r"last error [\d.]+ s ago: .*(refused|failed)", text, re.I), text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 15)
+
+
+def test_unreachable_daemon_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    cfg = ["--config", str(write_config(tmp_path, "ws://127.0.0.1:9/"))]
+    once = evse("status", *cfg)
+    assert once.returncode == 2 and "no daemon listening" in once.stderr
+    watched = evse("status", "--watch", "--count", "2", "--interval", "0.1", *cfg)
+    assert watched.returncode == 2
+    assert watched.stdout.count("daemon unreachable: no daemon listening") == 2
+    assert "Traceback" not in watched.stdout + watched.stderr
+    as_json = evse("status", "--watch", "--json", "--count", "1", *cfg)
+    assert as_json.returncode == 2
+    assert "no daemon listening" in json.loads(as_json.stdout)["error"]
+    reset = evse("fault", "reset", "1", *cfg)
+    assert reset.returncode == 2 and "no daemon listening" in reset.stderr
+    bad = evse("status", "--watch", "--interval", "nan", *cfg)
+    assert bad.returncode == 2 and "--interval" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("seconds,text", [
+    (None, "?"), (0.04, "0.0 s"), (4.25, "4.2 s"), (42, "42 s"), (192, "3 min 12 s"),
+    (7500, "2 h 05 min"), (3 * 86400 + 4 * 3600, "3 d 04 h"),
+])
+def test_durations_read_as_a_technician_reads_them(seconds: float | None, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_an_older_daemons_answer_renders_without_new_fields() -> None:
+    """The CLI may be upgraded before the daemon restarts: the answer of the daemon as it
+    was before this view (no firmware, link details, voltages, lock) still renders."""
+    old: dict[str, Any] = {
+        "station_id": "CP-OLD",
+        "csms": {"state": "accepted", "url": "ws://csms/CP-OLD", "queued": 2},
+        "connectors": [{"id": 1, "state": "faulted", "pilot": "F", "contactor_closed": False,
+                        "offered_current_a": 16.0, "fault": "welded",
+                        "fault_info": "contactor welded", "session": None}],
+    }
+    text = "\n".join(render_status(old))
+    assert "station CP-OLD" in text and "queue 2 message(s)" in text
+    assert "connector 1: faulted" in text and "FAULT welded: contactor welded" in text
