@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from dev_csms import DevCsms
 
+from evse.config import load_config
+from evse.control import request
 from evse.status_view import duration, render_status
 from tests.conftest import ROOT, free_port, write_config
 
@@ -68,19 +70,32 @@ async def daemon(tmp_path: Path, csms: DevCsms) -> AsyncIterator[list[str]]:
             await proc.wait()
 
 
-async def status_until(cfg: list[str], predicate: Callable[[str], bool],
-                       timeout: float = 10.0) -> str:
-    """``evse status`` text, asked again until ``predicate(text)`` holds (the daemon's meter
-    poll and timers move on their own schedule)."""
+def control(cfg: list[str], command: str, **params: Any) -> Any:
+    """One command to the daemon over its control socket (what ``evse sim ...`` sends,
+    without a Python start-up per call)."""
+    return asyncio.to_thread(request, load_config(cfg[1]).control_socket, command, **params)
+
+
+async def wait_status(cfg: list[str], predicate: Callable[[dict[str, Any]], bool],
+                      timeout: float = 10.0) -> None:
+    """Until the daemon's status satisfies ``predicate`` (its meter poll and timers move on
+    their own schedule)."""
     deadline = time.monotonic() + timeout
-    while True:
-        result = await run("status", *cfg)
-        assert result.returncode == 0, result.stderr
-        if predicate(result.stdout):
-            return result.stdout
+    while not predicate(status := await control(cfg, "status")):
         if time.monotonic() > deadline:
-            raise AssertionError(f"status never matched; last:\n{result.stdout}")
-        await asyncio.sleep(0.2)
+            raise AssertionError(f"status never matched; last: {status}")
+        await asyncio.sleep(0.1)
+
+
+async def status_text(cfg: list[str]) -> str:
+    """``evse status`` as the technician runs it."""
+    result = await run("status", *cfg)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def faults(status: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(status["connectors"][0]["faults"])
 
 
 def connector_block(text: str, connector_id: int = 1) -> str:
@@ -90,7 +105,7 @@ def connector_block(text: str, connector_id: int = 1) -> str:
 async def test_status_shows_station_charging_and_fault_fields(
         daemon: list[str], csms: DevCsms) -> None:
     cfg = daemon
-    text = (await run("status", *cfg)).stdout
+    text = await status_text(cfg)
     station = text.splitlines()
     assert f"firmware {VERSION}" in station[0] and re.search(r"up \d", station[0])
     assert re.search(r"CSMS accepted .*/CP-TEST {2}last contact [\d.]+ s ago", text)
@@ -101,13 +116,13 @@ async def test_status_shows_station_charging_and_fault_fields(
     assert "offered none, no PWM" in idle
 
     # A 1-phase EV that draws at most 10 A: the EVSE offers its 32 A, the EV takes 10.
-    assert (await run("sim", "plug", "1", "--max-current", "10", "--phases", "1", *cfg)
-            ).returncode == 0
-    assert (await run("sim", "swipe", "DEMO01", *cfg)).returncode == 0
+    await control(cfg, "sim.plug", connector_id=1, max_current_a=10.0, phases=1)
+    await control(cfg, "sim.swipe", id_tag="DEMO01")
     await csms.wait_for(lambda: any(p["status"] == "Charging"
                                     for p in csms.actions("StatusNotification")))
-    text = await status_until(cfg, lambda t: "drawn 10.0/0.0/0.0 A" in t)
-    charging = connector_block(text)
+    await wait_status(cfg, lambda s: (s["connectors"][0]["drawn_current_a"] or [0])[0] > 0)
+    charging = connector_block(await status_text(cfg))
+    assert "drawn 10.0/0.0/0.0 A" in charging
     assert "energy_transfer" in charging and "IEC C2" in charging
     # State C with PWM: +6 V plateau, −12 V negative plateau (IEC 61851-1 Table A.3).
     assert "CP +6.0 V / -12.0 V" in charging
@@ -116,11 +131,11 @@ async def test_status_shows_station_charging_and_fault_fields(
     assert "idTag DEMO01" in charging
 
     # A residual current trip: retried after rcd_retry_s, latched at the 3rd trip.
-    assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
-    text = await status_until(cfg, lambda t: "FAULT rcd_trip" in t)
-    faulted = connector_block(text)
+    await control(cfg, "sim.fault", connector_id=1, kind="rcd")
+    await wait_status(cfg, faults)
+    faulted = connector_block(await status_text(cfg))
     assert "faulted" in faulted and "IEC F" in faulted and "CP -12.0 V" in faulted
-    assert "contactor open" in faulted
+    assert "contactor open" in faulted and "FAULT rcd_trip: residual current trip" in faulted
     assert "recovery: retry" in faulted
     countdown = re.search(r"retry in (\d+) min (\d+) s", faulted)
     assert countdown is not None
@@ -129,12 +144,12 @@ async def test_status_shows_station_charging_and_fault_fields(
 
     # Two more trips latch it for a technician; no countdown any more.
     for _ in range(2):
-        assert (await run("sim", "clear", "1", "rcd", *cfg)).returncode == 0
-        assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
-    text = await status_until(cfg, lambda t: "RCD trips 3 of 3" in t)
-    latched = connector_block(text)
+        await control(cfg, "sim.clear", connector_id=1, kind="rcd")
+        await control(cfg, "sim.fault", connector_id=1, kind="rcd")
+    await wait_status(cfg, lambda s: s["connectors"][0]["rcd_trips"] == 3)
+    latched = connector_block(await status_text(cfg))
+    assert "RCD trips 3 of 3" in latched and "tripped 3x" in latched
     assert "recovery: technician reset" in latched and "retry in" not in latched
-    assert "tripped 3x" in latched
 
     data = json.loads((await run("status", "--json", *cfg)).stdout)
     conn = data["connectors"][0]
@@ -153,9 +168,9 @@ async def test_status_shows_station_charging_and_fault_fields(
 async def test_fault_reset_reports_cleared_and_still_active(daemon: list[str],
                                                             csms: DevCsms) -> None:
     cfg = daemon
-    assert (await run("sim", "plug", "1", *cfg)).returncode == 0
-    assert (await run("sim", "fault", "1", "rcd", *cfg)).returncode == 0
-    await status_until(cfg, lambda t: "FAULT rcd_trip" in t)
+    await control(cfg, "sim.plug", connector_id=1, max_current_a=32.0, phases=3)
+    await control(cfg, "sim.fault", connector_id=1, kind="rcd")
+    await wait_status(cfg, faults)
 
     # The RCD is still tripped: the reset clears, the re-check raises it again at once.
     still = await run("fault", "reset", "1", *cfg)
@@ -163,13 +178,13 @@ async def test_fault_reset_reports_cleared_and_still_active(daemon: list[str],
     assert re.search(r"connector 1: STILL ACTIVE rcd_trip: residual current still present; "
                      r"recovery retry, retry in", still.stdout), still.stdout
 
-    assert (await run("sim", "clear", "1", "rcd", *cfg)).returncode == 0
+    await control(cfg, "sim.clear", connector_id=1, kind="rcd")
     cleared = await run("fault", "reset", "1", *cfg)
     assert cleared.returncode == 0, cleared.stdout + cleared.stderr
     assert "connector 1: cleared rcd_trip" in cleared.stdout
     assert "STILL ACTIVE" not in cleared.stdout
-    text = await status_until(cfg, lambda t: "FAULT" not in t)
-    assert "faulted" not in connector_block(text)
+    await wait_status(cfg, lambda s: s["connectors"][0]["state"] != "faulted")
+    assert "FAULT" not in await status_text(cfg)
 
     nothing = await run("fault", "reset", "0", *cfg)
     assert nothing.returncode == 0 and "connector 1: no fault held" in nothing.stdout
@@ -232,10 +247,12 @@ async def test_link_down_shows_last_error_and_next_retry(tmp_path: Path) -> None
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
-        while (result := await run("status", *cfg)).returncode != 0:
-            assert time.monotonic() < deadline, result.stderr
-            await asyncio.sleep(0.2)
-        text = await status_until(cfg, lambda t: "next retry in" in t)
+        while not load_config(cfg[1]).control_socket.exists():
+            assert time.monotonic() < deadline, "daemon did not start"
+            await asyncio.sleep(0.1)
+        await wait_status(cfg, lambda s: s["csms"]["next_retry_in_s"] is not None
+                          and s["csms"]["next_retry_in_s"] > 0.1)
+        text = await status_text(cfg)
         assert "last contact never" in text
         assert re.search(r"last error [\d.]+ s ago: .*(refused|failed)", text, re.I), text
     finally:
@@ -245,8 +262,6 @@ async def test_link_down_shows_last_error_and_next_retry(tmp_path: Path) -> None
 
 def test_unreachable_daemon_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     cfg = ["--config", str(write_config(tmp_path, "ws://127.0.0.1:9/"))]
-    once = evse("status", *cfg)
-    assert once.returncode == 2 and "no daemon listening" in once.stderr
     watched = evse("status", "--watch", "--count", "2", "--interval", "0.1", *cfg)
     assert watched.returncode == 2
     assert watched.stdout.count("daemon unreachable: no daemon listening") == 2
@@ -254,8 +269,6 @@ def test_unreachable_daemon_is_a_message_not_a_traceback(tmp_path: Path) -> None
     as_json = evse("status", "--watch", "--json", "--count", "1", *cfg)
     assert as_json.returncode == 2
     assert "no daemon listening" in json.loads(as_json.stdout)["error"]
-    reset = evse("fault", "reset", "1", *cfg)
-    assert reset.returncode == 2 and "no daemon listening" in reset.stderr
     bad = evse("status", "--watch", "--interval", "nan", *cfg)
     assert bad.returncode == 2 and "--interval" in bad.stderr and "Traceback" not in bad.stderr
 
