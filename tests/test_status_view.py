@@ -294,3 +294,36 @@ def test_an_older_daemons_answer_renders_without_new_fields() -> None:
     text = "\n".join(render_status(old))
     assert "station CP-OLD" in text and "queue 2 message(s)" in text
     assert "connector 1: faulted" in text and "FAULT welded: contactor welded" in text
+
+
+async def test_fault_reset_keeps_a_station_wide_cause_and_counts_retries() -> None:
+    """On a manual clock: the retry countdown runs down with time, each trip is counted, and
+    a technician reset does not hide a station-wide cause that is still there."""
+    from tests.iec.rig import station_rig
+
+    rig = await station_rig()
+    conn = rig.conn()
+    rig.sim.plug(1, 32.0, 3)
+    rig.sim.fault(1, "cp_short")  # state E: retried after fault_retry_s (30 s by default)
+    await rig.settle()
+    entry = conn.describe()["faults"][0]
+    assert (entry["fault"], entry["recovery"], entry["trips"]) == ("pilot_e", "retry", 1)
+    assert entry["retry_in_s"] == pytest.approx(30.0)
+    await rig.advance(12.0)
+    assert conn.describe()["faults"][0]["retry_in_s"] == pytest.approx(18.0)
+    await rig.advance(18.5)  # retried with the pilot still shorted: raised again
+    entry = conn.describe()["faults"][0]
+    assert entry["trips"] == 2 and entry["retry_in_s"] == pytest.approx(29.5, abs=0.6)
+
+    rig.sim.clear(1, "cp_short")
+    rig.station.raise_station_fault("supply contactor open")
+    report = await rig.station.technician_reset_report(1)
+    assert report is not None
+    assert [f["fault"] for f in report[0]["cleared"]] == ["pilot_e"]
+    assert [(f["fault"], f["info"]) for f in report[0]["active"]] == [
+        ("station", "supply contactor open")]
+    assert await rig.station.technician_reset_report(7) is None
+    rig.station.clear_station_fault()
+    await rig.advance(1.0)
+    assert conn.describe()["faults"] == [] and conn.state != "faulted"
+    await rig.close()
