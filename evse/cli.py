@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +30,28 @@ def _config_arg(parser: argparse.ArgumentParser, *, top_level: bool = False) -> 
         metavar="PATH",
         help=f"configuration file (default: {DEFAULT_CONFIG}, or $EVSE_CONFIG)",
     )
+
+
+def _positive_seconds(text: str) -> float:
+    """An ``--interval`` value: seconds, finite and at least 0.1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.1 <= value <= 3600.0:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"{text} s: expected 0.1 to 3600 s")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    """A ``--count`` value: a whole number of refreshes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected at least 1")
+    return value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -57,59 +78,24 @@ def _send(args: argparse.Namespace, command: str, **params: Any) -> dict[str, An
     return request(config.control_socket, command, **params)
 
 
-def _print_status(status: dict[str, Any]) -> None:
-    link = status["csms"]
-    print(f"station {status['station_id']}  CSMS {link['state']}  ({link['url']})")
-    if "queued" in link:
-        print(f"  queue {link['queued']} message(s), {link.get('dropped', 0)} dropped, "
-              f"{link.get('thinned', 0)} thinned")
-    storage = status.get("storage") or {}
-    if storage and not storage.get("writable", True):
-        print(f"  STORAGE FAILED: {storage.get('error')}; no power offered; "
-              f"{len(storage.get('unsaved', []))} write(s) kept in memory")
-    for name, task in (status.get("tasks") or {}).items():
-        if task.get("failing"):
-            print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
-    budget = status.get("load_balancing")
-    if budget:
-        waiting = ", ".join(str(c) for c in budget["waiting"]) or "none"
-        print(f"  budget {'/'.join(f'{a:.1f}' for a in budget['budget_a'])} A per phase "
-              f"({budget['budget_source']}), waiting: {waiting}, "
-              f"{budget['profiles_installed']} charging profile(s)")
-    for conn in status["connectors"]:
-        line = (
-            f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
-            f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
-            f"offered {conn['offered_current_a']:.1f} A"
-        )
-        if conn.get("limit_source"):
-            line += f" ({conn['limit_source']})"
-        if conn.get("fault"):
-            line += f"  fault {conn['fault']}"
-        print(line)
-        session = conn.get("session")
-        if session:
-            print(
-                f"    session {session['session_id']} idTag {session['id_tag']} "
-                f"transactionId {session.get('transaction_id')} "
-                f"energy {session['energy_wh']:.0f} Wh"
-            )
-    for reservation in status.get("reservations", []):
-        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reservation["expires_at"]))
-        print(f"  reservation {reservation['reservation_id']} on EVSE "
-              f"{reservation['evse_id'] or 'any'} until {until}")
-    if status.get("firmware") not in (None, "idle"):
-        print(f"  firmware update: {status['firmware']}")
-    if status.get("diagnostics") not in (None, "idle"):
-        print(f"  diagnostics upload: {status['diagnostics']}")
-
-
 def _cmd_status(args: argparse.Namespace) -> int:
+    from evse import status_view
+
+    if args.watch:
+        config = load_config(args.config)
+        interval = args.interval
+
+        def fetch() -> dict[str, Any]:
+            return request(config.control_socket, "status", timeout_s=max(2.0, interval))
+
+        return status_view.watch(
+            fetch, sys.stdout, interval_s=interval, count=args.count, as_json=args.json,
+            ansi=sys.stdout.isatty(), unreachable=ControlError)
     status = _send(args, "status")
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
-        _print_status(status)
+        print("\n".join(status_view.render_status(status)))
     return 0
 
 
@@ -240,9 +226,15 @@ def _add_commissioning(sub: Any) -> None:
     )
     _config_arg(safe_off)
     safe_off.set_defaults(func=_cmd_hw_safe_off)
+
+
 def _cmd_fault_reset(args: argparse.Namespace) -> int:
-    _send(args, "fault.reset", connector_id=args.connector)
-    return 0
+    from evse.status_view import render_fault_reset
+
+    lines, still_active = render_fault_reset(
+        _send(args, "fault.reset", connector_id=args.connector))
+    print("\n".join(lines))
+    return 1 if still_active else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,10 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
 
     status = sub.add_parser(
-        "status", help="connectors, states, sessions, energy and CSMS link of the daemon"
+        "status", help="per connector state, IEC state, CP voltage, offered and drawn "
+        "current, lock, session and faults (recovery, retry countdown, trips); station "
+        "firmware, uptime, CSMS link (last contact, last error, next retry), queue, storage "
+        "(exit 2: daemon unreachable)"
     )
     _config_arg(status)
-    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--json", action="store_true",
+                        help="print JSON (with --watch: one JSON object per line and refresh)")
+    status.add_argument("--watch", action="store_true",
+                        help="refresh in place until Ctrl-C; an unreachable daemon is shown, "
+                        "not fatal")
+    status.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+                        help="seconds between refreshes with --watch (default 1)")
+    status.add_argument("--count", type=_positive_count, default=None, metavar="N",
+                        help="with --watch: stop after N refreshes (scripts); exit 2 if the "
+                        "daemon was unreachable at the last one")
     status.set_defaults(func=_cmd_status)
 
     sim = sub.add_parser("sim", help="drive the simulator of a running daemon")
@@ -310,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     fault_sub = fault_cmd.add_subparsers(dest="fault_action", required=True, metavar="ACTION")
     reset = fault_sub.add_parser(
         "reset", help="clear latched faults (welded contactor, RCD) on CONNECTOR (0 = all); "
-        "causes still present fault again at once")
+        "causes still present fault again at once. Prints what was cleared and what is "
+        "still active and why; exit 1 when a fault is still active")
     reset.add_argument("connector", type=int, metavar="CONNECTOR")
     _config_arg(reset)
     reset.set_defaults(func=_cmd_fault_reset)
@@ -330,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ControlError as exc:
         print(f"evse: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a watch loop: no traceback
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `evse status | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

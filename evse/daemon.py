@@ -16,6 +16,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,6 +143,8 @@ class Daemon:
         self.reset_kind: str | None = None
         self._stop = asyncio.Event()
         self._link_task: asyncio.Task[None] | None = None
+        #: Monotonic time the daemon was built (``evse status`` uptime), s.
+        self.started_at = time.monotonic()
 
     async def start(self) -> None:
         """Bring everything up; contactors are verified open before the station runs.
@@ -304,6 +307,8 @@ class Daemon:
             assert self.station is not None and self.adapter is not None
             result: dict[str, Any] = {
                 "station_id": self.config.station_id,
+                "firmware_version": __version__,
+                "uptime_s": round(time.monotonic() - self.started_at, 1),
                 "csms": self.adapter.describe(),
                 **self.station.describe(),
             }
@@ -334,9 +339,10 @@ class Daemon:
         async def fault_reset(params: dict[str, Any]) -> dict[str, Any]:
             assert self.station is not None
             connector_id = int(params.get("connector_id", 0))
-            if not self.station.technician_reset(connector_id):
+            report = await self.station.technician_reset_report(connector_id)
+            if report is None:
                 raise ValueError(f"no connector {connector_id}")
-            return {}
+            return {"connectors": report}
 
         return {
             "status": status,

@@ -213,6 +213,9 @@ class IecMachine:
         self.last_reading: MeterReading | None = None
         self.meter_fault: str | None = None
         self.faults = FaultLatch(self.settings)
+        #: Times each fault was raised (its cause detected) since start or the last
+        #: technician reset (``evse status``).
+        self.trip_counts: dict[Fault, int] = {}
         #: Blocking hardware calls of this EVSE (lock, unlock, RCD reset / self-test).
         self.worker = ThreadPoolExecutor(max_workers=1,
                                          thread_name_prefix=f"evse{self.id}-hw")
@@ -652,6 +655,7 @@ class IecMachine:
         """Loop: enter (or stay in) ``fault`` for ``fault``; the contactor is opened again."""
         self.hw.contactor.open()
         self._sync_power_path()
+        self.trip_counts[fault] = self.trip_counts.get(fault, 0) + 1
         entry = self.faults.raise_fault(fault, info)
         log.error("EVSE %d: fault %s (%s): %s", self.id, fault.value,
                   entry.recovery.value, entry.info)
@@ -684,6 +688,7 @@ class IecMachine:
         and the RCD trip count go; the RCD is reset on the worker, and causes still present
         are detected again at once after that."""
         self.faults.technician_reset()
+        self.trip_counts.clear()
         self.retry_timer.cancel()
         self.overcurrent_timer.cancel()
         self._announce_faults()
@@ -844,6 +849,14 @@ class IecMachine:
         if sensor is None:
             return
         self.on_temperature_hw(sensor.read_c())
+
+    def retry_in_s(self, entry: ActiveFault) -> float | None:
+        """Seconds until ``entry`` is retried (its cause checked again and, if gone, the
+        fault left); None for a fault that is not retried on a timer (``CONDITION``,
+        ``TECHNICIAN``) or while no retry is armed (e.g. an RCD reset running)."""
+        if entry.recovery is not Recovery.RETRY:
+            return None
+        return self.retry_timer.remaining_s()
 
     def timers(self) -> dict[str, float | None]:
         """Running timers and their remaining seconds (``evse status``)."""

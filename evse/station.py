@@ -1098,7 +1098,46 @@ class Station:
             if connector_id in (0, conn.id):
                 log.warning("connector %d: technician reset of faults", conn.id)
                 conn.iec.technician_reset()
+                # A station-wide cause still present faults again at once, like any other.
+                station_cause = self._station_fault or self.storage_error
+                if station_cause is not None:
+                    conn.iec.raise_fault(Fault.STATION, station_cause)
         return True
+
+    async def technician_reset_report(self, connector_id: int) -> list[dict[str, Any]] | None:
+        """:meth:`technician_reset`, then wait until the hardware re-check ran (RCD reset on
+        each EVSE's worker, causes still present raised again) and report per connector
+        what was cleared and what is still active and why (``evse fault reset``).
+
+        Each entry: ``{"id", "cleared": [{"fault", "info", "recovery"}], "active": [fault
+        entries as in :meth:`describe`]}``; a meter failing while charging continues
+        (``meter_failure = "warn"``) is listed as active too. None for an unknown connector.
+        """
+        targets = [c for c in self.connectors.values() if connector_id in (0, c.id)]
+        before = {c.id: list(c.iec.faults.active.values()) for c in targets}
+        if not self.technician_reset(connector_id):
+            return None
+        for conn in targets:
+            for _ in range(5):  # a job's result may queue another (unlock after recovery)
+                if not conn.iec.jobs_pending:
+                    break
+                await conn.iec.drain_worker()
+        report = []
+        for conn in targets:
+            active = conn.describe()["faults"]
+            if conn.iec.meter_fault is not None and not any(
+                    f["fault"] == Fault.METER.value for f in active):
+                active.append({"fault": Fault.METER.value, "info": conn.iec.meter_fault,
+                               "recovery": "condition", "retry_in_s": None, "trips": 0})
+            held = {f["fault"] for f in active}
+            report.append({
+                "id": conn.id,
+                "cleared": [{"fault": e.fault.value, "info": e.info,
+                             "recovery": e.recovery.value}
+                            for e in before[conn.id] if e.fault.value not in held],
+                "active": active,
+            })
+        return report
 
     def raise_station_fault(self, info: str) -> None:
         """A station-wide fault (shared RCD, supply, enclosure): every EVSE faults."""

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -175,6 +176,14 @@ class LinkKeeper:
         self._interval_changed = asyncio.Event()
         self._ws: Any = None
         self._closing: set[asyncio.Task[None]] = set()
+        #: Monotonic time a frame last came from the CSMS (None: never), s.
+        self.last_contact: float | None = None
+        #: Why the last connection ended or failed (None: none did), and when (monotonic, s).
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        #: Monotonic time of the next connection or BootNotification attempt (None: none
+        #: scheduled), s.
+        self.next_retry_at: float | None = None
 
     def interval_changed(self) -> None:
         """The heartbeat interval changed: the wait for the next Heartbeat is measured
@@ -186,6 +195,23 @@ class LinkKeeper:
     def online(self) -> bool:
         """Booted (Accepted) and connected."""
         return self._online.is_set()
+
+    def describe(self) -> dict[str, Any]:
+        """Link keeping for ``evse status``: seconds since the CSMS last sent a frame, the
+        last link error and its age, seconds until the next attempt (each None: none)."""
+        now = time.monotonic()
+
+        def since(t: float | None) -> float | None:
+            return None if t is None else round(max(0.0, now - t), 1)
+
+        return {"last_contact_ago_s": since(self.last_contact),
+                "last_error": self.last_error,
+                "last_error_ago_s": since(self.last_error_at),
+                "next_retry_in_s": None if self.next_retry_at is None
+                else round(max(0.0, self.next_retry_at - now), 1)}
+
+    def _failed(self, text: str) -> None:
+        self.last_error, self.last_error_at = text, time.monotonic()
 
     def _backoff(self) -> Any:
         s = self.settings
@@ -254,16 +280,23 @@ class LinkKeeper:
                 if security is not None and not opened:
                     security.failed(options, exc)
                 log.warning("CSMS link %s: %s", url, exc or type(exc).__name__)
+                self._failed(str(exc) or type(exc).__name__)
             except (OCPPError, UnknownCallErrorCodeError) as exc:
                 log.error("CSMS answered BootNotification with %s: reconnecting", exc)
-            except Exception:  # a bug must not end the link for good
+                self._failed(f"BootNotification answered with {exc}")
+            except Exception as exc:  # a bug must not end the link for good
                 log.exception("CSMS link %s: unexpected error", url)
+                self._failed(f"unexpected error: {exc!r}")
             finally:
                 self._ws = None
                 self._go_offline()
             delay = next(delays)
             log.info("reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+            self.next_retry_at = time.monotonic() + delay
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.next_retry_at = None
 
     def _go_offline(self) -> None:
         if self._online.is_set():
@@ -274,7 +307,7 @@ class LinkKeeper:
         self.version.on_offline()
 
     async def _serve(self, ws: Any) -> None:
-        cp = self.version.open_charge_point(ws)
+        cp = self.version.open_charge_point(_ContactStamp(ws, self))
         self.cp = cp
         reader = asyncio.ensure_future(cp.start())
         workers: list[asyncio.Future[Any]] = []
@@ -311,7 +344,11 @@ class LinkKeeper:
             wait = min(answer.interval, MAX_BOOT_RETRY_S) if answer.interval > 0 \
                 else DEFAULT_BOOT_RETRY_S
             log.warning("BootNotification %s: retrying in %d s", answer.status, wait)
-            await asyncio.sleep(wait)
+            self.next_retry_at = time.monotonic() + wait
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self.next_retry_at = None
 
     async def _heartbeats(self, cp: Any, interval: int) -> None:
         loop = asyncio.get_running_loop()
@@ -326,3 +363,21 @@ class LinkKeeper:
                     continue  # changed: measure again with the new interval
             await self.version.heartbeat(cp)
             last = loop.time()
+
+
+class _ContactStamp:
+    """The WebSocket as the ChargePoint sees it, stamping :attr:`LinkKeeper.last_contact`
+    at every frame received; everything else is the WebSocket's."""
+
+    def __init__(self, connection: Any, keeper: LinkKeeper) -> None:
+        self._connection = connection
+        self._keeper = keeper
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    async def recv(self) -> Any:
+        """The next frame from the CSMS."""
+        frame = await self._connection.recv()
+        self._keeper.last_contact = time.monotonic()
+        return frame

@@ -20,7 +20,7 @@ from hal.id_reader import IdReader
 from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
-from hal.pilot import ControlPilot, PilotReading, PilotState
+from hal.pilot import NOMINAL_LEVEL_V, ControlPilot, PilotReading, PilotState
 from hal.power_fail import PowerFailInput
 from hal.rcd import Rcd
 from hal.registry import create_meter
@@ -200,6 +200,16 @@ class SimPilot(ControlPilot):
 
     def read(self) -> PilotReading:
         return self._conn.pilot_reading()
+
+    def line_voltages(self) -> tuple[float, float | None]:
+        """The nominal levels of the simulated line, V; the negative plateau is −12 V while
+        PWM runs, or the positive level mirrored when the EV's diode is missing."""
+        reading = self._conn.pilot_reading()
+        high = NOMINAL_LEVEL_V[reading.state]
+        duty = self.duty_percent
+        if not 0.0 < duty < 100.0 or reading.state in (PilotState.E, PilotState.F):
+            return high, None
+        return high, -high if reading.diode_fault else -12.0
 
 
 class SimContactor(Contactor):

@@ -238,7 +238,8 @@ class Ocpp16Adapter:
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
                 "security_profile": int(self.security.switch.active),
-                "security_log_entries": len(self.security.events.log)}
+                "security_log_entries": len(self.security.events.log),
+                **self.link.describe()}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId the CSMS gave local session ``session_id``, as text."""
