@@ -12,6 +12,7 @@ answers; the backoff starts over then.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -132,7 +133,5 @@ class SerialReader(IdReader):
     def _close_port(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):  # gone with the device
                 port.close()
-            except (serial.SerialException, OSError):
-                pass  # already gone with the device
