@@ -225,13 +225,14 @@ class Pn532Reader(SerialReader):
         while not self._stop.is_set():
             if not self._configured:
                 self._configure()  # no answer: a reader failure (backoff, reopen)
-                self._report_working()
             try:
                 tags = self.poll_once()
             except (Pn532Error, ValueError) as exc:
                 log.error("PN532 on %s: %s", self.device, exc)
                 self._configured = False
                 tags = []
+            else:
+                self._report_working()  # configured and polled: the reader reads
             for id_tag in tags:
                 if self._debounce.accept(id_tag, time.monotonic()):
                     self._emit(id_tag)

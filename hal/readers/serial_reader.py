@@ -124,11 +124,16 @@ class SerialReader(IdReader):
                              self.device)
 
     def _failed(self, exc: Exception) -> None:
+        """Report the failure first, then log it: with its traceback when the error is new,
+        one line when it repeats (an unplugged reader retries for hours)."""
         self._backoff_s = (self.backoff_initial_s if self._backoff_s == 0.0
                            else min(self._backoff_s * 2.0, self.backoff_max_s))
-        self._report_failure(f"{type(exc).__name__}: {exc}"[:200])
-        log.error("card reader on %s failed; reopening in %.1f s", self.device,
-                  self._backoff_s, exc_info=exc)
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        repeated = reason == self.last_error and not self.healthy
+        self._report_failure(reason)
+        log.error("card reader on %s failed (%d so far); reopening in %.3g s%s", self.device,
+                  self._failures, self._backoff_s, f": {reason}" if repeated else "",
+                  exc_info=None if repeated else exc)
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
