@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from typing import Any
 
 import serial
 
@@ -81,7 +82,7 @@ class SerialReader(IdReader):
         """The reader thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         state = super().describe()
         state.update(device=self.device, restarts=self.restarts, running=self.running)
         return state
