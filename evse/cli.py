@@ -69,6 +69,10 @@ def _print_status(status: dict[str, Any]) -> None:
     for name, task in (status.get("tasks") or {}).items():
         if task.get("failing"):
             print(f"  task {name} failing ({task['failures']} failures): {task['last_error']}")
+    for reader in status.get("readers") or []:  # a failing card reader: charging goes on
+        if not reader.get("healthy", True):
+            print(f"  card reader {reader.get('device', reader['reader'])} FAILING "
+                  f"({reader['failures']} failures): {reader['last_error']}")
     budget = status.get("load_balancing")
     if budget:
         waiting = ", ".join(str(c) for c in budget["waiting"]) or "none"

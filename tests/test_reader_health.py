@@ -6,6 +6,8 @@ the transaction (OCPP 1.6 §4.9, §7.6)."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,12 @@ async def test_reader_failure_on_connector_0_while_charging_goes_on(
         health = daemon.station.describe()["readers"]
         assert [r["healthy"] for r in health] == [True, False]  # the simulator's, ours
         assert health[1]["device"] == str(device.link) and health[1]["last_error"]
+        # ``evse status`` (the real command, over the control socket) says so.
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "evse", "status", "--config", str(tmp_path / "evse.toml"),
+            stdout=asyncio.subprocess.PIPE)
+        text = (await asyncio.wait_for(cli.communicate(), 30))[0].decode()
+        assert f"card reader {device.link} FAILING" in text, text
 
         pty = device.plug()
         await csms.wait_for(lambda: station_statuses(csms, 0)[-1] == ("Available", "NoError"))
