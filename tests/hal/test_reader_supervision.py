@@ -142,15 +142,28 @@ def test_pn532_reopens_its_port_after_an_unplug(device: PluggableDevice) -> None
         reader.close()
 
 
-def test_a_reader_missing_at_start_is_a_fault_not_a_crash(device: PluggableDevice) -> None:
+def test_a_reader_missing_at_start_is_a_fault_not_a_crash(
+        device: PluggableDevice, caplog: pytest.LogCaptureFixture) -> None:
+    """Missing at start: a fault, and reopen attempts backing off 20, 40, 80 ms, then every
+    100 ms (the bound), each logged; the device appears: the reader reads."""
     reader = LineReader(str(device.link), backoff_initial_s=0.02, backoff_max_s=0.1)
     cards, faults = Cards(), FaultLog()
     reader.add_listener(cards)
     reader.add_fault_listener(faults)
-    reader.start()  # no device behind the link yet: no exception here
+    with caplog.at_level(logging.ERROR, logger="hal.readers"):
+        reader.start()  # no device behind the link yet: no exception here
+        with reader_failures(reader, 6):
+            pass
     try:
         assert faults.wait(1)[0][0] is True
+        assert faults.events[1:] == []
         assert "No such file" in (reader.last_error or "")
+        waits = [r.args[2] for r in caplog.records
+                 if "reopening in" in r.msg and isinstance(r.args, tuple)]
+        assert waits[:6] == [0.02, 0.04, 0.08, 0.1, 0.1, 0.1]
+        # The first failure has its traceback, repeats of the same error are one line.
+        assert caplog.records[0].exc_info is not None
+        assert all(r.exc_info is None for r in caplog.records[1:6])
         pty = device.plug()
         assert faults.wait(2)[1] == (False, "")
         pty.write(b"04A22B1C\n")
