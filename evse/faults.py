@@ -45,7 +45,6 @@ BASE_RECOVERY: dict[Fault, Recovery] = {
     Fault.LOCK: Recovery.RETRY,
     Fault.STATION: Recovery.CONDITION,
     Fault.INTERLOCK: Recovery.CONDITION,
-    Fault.READER: Recovery.CONDITION,  # station-level, never held by an EVSE
 }
 
 
