@@ -116,6 +116,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
             "connector_id": args.connector,
             "max_current_a": args.max_current,
             "phases": args.phases,
+            "soc_percent": args.soc,
         }
     elif action == "unplug":
         params = {"connector_id": args.connector}
@@ -125,6 +126,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         params = {"connector_id": args.connector, "action": args.ev_action}
     elif action in ("fault", "clear"):
         params = {"connector_id": args.connector, "kind": args.kind}
+    elif action == "power-fail":
+        action, params = "power_fail", {"lost": not args.restore}
     _send(args, f"sim.{action}", **params)
     return 0
 
@@ -271,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="EV's maximum current per phase, A (default 32)")
     plug.add_argument("--phases", type=int, default=3, choices=(1, 2, 3),
                       help="phases the EV draws on (default 3)")
+    plug.add_argument("--soc", type=float, default=None, metavar="PERCENT",
+                      help="state of charge the EV reports, %% (default: it reports none)")
     unplug = sim_sub.add_parser("unplug", help="unplug the EV from CONNECTOR")
     unplug.add_argument("connector", type=int, metavar="CONNECTOR")
     swipe = sim_sub.add_parser("swipe", help="present an RFID card with idTag TAG")
@@ -286,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
                      "cp_short", "stuck_open"),
         )
-    for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
+    power = sim_sub.add_parser(
+        "power-fail", help="the mains-loss input reports the supply lost: running "
+        "transactions stop with reason PowerLoss (--restore: the supply is back)")
+    power.add_argument("--restore", action="store_true", help="the supply is back")
+    for p in (plug, unplug, swipe, ev, power,
+              *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
     _add_commissioning(sub)

@@ -205,6 +205,13 @@ HARDWARE = _table(
         },
         "pigpio_host": _str("localhost", "pigpio daemon host (pin_factory = \"pigpio\")."),
         "pigpio_port": _int(8888, 1, 65535, "TCP port", "pigpio daemon port."),
+        "power_fail_pin": _pin(-1, "Mains-loss input of a gpio board (UPS \"on battery\" "
+                               "or supply-monitor output): when it goes active, running "
+                               "transactions stop with reason PowerLoss while the hold-up "
+                               "supply lasts"),
+        "power_fail_active_high": _bool(
+            True, "The level of power_fail_pin that means \"mains lost\" is high (false: "
+            "low, e.g. an open-collector output with a pull-up)."),
         "reader": READER,
     },
     "The controller board.",

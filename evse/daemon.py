@@ -175,6 +175,9 @@ class Daemon:
         for reader in self.board.id_readers:
             station.attach_id_reader(reader)  # cards, and its health (ReaderFailure)
             reader.start()
+        if self.board.power_fail is not None:
+            self.board.power_fail.add_listener(
+                lambda lost: station.on_power_fail_hw(loop, lost))
         await self.station.start()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
@@ -292,9 +295,11 @@ class Daemon:
         return {
             "status": status,
             "fault.reset": fault_reset,
-            "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
-                                                float(p.get("max_current_a", 32.0)),
-                                                int(p.get("phases", 3)))),
+            "sim.plug": sim(lambda s, p: s.plug(
+                int(p["connector_id"]), float(p.get("max_current_a", 32.0)),
+                int(p.get("phases", 3)),
+                None if p.get("soc_percent") is None else float(p["soc_percent"]))),
+            "sim.power_fail": sim(lambda s, p: s.power_fail(bool(p.get("lost", True)))),
             "sim.unplug": sim(lambda s, p: s.unplug(int(p["connector_id"]))),
             "sim.swipe": sim(lambda s, p: s.swipe(str(p["id_tag"]))),
             "sim.ev": sim(ev),

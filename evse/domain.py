@@ -101,6 +101,8 @@ class ReadingContext(enum.Enum):
     PERIODIC = "periodic"
     TRANSACTION_END = "transaction_end"
     TRIGGER = "trigger"
+    #: At a clock-aligned instant (every interval since UTC midnight).
+    CLOCK_ALIGNED = "clock_aligned"
 
 
 # -- events --------------------------------------------------------------------------------
@@ -270,6 +272,8 @@ class MeterSample:
     reading: MeterReading
     context: ReadingContext
     evse_id: int = 0
+    #: The EV's state of charge, %, when the EV reports it (None: not known).
+    soc_percent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -336,12 +340,22 @@ class ReservationExpired:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class PowerSupplyChanged:
+    """The mains supply was lost (``lost``; the station runs on its hold-up supply, its
+    transactions were stopped) or is back."""
+
+    lost: bool
+    timestamp: float
+
+
 SessionEvent = (
     SessionStateChanged | EvConnected | EvDisconnected | Authorized | Deauthorized
     | PowerPathClosed | PowerPathOpened | EnergyTransferStarted | EnergyTransferSuspendedByEV
     | EnergyTransferSuspendedByEVSE | EnergyTransferResumed | TransactionStarted
     | TransactionStopped | MeterSample | FaultRaised | FaultCleared | AvailabilityChanged
     | ReservationPlaced | ReservationUsed | ReservationExpired
+    | PowerSupplyChanged
 )
 #: Every event the core publishes (kept as the subscribers' type name).
 DomainEvent = SessionEvent

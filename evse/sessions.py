@@ -89,6 +89,12 @@ class SessionStore:
             (energy_wh, ts, session.session_id),
         )
 
+    def set_parent(self, session: Session, parent_id_tag: str) -> None:
+        """Record the group (parent IdToken) of a running session, learnt after its start."""
+        session.parent_id_tag = parent_id_tag
+        self._db.execute("UPDATE sessions SET parent_id_tag = ? WHERE session_id = ?",
+                         (parent_id_tag, session.session_id))
+
     def finish(self, session: Session, reason: str) -> None:
         """Mark the session closed."""
         self._db.execute(

@@ -190,6 +190,7 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
+        _incremental_vacuum(conn)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -198,6 +199,19 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _incremental_vacuum(conn: sqlite3.Connection) -> None:
+    """Put the file in ``auto_vacuum=INCREMENTAL`` mode, so free pages can be given back
+    (the outbox does after a large queue drained). A new file takes the mode at once; a
+    file of an older release is rebuilt once with ``VACUUM`` (outside any transaction,
+    which is why this is not one of the :data:`MIGRATIONS`). A power cut during the
+    ``VACUUM`` leaves the old file intact (SQLite's journal), and it runs again next time."""
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:  # INCREMENTAL
+        return
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        conn.execute("VACUUM")
 
 
 @contextlib.contextmanager

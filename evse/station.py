@@ -34,6 +34,7 @@ from evse.domain import (
     IdToken,
     IdTokenType,
     MeterSample,
+    PowerSupplyChanged,
     ReadingContext,
     SessionStateChanged,
     StopCause,
@@ -122,9 +123,13 @@ class Station:
         #: ConnectionTimeOut (OCPP 1.6 §9.1.6): seconds an authorization waits for a plug.
         self.connection_timeout_s = 60.0
         self.meter_poll_s = meter_poll_s
-        #: Seconds between periodic MeterSample events of running transactions; 0 = none
-        #: (the adapter sets it, e.g. from OCPP MeterValueSampleInterval).
-        self.sample_interval_s = 0.0
+        self._sample_interval_s = 0.0
+        self._aligned_interval_s = 0.0
+        #: Per connector: when its running transaction started (timer clock, s).
+        self._sample_origin: dict[int, float] = {}
+        self._sample_timers: dict[int, Timer] = {}
+        self._aligned_timer = Timer(self.timer_clock, "clock_aligned_sample",
+                                    self._aligned_due)
         self._subscribers: list[Subscriber] = []
         self._sessions = SessionStore(db)
         self._db = db
@@ -162,6 +167,9 @@ class Station:
             self._connection_timers[conn.id] = Timer(
                 self.timer_clock, "connection_timeout",
                 lambda c=conn: self._connection_timed_out(c))  # type: ignore[misc]
+            self._sample_timers[conn.id] = Timer(
+                self.timer_clock, "meter_sample",
+                lambda c=conn: self._sample_due(c))  # type: ignore[misc]
         self._scheduled_operative: dict[int, bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -204,6 +212,44 @@ class Station:
             conn.tx_policy = policy
 
     @property
+    def sample_interval_s(self) -> float:
+        """Seconds between periodic MeterSample events of a running transaction, counted
+        from its start; 0 = none (the adapter sets it, e.g. from OCPP 1.6
+        MeterValueSampleInterval, §9.1.19). A change applies at once: the next sample comes
+        at the next multiple of the new interval since the start."""
+        return self._sample_interval_s
+
+    @sample_interval_s.setter
+    def sample_interval_s(self, seconds: float) -> None:
+        if seconds == self._sample_interval_s:
+            return
+        self._sample_interval_s = seconds
+        for conn in self.connectors.values():
+            self._schedule_sample(conn)
+
+    @property
+    def aligned_interval_s(self) -> float:
+        """Seconds between clock-aligned MeterSample events of every connector (context
+        :attr:`ReadingContext.CLOCK_ALIGNED`), aligned to UTC midnight; 0 = none (e.g. OCPP
+        1.6 ClockAlignedDataInterval, §9.1.7). A change applies at once."""
+        return self._aligned_interval_s
+
+    @aligned_interval_s.setter
+    def aligned_interval_s(self, seconds: float) -> None:
+        if seconds == self._aligned_interval_s:
+            return
+        self._aligned_interval_s = seconds
+        self._schedule_aligned()
+
+    @property
+    def operative(self) -> bool:
+        """False while the station as a whole (connector 0) was put out of service and
+        none of its connectors was put back in since (OCPP 1.6 §5.2 connectorId 0)."""
+        row = self._db.execute(
+            "SELECT operative FROM connector_availability WHERE connector_id = 0").fetchone()
+        return row is None or bool(row[0])
+
+    @property
     def stop_on_ev_disconnect(self) -> bool:
         """Whether the transaction policy stops on an EV-side disconnect."""
         return self._tx_policy.stops_on_loss_of(TxPoint.EV_CONNECTED)
@@ -240,12 +286,17 @@ class Station:
         task.add_done_callback(tasks.discard)
 
     def _on_session_event(self, event: DomainEvent) -> None:
-        self._publish(event)
+        conn = (self.connectors.get(event.connector_id)
+                if isinstance(event, SessionStateChanged) else None)
+        # An EVSE scheduled to go out of service goes straight from its transaction to
+        # out of service: the idle state in between is not shown (no "Available" flash).
+        if not (conn is not None and event.state == IDLE  # type: ignore[union-attr]
+                and self._scheduled_operative.get(conn.id) is False):
+            self._publish(event)
         if not isinstance(event, SessionStateChanged):
             return
         if self._running:  # EV started / paused / resumed / waits: re-split the budget
             self.limits.rebalance()
-        conn = self.connectors.get(event.connector_id)
         if conn is None:
             return
         # A transaction ends when its EVSE leaves the transaction states.
@@ -280,6 +331,7 @@ class Station:
         (``poll=False``: tests call :meth:`poll_once` themselves)."""
         loop = asyncio.get_running_loop()
         self._running = True
+        self._schedule_aligned()
         # Without an RTC the system clock may be behind what was already persisted.
         self.clock.raise_floor(self._sessions.latest_ts())
         for row in self._db.execute("SELECT connector_id, operative FROM connector_availability"):
@@ -324,8 +376,6 @@ class Station:
                              lambda: self.temperature_poll_s,
                              on_failure=lambda exc, m=iec: m.raise_fault(  # type: ignore[misc]
                                  Fault.OVERTEMP, f"temperature sensor lost: {exc!r}"))
-        sup.periodic("periodic meter samples", self._sample_step,
-                     lambda: self.sample_interval_s if self.sample_interval_s > 0 else 1.0)
         sup.periodic("session alive stamp", self._stamp_alive, lambda: self.alive_interval_s)
         sup.periodic("state storage retry", self._retry_unsaved, lambda: self.storage_retry_s)
 
@@ -469,35 +519,93 @@ class Station:
         else:
             self.limits.rebalance()  # an EV drawing less than offered frees budget
 
-    async def _sample_step(self) -> None:
-        """Supervised, every sample_interval_s: one MeterSample per running transaction,
-        each one commit with the session's last reading; a failing meter gives no sample
-        rather than a stale one."""
-        if self.sample_interval_s <= 0:
+    # -- periodic and clock-aligned samples (timers on the timer clock) ------------------
+    def _schedule_sample(self, conn: SessionMachine) -> None:
+        """Arm ``conn``'s sample timer for the next multiple of the sample interval since
+        its transaction started (disarm without a transaction or an interval)."""
+        timer = self._sample_timers[conn.id]
+        interval = self._sample_interval_s
+        origin = self._sample_origin.get(conn.id)
+        if interval <= 0 or origin is None or conn.session is None:
+            timer.cancel()
             return
-        for conn in list(self.connectors.values()):
-            if conn.session is None:
-                continue
-            try:
-                reading = await conn.iec.read_meter()
-            except PowerMeterFailure as exc:
-                log.warning("connector %d: no periodic meter value: %s", conn.id, exc.reason)
-                continue
-            session = conn.session
-            if session is None:
-                continue
-            now = self.clock.now()
-            reading = dataclasses.replace(reading, timestamp=now)
+        delay = interval - (self.timer_clock.monotonic() - origin) % interval
+        timer.start(delay if delay > 1e-6 else interval)  # float residue: not "now" again
 
-            def write(session: Session = session, reading: MeterReading = reading,
-                      cid: int = conn.id, evse_id: int = conn.evse_id) -> None:
-                # The sample and the session's last reading are one commit, so a PowerLoss
-                # stop is never older or lower than a sample already queued.
-                self._sessions.record_meter(session, reading.energy_active_import_wh,
-                                            reading.timestamp)
-                self._publish(MeterSample(cid, session.session_id, reading,
-                                          ReadingContext.PERIODIC, evse_id))
-            self._persist(f"meter sample of session {session.session_id}", write)
+    def _sample_due(self, conn: SessionMachine) -> None:
+        session = conn.session
+        self._schedule_sample(conn)
+        if session is not None:
+            self._spawn(self._take_sample(conn, session, ReadingContext.PERIODIC))
+
+    def _schedule_aligned(self, fired: bool = False) -> None:
+        """Arm the clock-aligned timer for the next instant that is a multiple of the
+        interval after UTC midnight (the last of a day ends at midnight). ``fired``: called
+        at an instant just reached, which (whether the timer ran a little early or late)
+        is never the next one."""
+        interval = self._aligned_interval_s
+        if interval <= 0:
+            self._aligned_timer.cancel()
+            return
+        now = self.clock.now()
+        ref = now + (interval / 2 if fired else 0.0)
+        since_midnight = ref % 86_400
+        delay = ref - now + min(interval - since_midnight % interval,
+                                86_400 - since_midnight)
+        self._aligned_timer.start(delay)
+
+    def _aligned_due(self) -> None:
+        self._schedule_aligned(fired=True)
+        for conn in self.connectors.values():
+            self._spawn(self._take_sample(conn, conn.session, ReadingContext.CLOCK_ALIGNED))
+
+    async def _take_sample(self, conn: SessionMachine, session: Session | None,
+                           context: ReadingContext) -> None:
+        """Publish one MeterSample of ``conn`` (``session``: the transaction it belongs to,
+        if it still runs); a failing meter gives no sample rather than a stale one."""
+        if not self._running:
+            return
+        try:
+            reading = await conn.iec.read_meter()
+        except PowerMeterFailure as exc:
+            log.warning("connector %d: no %s meter value: %s", conn.id, context.value,
+                        exc.reason)
+            return
+        now = self.clock.now()
+        reading = dataclasses.replace(reading, timestamp=now)
+        soc = self._ev_soc(conn)
+        if session is None or conn.session is not session:
+            if context is ReadingContext.PERIODIC:
+                return  # the transaction ended meanwhile: its end reading says the rest
+            self._publish(MeterSample(conn.id, None, reading, context, conn.evse_id, soc))
+            return
+
+        def write() -> None:
+            # The sample and the session's last reading are one commit, so a PowerLoss stop
+            # is never older or lower than a sample already queued.
+            assert session is not None
+            self._sessions.record_meter(session, reading.energy_active_import_wh, now)
+            self._publish(MeterSample(conn.id, session.session_id, reading, context,
+                                      conn.evse_id, soc))
+        self._persist(f"meter sample of session {session.session_id}", write)
+
+    def ev_state_of_charge(self, connector_id: int) -> float | None:
+        """The state of charge the EV on ``connector_id`` reports, % (None when the EV or
+        the hardware cannot say, or no such connector)."""
+        conn = self.connectors.get(connector_id)
+        return None if conn is None else self._ev_soc(conn)
+
+    @staticmethod
+    def _ev_soc(conn: SessionMachine) -> float | None:
+        """The EV's state of charge, % (None when the EV or the hardware cannot say)."""
+        source = conn.hw.ev_state_of_charge
+        if source is None:
+            return None
+        try:
+            return source()
+        except Exception:  # a failing report must not cost the meter value
+            log.exception("connector %d: reading the EV's state of charge", conn.id)
+            return None
 
     def _connection_timed_out(self, conn: SessionMachine) -> None:
         """The authorization waited ``connection_timeout_s`` (OCPP 1.6 ConnectionTimeOut,
@@ -586,7 +694,7 @@ class Station:
                     if reading is not None:
                         self._publish(MeterSample(conn.id, session.session_id, reading,
                                                   ReadingContext.TRANSACTION_BEGIN,
-                                                  conn.evse_id))
+                                                  conn.evse_id, self._ev_soc(conn)))
             except sqlite3.Error as exc:
                 self._storage_failed(exc)  # no session, no power
                 return
@@ -595,6 +703,8 @@ class Station:
             # Its share of the budget (and Relative profiles) before power is offered.
             self.limits.transaction_started(conn, session.session_id, now)
             conn.begin(session)
+            self._sample_origin[conn.id] = self.timer_clock.monotonic()
+            self._schedule_sample(conn)
 
     async def _finish_session(
         self, conn: SessionMachine, session: Session, cause: StopCause, by: IdToken | None,
@@ -604,6 +714,8 @@ class Station:
             if conn.session is not session:
                 return
             conn.session = None
+            self._sample_origin.pop(conn.id, None)
+            self._sample_timers[conn.id].cancel()
             reading: MeterReading | None
             try:
                 reading = await conn.iec.read_meter()
@@ -663,12 +775,40 @@ class Station:
             if conn.session is not None:
                 await self.stop_transaction(cid, cause)
 
+    # -- mains supply -------------------------------------------------------------------
+    def on_power_fail_hw(self, loop: asyncio.AbstractEventLoop, lost: bool) -> None:
+        """Driver thread: the mains-loss input changed (``lost``: the supply is gone)."""
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._spawn, self.power_changed(lost))
+
+    async def power_changed(self, lost: bool) -> None:
+        """The mains supply was lost or is back (a UPS / supply-monitor signal). Lost:
+        every running transaction stops with :attr:`StopCause.POWER_LOSS` (durably
+        queued) while the hold-up supply lasts, then :class:`PowerSupplyChanged` tells
+        the adapters to flush what they hold before the power goes."""
+        if lost:
+            log.critical("mains supply lost: stopping every transaction (PowerLoss)")
+            await self.stop_all(StopCause.POWER_LOSS)
+        else:
+            log.warning("mains supply back")
+        self._publish(PowerSupplyChanged(lost, self.clock.now()))
+
     def session_by_id(self, session_id: int) -> SessionMachine | None:
         """The connector running local session ``session_id``, if any."""
         for conn in self.connectors.values():
             if conn.session is not None and conn.session.session_id == session_id:
                 return conn
         return None
+
+    def set_group(self, session_id: int, parent_id_tag: str | None) -> None:
+        """The group (parent IdToken) of running session ``session_id`` became known after
+        its start (e.g. from the CSMS's answer to the transaction start): a card of the
+        same group stops it from now on. None, or no such running session: nothing."""
+        conn = self.session_by_id(session_id)
+        if (parent_id_tag is None or conn is None or conn.session is None
+                or conn.session.parent_id_tag == parent_id_tag):
+            return
+        self._sessions.set_parent(conn.session, parent_id_tag)
 
     # -- identification -----------------------------------------------------------------
     def on_card_hw(self, loop: asyncio.AbstractEventLoop, id_tag: str) -> None:
@@ -779,6 +919,7 @@ class Station:
             return "rejected"
         targets = list(self.connectors.values()) if connector_id == 0 else [
             self.connectors[connector_id]]
+        self._set_station_operative(connector_id, operative)
         answer = "accepted"
         for conn in targets:
             self._db.execute(
@@ -791,6 +932,17 @@ class Station:
                 continue
             self._set_operative(conn, operative)
         return answer
+
+    def _set_station_operative(self, connector_id: int, operative: bool) -> None:
+        """Connector 0's own availability: set by a station-wide change, back in service
+        as soon as any connector is (published as AvailabilityChanged of connector 0)."""
+        if connector_id != 0 and not operative:
+            return
+        was = self.operative
+        self._db.execute("INSERT OR REPLACE INTO connector_availability VALUES (0, ?)",
+                         (int(operative),))
+        if was != operative:
+            self._publish(AvailabilityChanged(0, 0, operative, self.clock.now()))
 
     def _set_operative(self, conn: SessionMachine, operative: bool) -> None:
         changed = conn.operative != operative
@@ -909,6 +1061,9 @@ class Station:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        self._aligned_timer.cancel()
+        for timer in self._sample_timers.values():
+            timer.cancel()
         self.limits.stop()
         await self.supervisor.close()
         for task in [*self._tasks, *self._background]:

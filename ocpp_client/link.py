@@ -15,6 +15,7 @@ TLS and HTTP Basic authentication (OCPP 1.6 Security Whitepaper profiles 1–3) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Coroutine, Mapping
@@ -130,6 +131,13 @@ class LinkKeeper:
         #: The ChargePoint of the current connection (None while down).
         self.cp: Any = None
         self._online = asyncio.Event()
+        self._interval_changed = asyncio.Event()
+
+    def interval_changed(self) -> None:
+        """The heartbeat interval changed: the wait for the next Heartbeat is measured
+        with the new interval from the last one at once (OCPP 1.6 §9.1.12), not after the
+        old interval has run out."""
+        self._interval_changed.set()
 
     @property
     def online(self) -> bool:
@@ -229,6 +237,15 @@ class LinkKeeper:
             await asyncio.sleep(wait)
 
     async def _heartbeats(self, cp: Any, interval: int) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
-            await asyncio.sleep(self.version.heartbeat_interval() or interval or 300)
+            self._interval_changed.clear()
+            period = self.version.heartbeat_interval() or interval or 300
+            wait = last + period - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._interval_changed.wait(), wait)
+                    continue  # changed: measure again with the new interval
             await self.version.heartbeat(cp)
+            last = loop.time()

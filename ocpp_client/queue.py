@@ -261,6 +261,12 @@ class Outbox:
             return message, 0.0
         return None, wait
 
+    def holds(self, action: str, connector_id: int) -> bool:
+        """Whether a message ``action`` of ``connector_id`` is still queued."""
+        return self._db.execute(
+            "SELECT 1 FROM outbox WHERE connector_id = ? AND action = ? LIMIT 1",
+            (connector_id, action)).fetchone() is not None
+
     def peek(self) -> QueuedMessage | None:
         """The oldest message of all (tests, status)."""
         row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id LIMIT 1").fetchone()
@@ -301,7 +307,8 @@ class Outbox:
                     ACK_DELAY_S, self._flush_due)
 
     def flush(self) -> None:
-        """Commit pending acknowledgements now.
+        """Commit pending acknowledgements now; once the queue is empty, give the pages
+        it used back to the file system (:meth:`reclaim_space`).
 
         Raises:
             sqlite3.Error: the commit failed; the acknowledgements stay pending.
@@ -313,6 +320,22 @@ class Outbox:
         if not self._pending_acks and self._ack_timer is not None:
             self._ack_timer.cancel()
             self._ack_timer = None
+        if not self._pending_acks and self._count == 0:
+            self.reclaim_space()
+
+    def reclaim_space(self) -> int:
+        """Shrink the database file by its free pages (``PRAGMA incremental_vacuum``, with
+        ``auto_vacuum=INCREMENTAL`` set by :func:`evse.state_db.open_state_db`) and
+        truncate the WAL: a large offline queue that drained must not keep its megabytes
+        on the SD card. Returns the free pages released (0 when there were none)."""
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free == 0 or self._db.in_transaction:
+            return 0
+        # sqlite3_exec steps it to the end (one execute() frees a single page).
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        log.info("outbox empty: %d free page(s) of the state database released", free)
+        return free
 
     def _flush_acks(self) -> None:
         if not self._pending_acks:

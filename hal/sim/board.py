@@ -21,6 +21,7 @@ from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.pilot import ControlPilot, PilotReading, PilotState
+from hal.power_fail import PowerFailInput
 from hal.rcd import Rcd
 from hal.registry import create_meter
 from hal.settings import ConnectorSettings, HardwareSettings
@@ -93,8 +94,16 @@ class SimConnector:
     def integrate(self) -> None:
         """Advance the energy register to now at the power drawn since the last change."""
         now = time.monotonic()
-        self._energy_wh += self._power_w * (now - self._last_t) / 3600.0
+        added_wh = self._power_w * (now - self._last_t) / 3600.0
+        self._energy_wh += added_wh
+        self.ev.charged(added_wh)
         self._last_t = now
+
+    def ev_state_of_charge(self) -> float | None:
+        """The SoC the plugged EV reports, % (None: unplugged or it reports none)."""
+        with self.lock:
+            self.integrate()
+            return self.ev.soc_percent if self.ev.plugged else None
 
     def changed(self) -> None:
         """Recompute power and pilot after any change; emit a pilot change if there is one."""
@@ -150,6 +159,7 @@ class SimConnector:
                 "ev_max_current_a": self.ev.max_current_a,
                 "phases": self.ev.phases,
                 "ev_wants_energy": self.ev.wants_energy,
+                "ev_soc_percent": self.ev.soc_percent,
                 "pilot": self.pilot_reading().state.value,
                 "duty_percent": round(self.duty_percent, 2),
                 "contactor_closed": self.contactor_closed,
@@ -320,9 +330,11 @@ class SimIdReader(IdReader):
 class SimBoard:
     """The :class:`hal.board.SimulatorControl` of a simulated board."""
 
-    def __init__(self, connectors: Sequence[SimConnector], reader: SimIdReader) -> None:
+    def __init__(self, connectors: Sequence[SimConnector], reader: SimIdReader,
+                 power: SimPowerFail | None = None) -> None:
         self._connectors = {c.connector_id: c for c in connectors}
         self._reader = reader
+        self._power = power or SimPowerFail()
 
     def connector(self, connector_id: int) -> SimConnector:
         try:
@@ -330,15 +342,20 @@ class SimBoard:
         except KeyError:
             raise ValueError(f"no connector {connector_id}") from None
 
-    def plug(self, connector_id: int, max_current_a: float, phases: int) -> None:
+    def plug(self, connector_id: int, max_current_a: float, phases: int,
+             soc_percent: float | None = None) -> None:
+        """Plug an EV; ``soc_percent``: the state of charge it reports (None: none)."""
         if phases not in (1, 2, 3):
             raise ValueError("phases must be 1, 2 or 3")
+        if soc_percent is not None and not 0.0 <= soc_percent <= 100.0:
+            raise ValueError("soc_percent must be 0..100")
         conn = self.connector(connector_id)
         with conn.lock:
             conn.ev.plugged = True
             conn.ev.max_current_a = max_current_a
             conn.ev.phases = phases
             conn.ev.wants_energy = True
+            conn.ev.soc_percent = soc_percent
         conn.changed()
 
     def unplug(self, connector_id: int) -> None:
@@ -392,6 +409,28 @@ class SimBoard:
         for cid, conn in self._connectors.items():
             conn.keep_register(directory / f"sim-meter-{cid}.json")
 
+    def power_fail(self, lost: bool) -> None:
+        """The simulated mains-loss input (``evse sim power-fail``)."""
+        self._power.set(lost)
+
+
+class SimPowerFail(PowerFailInput):
+    """The simulated board's mains-loss input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._failing = False
+
+    @property
+    def failing(self) -> bool:
+        return self._failing
+
+    def set(self, failing: bool) -> None:
+        """Change the signal (edges only reach the listeners)."""
+        if failing != self._failing:
+            self._failing = failing
+            self._emit(failing)
+
 
 def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
     """Build a simulated board for the ``[[connector]]`` settings (``id``, ``max_current_a``,
@@ -411,6 +450,7 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
                 lock=sim.cable_lock if cfg.lock else None,
                 temperature=sim.temperature,
                 interlock=sim.interlock,
+                ev_state_of_charge=sim.ev_state_of_charge,
             )
         )
         sim.interlock.ventilation = cfg.ventilation
@@ -418,8 +458,9 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
     interlock.start()
     for sim in sims:
         sim.interlock.on_temperature(sim.temperature_c)
-    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader),
-                 interlock=interlock)
+    power = SimPowerFail()
+    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader, power),
+                 interlock=interlock, power_fail=power)
 
 
 def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> list[str]:

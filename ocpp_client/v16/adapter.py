@@ -19,6 +19,7 @@ so a live message waits for at most one queued CALL. Timestamps come from the co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sqlite3
@@ -51,7 +52,8 @@ from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.configuration import Configuration, check_toml_defaults
 from ocpp_client.v16.events import EventMapper16
 from ocpp_client.v16.mapping import AUTH_STATUS
-from ocpp_client.v16.meter_values import iso_timestamp, shift_timestamps
+from ocpp_client.v16.meter_values import shift_timestamps
+from ocpp_client.v16.transaction_data import TransactionData
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ class Ocpp16Adapter:
             lambda: self.clock.now(), AUTH_STATUS)
         self._db = db
         self._live: asyncio.Queue[Any] = asyncio.Queue()
+        self._start_delivered = asyncio.Event()
         self.link = LinkKeeper(LinkSettings(
             url=self.url, subprotocol="ocpp1.6",
             reconnect_min_s=config.ocpp.reconnect_min_s,
@@ -130,12 +133,15 @@ class Ocpp16Adapter:
             headers=(lambda: headers) if headers else None,
         ), self)
         self.events = EventMapper16(station, config, self.configuration, self.outbox,
-                                    self._clock, lambda: self.online, self._live)
+                                    self._clock, lambda: self.online, self._live,
+                                    TransactionData(db, self._clock.run_id))
         self.commands = StationCommands16(
             station, self.configuration, self.auth, self.transactions, self._clock,
             authorize=self.authorize, send_boot=self._triggered_boot,
             send_heartbeat=self._triggered_heartbeat,
-            queue_meter_values=self.events.queue_meter_values)
+            queue_meter_values=self.events.queue_meter_values,
+            send_station_status=lambda: self._live.put_nowait(
+                self.events.station_status_call()))
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         #: Smart Charging (SetChargingProfile, ClearChargingProfile, GetCompositeSchedule).
         self.smart = SmartCharging16(station, self.configuration, self.transactions)
@@ -205,6 +211,10 @@ class Ocpp16Adapter:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
         self.station.sample_interval_s = float(
             self.configuration.get_int("MeterValueSampleInterval"))
+        self.station.aligned_interval_s = float(
+            self.configuration.get_int("ClockAlignedDataInterval"))
+        # A new HeartbeatInterval applies at once, not after the old one ran out (§9.1.12).
+        self.link.interval_changed()
         # OCPP 1.6's transaction rule (§3.6, §9.1.29): authorized + EV connected starts;
         # the card, a deauthorization or (per the key) an EV-side disconnect stops.
         self.station.tx_policy = TxPolicy.ocpp16(self.configuration.get_bool(
@@ -267,9 +277,7 @@ class Ocpp16Adapter:
 
     async def on_accepted(self, cp: Any, answer: BootAnswer) -> None:
         """Current status of every connector once (OCPP 1.6 §4.9), never stale ones."""
-        await cp.call(call.StatusNotification(
-            connector_id=0, error_code="NoError", status="Available",
-            timestamp=iso_timestamp(self.clock.now())))
+        await cp.call(self.events.station_status_call())
         self.station.publish_all_statuses()
 
     async def heartbeat(self, cp: Any) -> None:
@@ -312,8 +320,11 @@ class Ocpp16Adapter:
 
     def _clock_corrected(self, correction_s: float) -> None:
         """First CSMS time of this run: shift queued timestamps stamped before it."""
-        rows = self.outbox.correct_timestamps(
-            lambda payload: shift_timestamps(payload, correction_s))
+        with transaction(self._db):
+            rows = self.outbox.correct_timestamps(
+                lambda payload: shift_timestamps(payload, correction_s))
+            rows += self.events.transaction_data.correct_timestamps(
+                lambda value: shift_timestamps(value, correction_s))
         if rows:
             log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
                      rows, correction_s)
@@ -323,12 +334,25 @@ class Ocpp16Adapter:
         stale ones are discarded when the link drops)."""
         while True:
             payload = await self._live.get()
+            if isinstance(payload, call.StatusNotification) and payload.connector_id > 0:
+                await self._start_transaction_sent(payload.connector_id)
             try:
                 await cp.call(payload)
             except TimeoutError as exc:
                 # Not queued, not retried: the current status goes again after a
                 # reconnect; a dead link is found by the WebSocket pings.
                 log.warning("%s not answered: %s", type(payload).__name__, exc)
+
+    async def _start_transaction_sent(self, connector_id: int) -> None:
+        """Wait while a StartTransaction of ``connector_id`` is still queued: a
+        StatusNotification of a transaction never precedes its StartTransaction (e.g. the
+        statuses sent after a reconnect, before the queue is delivered). Woken by each
+        delivered StartTransaction; a StartTransaction given up on (§4.10) is seen at the
+        latest a second later."""
+        while self.outbox.holds("StartTransaction", connector_id):
+            self._start_delivered.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._start_delivered.wait(), 1.0)
 
     # -- transaction messages (the outbox sender's 1.6 part) -------------------------------
     def _retry(self) -> tuple[int, int]:
@@ -353,8 +377,12 @@ class Ocpp16Adapter:
                 self.transactions.set(message.session_id, result.transaction_id)
                 auth = self.auth.remember(message.payload["id_tag"], result.id_tag_info)
                 self.outbox.done(message, commit_now=True)
+            self._start_delivered.set()
             log.info("StartTransaction for session %d: transactionId %d (%s)",
                      message.session_id, result.transaction_id, auth.status.value)
+            # A parentIdTag first known from StartTransaction.conf (§4.8, §7.24): the
+            # group a card of the same group stops the transaction by (§3.5.3).
+            self.station.set_group(message.session_id, auth.parent_id_tag)
             conn = self.station.session_by_id(message.session_id)
             if conn is not None and not auth.accepted:
                 stop = self.configuration.get_bool("StopTransactionOnInvalidId")

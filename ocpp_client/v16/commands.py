@@ -43,6 +43,7 @@ class StationCommands16:
         send_boot: send a BootNotification now (TriggerMessage).
         send_heartbeat: send a Heartbeat now (TriggerMessage).
         queue_meter_values: send MeterValues for a sample (TriggerMessage).
+        send_station_status: send connector 0's StatusNotification (TriggerMessage).
     """
 
     def __init__(self, station: Station, configuration: ConfigurationStore,
@@ -50,7 +51,8 @@ class StationCommands16:
                  authorize: Callable[[IdToken], Awaitable[AuthResult]],
                  send_boot: Callable[[], Awaitable[None]],
                  send_heartbeat: Callable[[], Awaitable[None]],
-                 queue_meter_values: Callable[[MeterSample], None]) -> None:
+                 queue_meter_values: Callable[[MeterSample], None],
+                 send_station_status: Callable[[], None] | None = None) -> None:
         self.station = station
         self.configuration = configuration
         self.auth = auth
@@ -60,6 +62,7 @@ class StationCommands16:
         self._send_boot = send_boot
         self._send_heartbeat = send_heartbeat
         self._queue_meter_values = queue_meter_values
+        self._send_station_status = send_station_status
         #: The daemon's hook for Reset (kind "Hard" / "Soft").
         self.on_reset: Callable[[str], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -159,6 +162,8 @@ class StationCommands16:
             elif requested == "Heartbeat":
                 await self._send_heartbeat()
             elif requested == "StatusNotification":
+                if connector_id in (None, 0) and self._send_station_status is not None:
+                    self._send_station_status()  # connector 0: the station itself (§5.17)
                 for conn in self.station.connectors.values():
                     if connector_id in (None, 0, conn.id):
                         conn.publish()
@@ -169,6 +174,7 @@ class StationCommands16:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id,
+                            self.station.ev_state_of_charge(conn.id)))
         except LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)

@@ -20,8 +20,10 @@ import ocpp_client.v16.mapping as mapping
 from evse.clock import Clock
 from evse.config import Config
 from evse.domain import (
+    AvailabilityChanged,
     DomainEvent,
     MeterSample,
+    PowerSupplyChanged,
     ReadingContext,
     SessionStateChanged,
     TransactionStarted,
@@ -37,7 +39,8 @@ from ocpp_client.queue import (
     KIND_STOP,
     Outbox,
 )
-from ocpp_client.v16.meter_values import iso_timestamp, meter_value
+from ocpp_client.v16.meter_values import energy_value, iso_timestamp, meter_value
+from ocpp_client.v16.transaction_data import TransactionData
 
 _KIND = {
     ReadingContext.TRANSACTION_BEGIN: KIND_BEGIN,
@@ -56,11 +59,12 @@ class EventMapper16:
         clock: the core's clock (timestamps, "synced" marks).
         online: the link is up and accepted (live messages only then).
         live: the queue of live CALLs the link's live sender empties.
+        transaction_data: the samples kept for each transaction's StopTransaction.
     """
 
     def __init__(self, station: Station, config: Config, configuration: ConfigurationStore,
                  outbox: Outbox, clock: Clock, online: Callable[[], bool],
-                 live: asyncio.Queue[Any]) -> None:
+                 live: asyncio.Queue[Any], transaction_data: TransactionData) -> None:
         self.station = station
         self.config = config
         self.configuration = configuration
@@ -68,6 +72,7 @@ class EventMapper16:
         self.clock = clock
         self._online = online
         self._live = live
+        self.transaction_data = transaction_data
 
     def on_event(self, event: DomainEvent) -> None:
         """The Station's subscriber."""
@@ -79,6 +84,12 @@ class EventMapper16:
         if isinstance(event, SessionStateChanged):
             if self._online():
                 self._live.put_nowait(self.status_call(event))
+        elif isinstance(event, PowerSupplyChanged) and event.lost:
+            # The PowerLoss stops are queued: commit what is held before the power goes.
+            self.outbox.flush()
+        elif isinstance(event, AvailabilityChanged) and event.connector_id == 0:
+            if self._online():
+                self._live.put_nowait(self.station_status_call())
         elif isinstance(event, TransactionStarted):
             self.outbox.put("StartTransaction", {
                 "connector_id": event.connector_id,
@@ -96,12 +107,20 @@ class EventMapper16:
             }
             if event.id_tag:
                 payload["id_tag"] = event.id_tag
+            # What the transaction sampled (kept across a power cut), then its end value
+            # (§6.50): from the reading at the stop, or after a power cut the energy
+            # register of its last persisted reading.
+            data = self.transaction_data.take(event.session_id)
             measurands = self.configuration.get_list("StopTxnSampledData")
+            end = mapping.CONTEXT[ReadingContext.TRANSACTION_END].value
             if event.reading is not None and measurands:
-                phases = self._phases(event.connector_id)
-                payload["transaction_data"] = [meter_value(
-                    event.reading, measurands,
-                    mapping.CONTEXT[ReadingContext.TRANSACTION_END].value, phases)]
+                data.append(meter_value(event.reading, measurands, end,
+                                        self._phases(event.connector_id)))
+            elif (event.reading is None
+                  and "Energy.Active.Import.Register" in measurands):
+                data.append(energy_value(event.meter_stop_wh, event.timestamp, end))
+            if data:
+                payload["transaction_data"] = data
             self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
                             KIND_STOP, synced)
 
@@ -111,15 +130,32 @@ class EventMapper16:
                 return conn.phases
         return 3
 
+    def _meter_value(self, event: MeterSample, measurands: list[str]) -> dict[str, Any]:
+        conn = self.station.connectors.get(event.connector_id)
+        return meter_value(event.reading, measurands, mapping.CONTEXT[event.context].value,
+                           self._phases(event.connector_id),
+                           conn.offered_current_a() if conn else None, event.soc_percent)
+
     def queue_meter_values(self, event: MeterSample) -> None:
-        """MeterValues for a sample: queued with a session, live without one."""
-        measurands = self.configuration.get_list("MeterValuesSampledData")
+        """MeterValues for a sample: queued with a session, live without one. Clock-aligned
+        samples carry MeterValuesAlignedData, the others MeterValuesSampledData (§9.1.17,
+        §9.1.18); a transaction's samples are also kept for its StopTransaction
+        (StopTxnSampledData / StopTxnAlignedData, §9.1.25, §9.1.26)."""
+        aligned = event.context is ReadingContext.CLOCK_ALIGNED
+        if event.session_id is not None and event.context in (
+                ReadingContext.TRANSACTION_BEGIN, ReadingContext.PERIODIC,
+                ReadingContext.CLOCK_ALIGNED):
+            stop_measurands = self.configuration.get_list(
+                "StopTxnAlignedData" if aligned else "StopTxnSampledData")
+            if stop_measurands:
+                self.transaction_data.add(event.session_id,
+                                          self._meter_value(event, stop_measurands),
+                                          self.clock.synced)
+        measurands = self.configuration.get_list(
+            "MeterValuesAlignedData" if aligned else "MeterValuesSampledData")
         if not measurands:
             return
-        conn = self.station.connectors.get(event.connector_id)
-        value = meter_value(event.reading, measurands, mapping.CONTEXT[event.context].value,
-                            self._phases(event.connector_id),
-                            conn.offered_current_a() if conn else None)
+        value = self._meter_value(event, measurands)
         payload = {"connector_id": event.connector_id, "meter_value": [value]}
         if event.session_id is None:
             if self._online():
@@ -127,6 +163,14 @@ class EventMapper16:
             return
         self.outbox.put("MeterValues", payload, event.connector_id, event.session_id,
                         _KIND.get(event.context, KIND_OTHER), self.clock.synced)
+
+    def station_status_call(self) -> call.StatusNotification:
+        """Connector 0's StatusNotification: Unavailable while the station as a whole is
+        out of service (ChangeAvailability connectorId 0, §5.2), else Available."""
+        return call.StatusNotification(
+            connector_id=0, error_code="NoError",
+            status="Available" if self.station.operative else "Unavailable",
+            timestamp=iso_timestamp(self.clock.now()))
 
     def status_call(self, event: SessionStateChanged) -> call.StatusNotification:
         """The StatusNotification for a session state change (status and errorCode derived

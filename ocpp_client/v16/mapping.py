@@ -83,6 +83,7 @@ CONTEXT: dict[ReadingContext, enums.ReadingContext] = {
     ReadingContext.PERIODIC: enums.ReadingContext.sample_periodic,
     ReadingContext.TRANSACTION_END: enums.ReadingContext.transaction_end,
     ReadingContext.TRIGGER: enums.ReadingContext.trigger,
+    ReadingContext.CLOCK_ALIGNED: enums.ReadingContext.sample_clock,
 }
 
 AUTH_STATUS: dict[str, AuthorizationStatus] = {
