@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,6 +98,14 @@ def _print_status(status: dict[str, Any]) -> None:
                 f"transactionId {session.get('transaction_id')} "
                 f"energy {session['energy_wh']:.0f} Wh"
             )
+    for reservation in status.get("reservations", []):
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reservation["expires_at"]))
+        print(f"  reservation {reservation['reservation_id']} on EVSE "
+              f"{reservation['evse_id'] or 'any'} until {until}")
+    if status.get("firmware") not in (None, "idle"):
+        print(f"  firmware update: {status['firmware']}")
+    if status.get("diagnostics") not in (None, "idle"):
+        print(f"  diagnostics upload: {status['diagnostics']}")
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -142,6 +142,21 @@ OCPP = _table(
             "Bound of the transaction-message queue in payload megabytes (MiB); thinned as "
             "for queue_max_messages when exceeded.",
         ),
+        "feature_profiles": {
+            "type": "array",
+            "items": {"type": "string",
+                      "pattern": "^(Core|FirmwareManagement|LocalAuthListManagement|"
+                                 "Reservation|SmartCharging|RemoteTrigger)$"},
+            "uniqueItems": True,
+            "contains": {"const": "Core"},
+            "x-contains": 'a list that includes "Core"',
+            "default": ["Core", "FirmwareManagement", "LocalAuthListManagement",
+                        "Reservation", "SmartCharging", "RemoteTrigger"],
+            "description": "OCPP 1.6 feature profiles the station offers (reported in the "
+            "read-only key SupportedFeatureProfiles). Core is required. A profile left out is "
+            "switched off: its CSMS calls are answered NotSupported and its configuration keys "
+            "are left out of GetConfiguration (OCPP 1.6 §9).",
+        },
         "configuration": {
             "type": "object",
             "default": {},
@@ -572,6 +587,46 @@ IEC61851 = _table(
     "is bounded to the range the standard allows.",
 )
 
+SECURITY = _table(
+    "SecuritySettings",
+    {
+        "authorization_key_file": _str(
+            "",
+            "File holding the AuthorizationKey (HTTP Basic auth password of security "
+            "profiles 1 and 2; 16-40 printable ASCII characters), mode 0600; the key itself "
+            "never goes into the TOML. A key the CSMS sets with ChangeConfiguration "
+            "replaces it (kept in the state directory, 0600). Relative paths resolve against "
+            "the config file's directory. Empty = none (OCPP 1.6 security whitepaper ed. 3).",
+        ),
+        "csms_root_ca": _str(
+            "",
+            "PEM file of the root certificate(s) trusted for the CSMS's TLS server "
+            "certificate (profiles 2 and 3), imported once into the certificate store; the "
+            "CSMS manages them from then on (InstallCertificate CentralSystemRootCertificate). "
+            "The system trust store is not used. Empty = none.",
+        ),
+        "client_cert": _str(
+            "",
+            "PEM file of the charge point's TLS client certificate (profile 3; chain, leaf "
+            "first) used until the CSMS installs one through SignCertificate / "
+            "CertificateSigned. Empty = none.",
+        ),
+        "client_key": _str(
+            "",
+            "PEM file of the private key of client_cert, mode 0600. Empty = none.",
+        ),
+        "use_system_trust_store": _bool(
+            False,
+            "Also trust the operating system's root certificates for the CSMS's TLS server "
+            "certificate (profiles 2 and 3). Off by default: only the CSMS roots of the "
+            "certificate store. With SecurityProfile 0, a wss:// URL and no csms_root_ca "
+            "the system store is used (no security profile promises anything there).",
+        ),
+    },
+    "OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for "
+    "[ocpp.configuration] SecurityProfile 1-3.",
+)
+
 LOGGING = _table(
     "LoggingSettings",
     {
@@ -579,6 +634,21 @@ LOGGING = _table(
             "enum": ["debug", "info", "warning", "error"],
             "default": "info",
             "description": "Log level of the daemon.",
+        },
+        "diagnostics_units": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "default": ["evse.service"],
+            "description": "systemd units whose journal goes into a diagnostics archive "
+            "(OCPP 1.6 GetDiagnostics) when journalctl is available.",
+        },
+        "diagnostics_files": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "pattern": "^/"},
+            "default": [],
+            "description": "Absolute paths of log files put into a diagnostics archive when "
+            "the journal is not available (lines outside the requested window left out). "
+            "Configuration, key, certificate and database files are never included.",
         },
     },
     "Logging.",
@@ -634,5 +704,6 @@ SCHEMA: Schema = {
         "iec61851": IEC61851,
         "logging": LOGGING,
         "system": SYSTEM,
+        "security": SECURITY,
     },
 }

@@ -17,13 +17,17 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
+from evse import __version__
 from evse.charging_limits import GridSupply
 from evse.clock import Clock
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
-from evse.domain import StopCause
+from evse.diagnostics import Diagnostics, LogSources
+from evse.domain import DomainEvent, StopCause, TransactionStarted, TransactionStopped
+from evse.firmware_update import FirmwareUpdate
 from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
@@ -130,6 +134,8 @@ class Daemon:
         self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
+        self.firmware: FirmwareUpdate | None = None
+        self.diagnostics: Diagnostics | None = None
         self.adapter: ProtocolAdapter | None = None
         self.db: sqlite3.Connection | None = None
         self.control: ControlServer | None = None
@@ -166,6 +172,7 @@ class Daemon:
             utc_clock=self._utc_clock,
             **_smart_charging_kwargs(config),
         )
+        self._build_file_services(self.station, self.db)
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.create_adapter(self.station, config, self.db)
         assert self.adapter is not None
@@ -179,6 +186,10 @@ class Daemon:
             self.board.power_fail.add_listener(
                 lambda lost: station.on_power_fail_hw(loop, lost))
         await self.station.start()
+        if self.firmware is not None:
+            # An update the last run left (e.g. Installed after its reboot): its status is
+            # queued for the CSMS and goes out once the link is up.
+            await self.firmware.resume()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
         # Supervised: a crash of the link (or its sender) is logged and it starts again.
@@ -191,6 +202,38 @@ class Daemon:
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
                  config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
+
+    def _build_file_services(self, station: Station, db: sqlite3.Connection) -> None:
+        """The firmware update flow and the diagnostics upload (docs/firmware-update.md),
+        with the station's ports; their statuses become the station's domain events."""
+        config = self.config
+        self.firmware = FirmwareUpdate(
+            conn=db, download_dir=config.state_dir / "firmware", clock=station.timer_clock,
+            wall=station.clock.now, install=self.actions.install_firmware,
+            reboot=self._firmware_reboot, transaction_running=station.transaction_running,
+            on_status=station.publish_firmware_status, running_version=__version__,
+            hold_transactions=station.hold_transactions)
+        logging_settings = config.logging
+        self.diagnostics = Diagnostics(
+            work_dir=config.state_dir / "diagnostics",
+            sources=LogSources(journal_units=tuple(logging_settings.diagnostics_units),
+                               files=tuple(Path(f) for f in logging_settings.diagnostics_files)),
+            station_id=config.station_id, clock=station.timer_clock, wall=station.clock.now,
+            on_status=station.publish_diagnostics_status)
+        station.firmware, station.diagnostics = self.firmware, self.diagnostics
+        firmware = self.firmware
+
+        def transactions_changed(event: DomainEvent) -> None:
+            if isinstance(event, TransactionStarted | TransactionStopped):
+                firmware.transactions_changed()
+
+        station.subscribe(transactions_changed)
+
+    async def _firmware_reboot(self) -> None:
+        """The firmware flow's reboot port: as a Reset Hard, transactions stopped (none runs
+        by then), then ``[system] reboot_command`` (see :meth:`shutdown`)."""
+        log.warning("firmware installed: rebooting")
+        self._on_reset("Hard")
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: CSMS link and every connector's session state."""
@@ -223,6 +266,9 @@ class Daemon:
             cause = {"Hard": StopCause.RESET_HARD, "Soft": StopCause.RESET_SOFT}.get(
                 self.reset_kind or "", StopCause.REBOOT)
             await self.station.stop_all(cause)
+        for engine in (self.firmware, self.diagnostics):
+            if engine is not None:
+                await engine.close()
         if self.adapter is not None:
             try:
                 await self.adapter.close()

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hal.meter import MeterReading
+
+if TYPE_CHECKING:
+    from evse.diagnostics import DiagnosticsStatus
+    from evse.firmware_update import FirmwareStatus
 
 
 class IdTokenType(enum.Enum):
@@ -357,5 +362,28 @@ SessionEvent = (
     | ReservationPlaced | ReservationUsed | ReservationExpired
     | PowerSupplyChanged
 )
+
+
+@dataclass(frozen=True)
+class FirmwareStatusChanged:
+    """The firmware update flow (:mod:`evse.firmware_update`) reached ``status``;
+    ``request_id`` is the CSMS's id of the request (None for an unsigned 1.6 update)."""
+
+    status: FirmwareStatus
+    request_id: int | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class DiagnosticsStatusChanged:
+    """The diagnostics upload (:mod:`evse.diagnostics`) reached ``status``."""
+
+    status: DiagnosticsStatus
+    request_id: int | None
+    timestamp: float
+
+
+#: Events of the station as a whole (not of one EVSE's session).
+StationEvent = FirmwareStatusChanged | DiagnosticsStatusChanged
 #: Every event the core publishes (kept as the subscribers' type name).
-DomainEvent = SessionEvent
+DomainEvent = SessionEvent | StationEvent

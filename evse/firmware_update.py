@@ -47,7 +47,7 @@ from evse.file_transfer import (
     redact_url,
     with_retries,
 )
-from evse.state_db import transaction
+from evse.sql_transaction import transaction
 from evse.timers import Clock
 
 log = logging.getLogger(__name__)

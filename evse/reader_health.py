@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evse.domain import DomainEvent, Fault, SessionStateChanged
-from evse.session_machine import IDLE
+from evse.session_machine import IDLE, OUT_OF_SERVICE
 from hal.id_reader import IdReader
 
 log = logging.getLogger(__name__)
@@ -27,18 +27,22 @@ class ReaderHealth:
     """Follows the station's card readers and publishes the station's reader condition.
 
     Publishes :class:`~evse.domain.SessionStateChanged` for EVSE 0 / connector 0 (state
-    idle, i.e. the station is available) with ``fault`` READER while any reader fails and
-    ``None`` once all read again, only when that changes.
+    idle, or out of service while the station as a whole is) with ``fault`` READER while
+    any reader fails and ``None`` once all read again, only when that changes. Adapters
+    that report connector 0 on their own (after a reconnect, on ChangeAvailability) read
+    :attr:`fault` and :attr:`info`.
 
     Args:
         publish: the Station's event publisher (called on the loop).
         now: the UTC clock for event timestamps, s since the epoch.
+        operative: whether the station as a whole is in service (OCPP 1.6 §5.2).
     """
 
-    def __init__(self, publish: Callable[[DomainEvent], None],
-                 now: Callable[[], float]) -> None:
+    def __init__(self, publish: Callable[[DomainEvent], None], now: Callable[[], float],
+                 operative: Callable[[], bool] = lambda: True) -> None:
         self._publish = publish
         self._now = now
+        self._operative = operative
         self.readers: list[IdReader] = []
         self._reported: tuple[Fault | None, str] = (None, "")
 
@@ -55,9 +59,14 @@ class ReaderHealth:
         self.update()
 
     @property
-    def failing(self) -> bool:
-        """A reader cannot read."""
-        return any(not r.healthy for r in self.readers)
+    def fault(self) -> Fault | None:
+        """:attr:`Fault.READER` while a reader fails (as last published), else None."""
+        return self._reported[0]
+
+    @property
+    def info(self) -> str:
+        """Why the reader fails ("" when none does)."""
+        return self._reported[1]
 
     def update(self) -> None:
         """Publish the condition if it changed (on the loop)."""
@@ -74,18 +83,14 @@ class ReaderHealth:
             log.warning("card reader reads again")
         self._emit()
 
-    def republish(self) -> None:
-        """Re-emit a held reader fault (after a reconnect reported connector 0 fine)."""
-        if self._reported[0] is not None:
-            self._emit()
-
     def describe(self) -> list[dict[str, Any]]:
         """Every reader's health (``evse status``)."""
         return [r.describe() for r in self.readers]
 
     def _emit(self) -> None:
         fault, info = self._reported
-        self._publish(SessionStateChanged(0, 0, IDLE, fault, info, self._now()))
+        state = IDLE if self._operative() else OUT_OF_SERVICE
+        self._publish(SessionStateChanged(0, 0, state, fault, info, self._now()))
 
 
 __all__ = ["ReaderHealth"]

@@ -74,7 +74,7 @@ SESSION_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "plug", "source": [IDLE, RESERVED], "dest": PENDING},
     # A user is authorized before connecting (card-then-plug, remote start before plug),
     # or a new user after a finished transaction while the EV stays connected.
-    {"trigger": "authorize", "source": [IDLE, ENDED], "dest": PENDING},
+    {"trigger": "authorize", "source": [IDLE, ENDED, RESERVED], "dest": PENDING},
     # The authorization waited too long for an EV (e.g. OCPP 1.6 ConnectionTimeOut).
     {"trigger": "timeout", "source": PENDING, "dest": IDLE, "unless": "plugged"},
     # The transaction begins: power is offered according to EV state and current limit.

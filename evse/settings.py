@@ -1,4 +1,5 @@
-"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``.
+"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``,
+``[security]``.
 
 ``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked against the
 schema by the tests); the hardware tables are in :mod:`hal.settings`.
@@ -87,6 +88,19 @@ class OcppSettings:
     #: queue_max_messages when exceeded. [MB]
     queue_max_mb: float = 64.0
 
+    #: OCPP 1.6 feature profiles the station offers (reported in the read-only key
+    #: SupportedFeatureProfiles). Core is required. A profile left out is switched off: its CSMS
+    #: calls are answered NotSupported and its configuration keys are left out of
+    #: GetConfiguration (OCPP 1.6 §9).
+    feature_profiles: tuple[str, ...] = (
+        "Core",
+        "FirmwareManagement",
+        "LocalAuthListManagement",
+        "Reservation",
+        "SmartCharging",
+        "RemoteTrigger",
+    )
+
     #: Defaults for OCPP configuration keys, by the specification's key names and types (e.g.
     #: MeterValueSampleInterval = 60). A key the CSMS changes overrides it until the value here
     #: changes.
@@ -99,6 +113,15 @@ class LoggingSettings:
 
     #: Log level of the daemon.
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+    #: systemd units whose journal goes into a diagnostics archive (OCPP 1.6 GetDiagnostics)
+    #: when journalctl is available.
+    diagnostics_units: tuple[str, ...] = ("evse.service",)
+
+    #: Absolute paths of log files put into a diagnostics archive when the journal is not
+    #: available (lines outside the requested window left out). Configuration, key, certificate
+    #: and database files are never included.
+    diagnostics_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,3 +142,36 @@ class SystemSettings:
 
     #: How long the firmware install command may run before it is killed. [s]
     firmware_install_timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecuritySettings:
+    """OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for
+    [ocpp.configuration] SecurityProfile 1-3.
+    """
+
+    #: File holding the AuthorizationKey (HTTP Basic auth password of security profiles 1 and 2;
+    #: 16-40 printable ASCII characters), mode 0600; the key itself never goes into the TOML. A
+    #: key the CSMS sets with ChangeConfiguration replaces it (kept in the state directory,
+    #: 0600). Relative paths resolve against the config file's directory. Empty = none (OCPP 1.6
+    #: security whitepaper ed. 3).
+    authorization_key_file: str = ""
+
+    #: PEM file of the root certificate(s) trusted for the CSMS's TLS server certificate
+    #: (profiles 2 and 3), imported once into the certificate store; the CSMS manages them from
+    #: then on (InstallCertificate CentralSystemRootCertificate). The system trust store is not
+    #: used. Empty = none.
+    csms_root_ca: str = ""
+
+    #: PEM file of the charge point's TLS client certificate (profile 3; chain, leaf first) used
+    #: until the CSMS installs one through SignCertificate / CertificateSigned. Empty = none.
+    client_cert: str = ""
+
+    #: PEM file of the private key of client_cert, mode 0600. Empty = none.
+    client_key: str = ""
+
+    #: Also trust the operating system's root certificates for the CSMS's TLS server certificate
+    #: (profiles 2 and 3). Off by default: only the CSMS roots of the certificate store. With
+    #: SecurityProfile 0, a wss:// URL and no csms_root_ca the system store is used (no security
+    #: profile promises anything there).
+    use_system_trust_store: bool = False

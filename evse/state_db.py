@@ -16,9 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from evse.firmware_update import migrate_firmware_update
+from evse.reservations import migrate_reservations
+from evse.sql_transaction import on_rollback, transaction
+
+__all__ = ["DB_MODE", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "Migration",
+           "SchemaVersionError", "migrate", "on_rollback", "open_state_db", "schema_version",
+           "transaction"]
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
@@ -106,11 +114,23 @@ CREATE_CHARGING_PROFILES = (
     " profile TEXT NOT NULL)"
 )
 
+#: The bounded local security log (OCPP 1.6 security whitepaper ed. 3, "Security events").
+SECURITY_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS security_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " timestamp REAL NOT NULL, type TEXT NOT NULL, tech_info TEXT)"
+)
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
     Migration(2, "charging profiles", (CREATE_CHARGING_PROFILES,)),
+    # The same statement as ocpp_client.security.security_log.create_security_log_table
+    # (evse may not import ocpp_client; a test checks the two agree). The certificate store
+    # keeps its certificates as files in <state_dir>/certificates, not in tables.
+    Migration(3, "security log (OCPP security events)", (SECURITY_LOG_TABLE,)),
+    Migration(4, "the pending firmware update", migrate_firmware_update),
+    Migration(5, "reservations", migrate_reservations),
 )
 
 #: The schema version this code writes.
@@ -212,42 +232,3 @@ def _incremental_vacuum(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
         conn.execute("VACUUM")
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block atomically: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error).
-
-    The connection is in autocommit mode, where ``with conn:`` does *not* open a
-    transaction; use this instead. Nested use joins the outer transaction, so a caller can
-    make several modules' writes (e.g. a session row and its queued StartTransaction) one
-    durable unit: after a power cut either all of them exist or none does.
-    """
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT (disk full, I/O error) may have rolled back already.
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        for hook in reversed(_ROLLBACK_HOOKS.pop(id(conn), [])):
-            hook()
-        raise
-    _ROLLBACK_HOOKS.pop(id(conn), None)
-
-
-#: Undo actions of in-memory state per connection (by id), for the open transaction.
-_ROLLBACK_HOOKS: dict[int, list[Callable[[], None]]] = {}
-
-
-def on_rollback(conn: sqlite3.Connection, hook: Callable[[], None]) -> None:
-    """Call ``hook()`` if the :func:`transaction` open on ``conn`` rolls back (its COMMIT
-    failing included), so a module can undo in-memory state it changed with its rows; the
-    hook is forgotten when the transaction commits. Outside a transaction: no effect."""
-    if conn.in_transaction:
-        _ROLLBACK_HOOKS.setdefault(id(conn), []).append(hook)

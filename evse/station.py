@@ -25,12 +25,15 @@ from typing import Any
 from evse.authorization import Authorizer, AuthResult, DenyAll
 from evse.charging_limits import ChargingLimits, GridSupply
 from evse.clock import Clock
+from evse.diagnostics import Diagnostics, DiagnosticsStatus
 from evse.domain import (
     Authorized,
     AvailabilityChanged,
     Deauthorized,
+    DiagnosticsStatusChanged,
     DomainEvent,
     Fault,
+    FirmwareStatusChanged,
     IdToken,
     IdTokenType,
     MeterSample,
@@ -41,10 +44,18 @@ from evse.domain import (
     TransactionStarted,
     TransactionStopped,
 )
+from evse.firmware_update import FirmwareStatus, FirmwareUpdate
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.iec_machine import IecMachine
 from evse.profile_store import ProfileStore
 from evse.reader_health import ReaderHealth
+from evse.reservations import (
+    EvseState,
+    ReservationEvent,
+    ReservationEventKind,
+    Reservations,
+    domain_event,
+)
 from evse.session_machine import (
     ENDED,
     FAULTED,
@@ -180,7 +191,8 @@ class Station:
         #: OCPP link): a crash is logged, faults, and the task restarts with backoff.
         self.supervisor = Supervisor()
         #: Card readers' health: ReaderFailure on connector 0, never a stop (issue 9).
-        self.reader_health = ReaderHealth(self._publish, self.clock.now)
+        self.reader_health = ReaderHealth(self._publish, self.clock.now,
+                                          lambda: self.operative)
         #: Seconds between temperature samples (own schedule, never behind a meter read).
         self.temperature_poll_s = meter_poll_s
         #: Seconds between alive stamps while a session runs (the PowerLoss stop time).
@@ -198,6 +210,20 @@ class Station:
         #: Profile limits and the shared station budget → each EVSE's offer.
         self.limits = ChargingLimits(self.connectors, self.smart, lambda: self.station_limit_a,
                                      self.timer_clock, self.clock.now, grid)
+        #: The reservations (OCPP 1.6 §3.11, 2.0.1 H01-H04); the adapter sets
+        #: ``accept_reservations`` / ``station_wide_supported`` per its configuration.
+        self.reservations = Reservations(
+            conn=db, clock=self.timer_clock, wall=self.clock.now, evse_ids=list(self.evses),
+            evse_state=self.evse_state, on_event=self._on_reservation_event)
+        #: The reservation id an admitted, waiting authorization will use, by connector id.
+        self._admitted: dict[int, int | None] = {}
+        #: True while new transactions are refused (a firmware install waits for the
+        #: station to be idle).
+        self.transactions_held = False
+        #: The firmware update flow and the diagnostics upload (set by the daemon; None
+        #: where the station has none, e.g. in core tests).
+        self.firmware: FirmwareUpdate | None = None
+        self.diagnostics: Diagnostics | None = None
 
     # -- policies the adapter sets, pushed into every EVSE -----------------------------------
     @property
@@ -299,6 +325,7 @@ class Station:
             self.limits.rebalance()
         if conn is None:
             return
+        self._reservation_follows(conn)
         # A transaction ends when its EVSE leaves the transaction states.
         session = conn.session
         if (session is not None and event.state not in TRANSACTION_STATES
@@ -321,6 +348,60 @@ class Station:
         if conn.session is None and event.state in (IDLE, ENDED):
             # Queued by the machine when it comes from inside a transition.
             self._apply_scheduled(conn)
+
+    # -- reservations (OCPP 1.6 §3.11, §5.13; 2.0.1 H01-H04) ------------------------------
+    def evse_state(self, evse_id: int) -> EvseState:
+        """What an EVSE is, for reservation decisions (its reservation left aside)."""
+        conn = self.evses[evse_id]
+        if conn.state == FAULTED:
+            return EvseState.FAULTED
+        if conn.state == OUT_OF_SERVICE or not conn.operative:
+            return EvseState.UNAVAILABLE
+        if conn.state in (IDLE, RESERVED) and not conn.plugged():
+            return EvseState.FREE
+        return EvseState.OCCUPIED
+
+    def _on_reservation_event(self, event: ReservationEvent) -> None:
+        conn = self.evses.get(event.reservation.evse_id)
+        self._publish(domain_event(event, self.clock.now(),
+                                   None if conn is None else conn.id))
+        if conn is None:
+            return
+        if event.kind is ReservationEventKind.PLACED:
+            self._reservation_follows(conn)
+        elif conn.state == RESERVED and not self.reservations.is_reserved(conn.evse_id):
+            conn.unreserve()
+
+    def _reservation_follows(self, conn: SessionMachine) -> None:
+        """Keep the session state in step with the reservations: an idle EVSE held by a
+        reservation is Reserved (again, e.g. after another user's EV left); a reservation
+        of an EVSE that turned faulted or unavailable is withdrawn."""
+        self.reservations.evse_state_changed(conn.evse_id)
+        if (conn.state == IDLE and conn.pending_id_token is None
+                and self.reservations.is_reserved(conn.evse_id)):
+            conn.reserve()
+
+    # -- firmware update / diagnostics (the engines' ports) ------------------------------
+    def transaction_running(self) -> bool:
+        """True while any EVSE runs a transaction (a firmware install waits for none)."""
+        return any(c.session is not None for c in self.connectors.values())
+
+    def hold_transactions(self, held: bool) -> None:
+        """Refuse new transactions while ``held`` (a firmware install waits for the station
+        to be idle, OCPP 1.6 §3.12); running ones go on."""
+        if held != self.transactions_held:
+            log.warning("new transactions %s", "refused until the firmware is installed"
+                        if held else "allowed again")
+        self.transactions_held = held
+
+    def publish_firmware_status(self, status: FirmwareStatus, request_id: int | None) -> None:
+        """The firmware update flow's status port: published as FirmwareStatusChanged."""
+        self._publish(FirmwareStatusChanged(status, request_id, self.clock.now()))
+
+    def publish_diagnostics_status(self, status: DiagnosticsStatus,
+                                   request_id: int | None) -> None:
+        """The diagnostics upload's status port: published as DiagnosticsStatusChanged."""
+        self._publish(DiagnosticsStatusChanged(status, request_id, self.clock.now()))
 
     def _finished(self, connector_id: int, _task: asyncio.Task[None]) -> None:
         self._finishing.pop(connector_id, None)
@@ -356,6 +437,10 @@ class Station:
         for session in self._sessions.interrupted():
             await self._close_interrupted(session, alive_ts)
         self.limits.start()
+        # Reservations survive a restart (those that expired meanwhile are reported).
+        self.reservations.restore()
+        for conn in self.connectors.values():
+            self._reservation_follows(conn)
         if not poll:
             return
         sup = self.supervisor
@@ -615,6 +700,7 @@ class Station:
             return
         log.info("connector %d: no EV plugged within ConnectionTimeOut", conn.id)
         conn.pending_id_token = None
+        self._admitted.pop(conn.id, None)
         self._publish(Deauthorized(conn.evse_id, conn.id, token, "no EV connected in time",
                                    self.clock.now()))
         if conn.state == PENDING and not conn.plugged():
@@ -625,6 +711,10 @@ class Station:
         token = conn.pending_id_token
         if (token is not None and conn.session is None
                 and self._tx_policy.should_start(conn.facts())):
+            if self.transactions_held:
+                log.info("connector %d: no transaction while a firmware install waits",
+                         conn.id)
+                return
             parent = conn.pending_parent_id_tag
             conn.pending_id_token = None
             self._connection_timers[conn.id].cancel()
@@ -638,6 +728,7 @@ class Station:
             token = other.pending_id_token
             if token is not None and token.value == id_tag:
                 other.pending_id_token = None
+                self._admitted.pop(other.id, None)
                 self._connection_timers[other.id].cancel()
                 self._publish(Deauthorized(other.evse_id, other.id, token, why,
                                            self.clock.now()))
@@ -679,6 +770,7 @@ class Station:
             start_wh = (reading.energy_active_import_wh if reading is not None
                         else conn.last_reading.energy_active_import_wh
                         if conn.last_reading is not None else 0.0)
+            reservation_id = self._admitted.pop(conn.id, None)
             if self.storage_error is not None:
                 return  # Faulted: nothing can be recorded, so no power is offered
             # The session row and what subscribers persist for it (the queued
@@ -690,6 +782,7 @@ class Station:
                     session.id_token_type = id_token.type
                     self._publish(TransactionStarted(conn.id, session.session_id, id_token,
                                                      session.meter_start_wh, now,
+                                                     reservation_id=reservation_id,
                                                      evse_id=conn.evse_id))
                     if reading is not None:
                         self._publish(MeterSample(conn.id, session.session_id, reading,
@@ -705,6 +798,8 @@ class Station:
             conn.begin(session)
             self._sample_origin[conn.id] = self.timer_clock.monotonic()
             self._schedule_sample(conn)
+            if reservation_id is not None:
+                self.reservations.use(reservation_id)
 
     async def _finish_session(
         self, conn: SessionMachine, session: Session, cause: StopCause, by: IdToken | None,
@@ -863,23 +958,37 @@ class Station:
     def _hold_authorization(
         self, token: IdToken, result: AuthResult, connector_id: int | None
     ) -> bool:
+        if self.transactions_held:
+            log.info("idTag %s: no new transaction while a firmware install waits",
+                     token.value)
+            return False
         candidates = [
             c for c in self.connectors.values()
             if (connector_id is None or c.id == connector_id) and c.session is None
-            and c.state in (IDLE, PENDING, ENDED)
+            and c.state in (IDLE, PENDING, ENDED, RESERVED)
             and c.pending_id_token is None
         ]
+        # A reserved EVSE only for its IdToken (or group); station-wide reservations keep
+        # EVSEs free for theirs (OCPP 1.6 §5.13).
+        admissions = {c.id: self.reservations.admit(c.evse_id, token, result.parent_id_tag)
+                      for c in candidates}
+        candidates = [c for c in candidates if admissions[c.id].allowed]
         plugged = [c for c in candidates if c.plugged()]
-        target = plugged[:1] or candidates
+        # The reserved EVSE first, when the IdToken holds a reservation of its own.
+        reserved = [c for c in candidates if c.state == RESERVED]
+        target = plugged[:1] or reserved[:1] or candidates
         if not target:
             log.info("idTag %s authorized but no connector is free", token.value)
             return False
         for conn in target:
+            admitted = admissions[conn.id].reservation
+            self._admitted[conn.id] = (None if admitted is None
+                                       else admitted.reservation_id)
             conn.pending_id_token, conn.pending_parent_id_tag = token, result.parent_id_tag
             self._publish(Authorized(conn.evse_id, conn.id, token, result.source,
                                      result.parent_id_tag, self.clock.now()))
             self._connection_timers[conn.id].start(self.connection_timeout_s)
-            if conn.state in (IDLE, ENDED):
+            if conn.state in (IDLE, ENDED, RESERVED):
                 conn.authorize()
             self._on_plug_ready(conn)
         return True
@@ -1038,11 +1147,11 @@ class Station:
         """Re-emit every EVSE's current session state (after a reconnect)."""
         for conn in self.connectors.values():
             conn.publish()
-        self.reader_health.republish()
 
     def describe(self) -> dict[str, Any]:
         """JSON-able state of every EVSE (with each one's active limit source), the shared
-        budget, the state storage and background tasks."""
+        budget, the state storage, background tasks, the reservations (expiry in UTC epoch
+        s) and the firmware update / diagnostics upload statuses (``evse status``)."""
         connectors = []
         for conn in self.connectors.values():
             state = conn.describe()
@@ -1055,12 +1164,19 @@ class Station:
                             "error": self.storage_error,
                             "unsaved": [what for what, _ in self._unsaved]},
                 "tasks": self.supervisor.describe(),
-                "readers": self.reader_health.describe()}
+                "readers": self.reader_health.describe(),
+                "reservations": [{"reservation_id": r.reservation_id, "evse_id": r.evse_id,
+                                  "expires_at": r.expires_at_s}
+                                 for r in self.reservations.all()],
+                "firmware": None if self.firmware is None else self.firmware.status.value,
+                "diagnostics": None if self.diagnostics is None
+                else self.diagnostics.status.value}
 
     async def close(self) -> None:
         """Stop polling, open every contactor, let the hardware workers finish what they
         were asked (an unlock after the last stop; at most 2 s), then stop them."""
         self._running = False
+        self.reservations.close()
         self._aligned_timer.cancel()
         for timer in self._sample_timers.values():
             timer.cancel()

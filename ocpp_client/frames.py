@@ -179,10 +179,14 @@ class FrameGuard:
         connection: the open WebSocket.
         rules: the version's rules.
         station_id: for the frame log.
+        on_refused: told (with the CALLERROR text) of every frame refused with a
+            CALLERROR, e.g. to record an InvalidMessages security event (rate-limited there).
     """
 
-    def __init__(self, connection: Connection, rules: FrameRules, station_id: str = "") -> None:
+    def __init__(self, connection: Connection, rules: FrameRules, station_id: str = "",
+                 on_refused: Callable[[str], object] | None = None) -> None:
         self._connection = connection
+        self._on_refused = on_refused
         self.rules = rules
         self.station_id = station_id
         #: Unique id of our outstanding CALL (OCPP-J: one at a time), None when none.
@@ -223,6 +227,8 @@ class FrameGuard:
                 self.refused += 1
                 log.warning("refused frame from CSMS (%s: %s): %.120r", error.code,
                             error.description, raw)
+                if self._on_refused is not None:
+                    self._on_refused(f"{error.code}: {error.description}")
                 await self._send_error(error)
 
     async def send(self, message: str) -> None:

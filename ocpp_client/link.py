@@ -8,8 +8,11 @@ reconnect forever with the ``websockets`` library's exponential backoff (jittere
 delay). Version specifics come in through :class:`VersionLink`.
 
 TLS and HTTP Basic authentication (OCPP 1.6 Security Whitepaper profiles 1–3) plug in as
+:attr:`LinkSettings.security` (:class:`ConnectSecurity`: asked for the URL, ``ssl`` context
+and headers before every connect, told whether it worked), or statically as
 :attr:`LinkSettings.ssl` (an ``ssl.SSLContext`` for ``wss://``) and
 :attr:`LinkSettings.headers` (called at every connect, e.g. an ``Authorization`` header).
+:meth:`LinkKeeper.reconnect` closes the link so that new credentials take effect.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 
 import websockets
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from websockets.asyncio.client import connect
 from websockets.client import backoff
 from websockets.exceptions import WebSocketException
 
@@ -31,8 +35,10 @@ from evse.config import redact_url
 
 log = logging.getLogger(__name__)
 
-#: Errors that end one connection (and start the reconnect wait).
-LINK_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
+#: Errors that end one connection (and start the reconnect wait). EOFError: websockets 13's
+#: asyncio client when the CSMS closes before its HTTP response (a refused TLS 1.3 client
+#: certificate); later versions wrap it in InvalidMessage.
+LINK_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException, EOFError)
 #: Longest wait before a BootNotification retry, s (a CSMS interval above is capped).
 MAX_BOOT_RETRY_S = 86_400
 #: BootNotification retry wait when the CSMS gives none (interval 0), s.
@@ -51,6 +57,39 @@ class BootAnswer:
 
 
 @dataclass(frozen=True)
+class ConnectOptions:
+    """How to open one connection: the endpoint (scheme per security profile), the TLS
+    context (None for ``ws://``), the handshake headers, and what the security side needs
+    back in :meth:`ConnectSecurity.connected` / :meth:`ConnectSecurity.failed`."""
+
+    url: str
+    ssl: ssl.SSLContext | None
+    headers: Mapping[str, str]
+    attempt: Any = None
+
+
+class ConnectSecurity(Protocol):
+    """Consulted around every connect (security profiles, credentials, certificates)."""
+
+    def prepare(self, url: str) -> ConnectOptions:
+        """Options for connecting to ``url`` (LinkSettings.url).
+
+        Raises:
+            ValueError / OSError: nothing to connect with (a key, root or certificate is
+                missing or unreadable); the link retries after the backoff delay.
+        """
+        ...
+
+    def connected(self, options: ConnectOptions, ws: Any) -> None:
+        """The WebSocket opened (commit what the attempt tried)."""
+        ...
+
+    def failed(self, options: ConnectOptions, exc: BaseException) -> None:
+        """Opening the WebSocket failed with ``exc`` (roll back, log a security event)."""
+        ...
+
+
+@dataclass(frozen=True)
 class LinkSettings:
     """How to reach the CSMS.
 
@@ -66,6 +105,7 @@ class LinkSettings:
         open_timeout_s: WebSocket opening handshake timeout, s.
         close_timeout_s: closing handshake timeout, s (a stalled link must not hold the
             reconnect up for long).
+        security: consulted around every connect; replaces ``ssl`` and ``headers``.
     """
 
     url: str
@@ -77,6 +117,7 @@ class LinkSettings:
     headers: Callable[[], Mapping[str, str]] | None = None
     open_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
+    security: ConnectSecurity | None = None
 
 
 class VersionLink(Protocol):
@@ -132,6 +173,8 @@ class LinkKeeper:
         self.cp: Any = None
         self._online = asyncio.Event()
         self._interval_changed = asyncio.Event()
+        self._ws: Any = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def interval_changed(self) -> None:
         """The heartbeat interval changed: the wait for the next Heartbeat is measured
@@ -148,15 +191,34 @@ class LinkKeeper:
         s = self.settings
         return backoff(s.reconnect_min_s, s.reconnect_min_s, s.reconnect_max_s)
 
-    def _connect(self) -> Any:
+    def reconnect(self) -> None:
+        """Close the current connection (if any); the link reconnects after the backoff
+        floor, with whatever credentials :attr:`LinkSettings.security` gives then."""
+        ws = self._ws
+        if ws is not None:
+            # Kept until done: the loop holds tasks only weakly (a collected close would
+            # leave the old credentials in use).
+            task = asyncio.get_running_loop().create_task(ws.close(1000, "reconnecting"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def _options(self) -> ConnectOptions:
+        s = self.settings
+        if s.security is not None:
+            return s.security.prepare(s.url)
+        return ConnectOptions(s.url, s.ssl, dict(s.headers()) if s.headers else {})
+
+    def _connect(self, options: ConnectOptions) -> Any:
         s = self.settings
         kwargs: dict[str, Any] = {}
-        if s.ssl is not None:
-            kwargs["ssl"] = s.ssl
-        if s.headers is not None:
-            kwargs["additional_headers"] = dict(s.headers())
-        return websockets.connect(
-            s.url,
+        if options.ssl is not None:
+            kwargs["ssl"] = options.ssl
+        if options.headers:
+            kwargs["additional_headers"] = dict(options.headers)
+        # The asyncio client (websockets ≥ 13; on 13.x ``websockets.connect`` is still the
+        # legacy one, which spells the header option differently).
+        return connect(
+            options.url,
             subprotocols=[websockets.Subprotocol(s.subprotocol)],
             ping_interval=self.version.ping_interval() or None,
             open_timeout=s.open_timeout_s,
@@ -169,20 +231,35 @@ class LinkKeeper:
         """Keep the link up forever (cancel to stop)."""
         url = redact_url(self.settings.url)  # as logs show it: basic-auth password masked
         delays = self._backoff()
+        security = self.settings.security
         while True:
             self.state = "connecting"
+            opened = False
             try:
-                async with self._connect() as ws:
+                options = self._options()
+            except (ValueError, OSError) as exc:
+                log.error("CSMS link %s: cannot connect: %s", url, exc)
+                await asyncio.sleep(next(delays))
+                continue
+            try:
+                async with self._connect(options) as ws:
+                    opened = True
+                    self._ws = ws
                     delays = self._backoff()
+                    if security is not None:
+                        security.connected(options, ws)
                     log.info("connected to CSMS %s", url)
                     await self._serve(ws)
             except LINK_ERRORS as exc:
+                if security is not None and not opened:
+                    security.failed(options, exc)
                 log.warning("CSMS link %s: %s", url, exc or type(exc).__name__)
             except (OCPPError, UnknownCallErrorCodeError) as exc:
                 log.error("CSMS answered BootNotification with %s: reconnecting", exc)
             except Exception:  # a bug must not end the link for good
                 log.exception("CSMS link %s: unexpected error", url)
             finally:
+                self._ws = None
                 self._go_offline()
             delay = next(delays)
             log.info("reconnecting in %.1f s", delay)

@@ -17,10 +17,12 @@ import contextlib
 import itertools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import websockets
@@ -118,9 +120,36 @@ class CsmsChargePoint(ChargePoint):
                   ) -> call_result.StatusNotification:
         return call_result.StatusNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="UnknownVendorId")
+
+    # -- 1.6 security extensions (whitepaper ed. 3) ----------------------------------------
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **_: Any
+                          ) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str) -> call_result.SignCertificate:
+        return call_result.SignCertificate(status="Accepted")
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, status: str, **_: Any) -> call_result.LogStatusNotification:
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, status: str, **_: Any
+                                  ) -> call_result.SignedFirmwareStatusNotification:
+        return call_result.SignedFirmwareStatusNotification()
 
 
 class DevCsms:
@@ -128,8 +157,14 @@ class DevCsms:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9000,
                  accept_tags: tuple[str, ...] = ("DEMO01",),
-                 on_frame: Callable[[Frame], None] | None = None) -> None:
+                 on_frame: Callable[[Frame], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 authorization: str | None = None) -> None:
+        """``ssl_context``: serve wss:// (security profiles 2 and 3); ``authorization``:
+        the only HTTP ``Authorization`` header accepted (profiles 1 and 2; others get 401)."""
         self.host, self.port = host, port
+        self.ssl_context = ssl_context
+        self.authorization = authorization
         self.accept_tags = set(accept_tags)
         self.blocked_tags: set[str] = set()
         #: Action → how many of its next CALLs to answer with a CALLERROR (InternalError).
@@ -201,11 +236,19 @@ class DevCsms:
             if self.stations.get(station_id) is cp:
                 del self.stations[station_id]
 
+    def _check_auth(self, connection: Any, request: Any) -> Any:
+        if self.authorization is None:
+            return None
+        if request.headers.get("Authorization") != self.authorization:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        return None
+
     async def start(self) -> None:
         # The new asyncio server (connection.request): websockets.serve is it from 14 on; on
         # 13.x (pyproject's floor) that name is still the legacy server.
         self._server = await serve(
-            self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")])
+            self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")],
+            ssl=self.ssl_context, process_request=self._check_auth)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

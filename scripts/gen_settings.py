@@ -43,10 +43,12 @@ TARGETS: dict[str, tuple[str, list[Schema]]] = {
         [SCHEMA["properties"]["hardware"], SCHEMA["properties"]["connector"]["items"]],
     ),
     "evse/settings.py": (
-        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``.\n\n"
+        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``,\n"
+        "``[security]``.\n\n"
         "``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked "
         "against the\nschema by the tests); the hardware tables are in :mod:`hal.settings`.",
-        [SCHEMA["properties"][k] for k in ("station", "ocpp", "logging", "system")],
+        [SCHEMA["properties"][k] for k in ("station", "ocpp", "logging", "system",
+                                                   "security")],
     ),
 }
 
@@ -126,7 +128,14 @@ def _class(name: str, node: Schema, classes: dict[str, Schema]) -> list[str]:
             kind += " | None"
         out.append("")
         out.extend(_comment(sub))
-        out.append(f"    {key}: {kind}" + (f" = {default}" if default is not None else ""))
+        line = f"    {key}: {kind}" + (f" = {default}" if default is not None else "")
+        if len(line) > 100 and isinstance(sub.get("default"), list):
+            # A long list default: one item per line (the house line length is 100).
+            out.append(f"    {key}: {kind} = (")
+            out.extend(f"        {_lit(v)}," for v in sub["default"])
+            out.append("    )")
+        else:
+            out.append(line)
     return out
 
 

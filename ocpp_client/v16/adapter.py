@@ -46,6 +46,10 @@ from ocpp_client.link import BootAnswer, LinkKeeper, LinkSettings
 from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import DropMessage, OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage, TransactionIds
+from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.log_redaction import redact_websockets_logs
+from ocpp_client.security.profiles import check_url_scheme
+from ocpp_client.security.secret_files import check_secret_file
 from ocpp_client.v16.charge_point import ChargePoint16, frame_rules
 from ocpp_client.v16.charging_commands import SmartCharging16
 from ocpp_client.v16.commands import StationCommands16
@@ -53,6 +57,7 @@ from ocpp_client.v16.configuration import Configuration, check_toml_defaults
 from ocpp_client.v16.events import EventMapper16
 from ocpp_client.v16.mapping import AUTH_STATUS
 from ocpp_client.v16.meter_values import shift_timestamps
+from ocpp_client.v16.security import Security16, security_paths
 from ocpp_client.v16.transaction_data import TransactionData
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,9 @@ _CALLS: dict[str, Any] = {
     "StartTransaction": call.StartTransaction,
     "StopTransaction": call.StopTransaction,
     "MeterValues": call.MeterValues,
+    "SecurityEventNotification": call.SecurityEventNotification,
+    "FirmwareStatusNotification": call.FirmwareStatusNotification,
+    "DiagnosticsStatusNotification": call.DiagnosticsStatusNotification,
 }
 
 #: Longest frame accepted from the CSMS, bytes (the ``websockets`` default frame limit).
@@ -69,14 +77,34 @@ MAX_FRAME_BYTES = 1024 * 1024
 
 
 def check_config(config: Config) -> list[str]:
-    """Adapter-specific config problems (``[ocpp.configuration]`` keys), file-prefixed."""
-    return [f"{config.path}: {e}" for e in check_toml_defaults(config.ocpp.configuration)]
+    """Adapter-specific config problems, file-prefixed: ``[ocpp.configuration]`` keys, the
+    ``[ocpp] url`` scheme against SecurityProfile (1: ws://, 2 and 3: wss://) and the
+    ``[security]`` files (present; key files 0600)."""
+    errors = check_toml_defaults(config.ocpp.configuration)
+    profile = config.ocpp.configuration.get("SecurityProfile", 0)
+    if not errors and isinstance(profile, int):
+        problem = check_url_scheme(profile, config.ocpp_url)
+        if problem:
+            errors.append(problem)
+    for name, path in security_paths(config).items():
+        if path is None:
+            continue
+        try:
+            if name in ("authorization_key_file", "client_key"):
+                check_secret_file(path)
+            elif not path.is_file():
+                raise FileNotFoundError(f"{path}: no such file")
+        except OSError as exc:
+            errors.append(f"security.{name}: {exc}")
+    return [f"{config.path}: {e}" for e in errors]
 
 
 def auth_settings(configuration: Configuration) -> AuthSettings:
-    """The authorization policy's switches from the 1.6 keys (§9.1, §9.2)."""
+    """The authorization policy's switches from the 1.6 keys (§9.1, §9.2); no local list
+    when the LocalAuthListManagement profile is switched off."""
     return AuthSettings(
-        local_list_enabled=configuration.get_bool("LocalAuthListEnabled"),
+        local_list_enabled=("LocalAuthListManagement" in configuration.feature_profiles
+                            and configuration.get_bool("LocalAuthListEnabled")),
         cache_enabled=configuration.get_bool("AuthorizationCacheEnabled"),
         local_pre_authorize=configuration.get_bool("LocalPreAuthorize"),
         local_authorize_offline=configuration.get_bool("LocalAuthorizeOffline"),
@@ -95,6 +123,10 @@ class Ocpp16Adapter:
         db: the state database (queue, transaction ids, cache, configuration keys).
         ssl_context: TLS context for ``wss://`` (None: the ``websockets`` default).
         headers: extra handshake headers (e.g. HTTP Basic authentication).
+
+    Without ``ssl_context`` and ``headers`` the link is secured by the SecurityProfile key
+    and ``[security]`` (:class:`~ocpp_client.v16.security.Security16`); with either, they
+    are used as given (tests, special set-ups) and SecurityProfile is not applied.
     """
 
     def __init__(self, station: Station, config: Config, db: sqlite3.Connection,
@@ -108,6 +140,7 @@ class Ocpp16Adapter:
         self.configuration = Configuration(
             db, config.ocpp.configuration,
             fixed={"NumberOfConnectors": len(station.connectors)},
+            feature_profiles=config.ocpp.feature_profiles,
         )
         self._clock = station.clock
         self.outbox = Outbox(
@@ -125,13 +158,8 @@ class Ocpp16Adapter:
         self._db = db
         self._live: asyncio.Queue[Any] = asyncio.Queue()
         self._start_delivered = asyncio.Event()
-        self.link = LinkKeeper(LinkSettings(
-            url=self.url, subprotocol="ocpp1.6",
-            reconnect_min_s=config.ocpp.reconnect_min_s,
-            reconnect_max_s=config.ocpp.reconnect_max_s,
-            max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
-            headers=(lambda: headers) if headers else None,
-        ), self)
+        # The Authorization header must never reach a log line (issue 13).
+        redact_websockets_logs()
         self.events = EventMapper16(station, config, self.configuration, self.outbox,
                                     self._clock, lambda: self.online, self._live,
                                     TransactionData(db, self._clock.run_id))
@@ -142,6 +170,21 @@ class Ocpp16Adapter:
             queue_meter_values=self.events.queue_meter_values,
             send_station_status=lambda: self._live.put_nowait(
                 self.events.station_status_call()))
+        self.security = Security16(
+            config, self.url, self.configuration, db, self.outbox, self._clock,
+            self.commands, current_cp=lambda: self.cp, reconnect=lambda: self.link.reconnect())
+        static = ssl_context is not None or bool(headers)
+        self.link = LinkKeeper(LinkSettings(
+            url=self.url, subprotocol="ocpp1.6",
+            reconnect_min_s=config.ocpp.reconnect_min_s,
+            reconnect_max_s=config.ocpp.reconnect_max_s,
+            max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
+            headers=(lambda: headers) if headers else None,
+            security=None if static else self.security.connect,
+        ), self)
+        self.commands.feature_profiles = self.configuration.feature_profiles
+        self.commands.send_call = self._send_now
+        self.commands.queue_call = self.events.queue_call
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         #: Smart Charging (SetChargingProfile, ClearChargingProfile, GetCompositeSchedule).
         self.smart = SmartCharging16(station, self.configuration, self.transactions)
@@ -159,7 +202,12 @@ class Ocpp16Adapter:
 
     @on_reset.setter
     def on_reset(self, hook: Any) -> None:
-        self.commands.on_reset = hook
+        def reset(kind: str) -> None:
+            # Logged and queued before the daemon goes down (sent after the restart).
+            self.security.record(SecurityEventType.RESET_OR_REBOOT, f"Reset {kind}")
+            if hook is not None:
+                hook(kind)
+        self.commands.on_reset = reset
 
     @property
     def clock(self) -> Clock:
@@ -188,7 +236,9 @@ class Ocpp16Adapter:
         """JSON-able link state for ``evse status``."""
         return {"state": self.link.state, "url": self.url_shown, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
-                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced}
+                "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
+                "security_profile": int(self.security.switch.active),
+                "security_log_entries": len(self.security.events.log)}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId the CSMS gave local session ``session_id``, as text."""
@@ -196,7 +246,10 @@ class Ocpp16Adapter:
         return None if transaction_id is None else str(transaction_id)
 
     async def run(self) -> None:
-        """Keep the link up forever (cancel to stop)."""
+        """Keep the link up forever (cancel to stop); StartupOfTheDevice is logged (and
+        queued) first."""
+        self.security.record(SecurityEventType.STARTUP_OF_THE_DEVICE,
+                             f"firmware {__version__}")
         await self.link.run()
 
     async def close(self) -> None:
@@ -206,6 +259,7 @@ class Ocpp16Adapter:
             await asyncio.sleep(0.05)
         self.outbox.flush()
         self.commands.cancel_all()
+        self.security.cancel_all()
 
     def _apply_configuration(self) -> None:
         self.station.connection_timeout_s = float(self.configuration.get_int("ConnectionTimeOut"))
@@ -221,6 +275,12 @@ class Ocpp16Adapter:
             "StopTransactionOnEVSideDisconnect"))
         self.station.unlock_on_ev_disconnect = self.configuration.get_bool(
             "UnlockConnectorOnEVSideDisconnect")
+        # Reservation profile (§3.11, §9.4): off → every request would be Rejected (the
+        # handlers answer NotSupported before it gets there).
+        reservations = self.station.reservations
+        reservations.accept_reservations = "Reservation" in self.configuration.feature_profiles
+        reservations.station_wide_supported = self.configuration.get_bool(
+            "ReserveConnectorZeroSupported")
 
     # -- authorization port (evse.authorization.Authorizer) -------------------------------
     async def authorize(self, id_token: IdToken | str) -> AuthResult:
@@ -245,10 +305,11 @@ class Ocpp16Adapter:
     def open_charge_point(self, ws: Any) -> ChargePoint16:
         """The guarded 1.6 ChargePoint over ``ws``."""
         guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
-                                          validator=lambda _a: None), self.config.station_id)
+                                          validator=lambda _a: None), self.config.station_id,
+                           on_refused=self.security.events.invalid_message)
         cp = ChargePoint16(self.config.station_id, guard, self.commands, self.configuration,
                            self.auth, response_timeout=self.config.ocpp.call_timeout_s,
-                           smart=self.smart)
+                           smart=self.smart, security=self.security)
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
 
@@ -307,6 +368,12 @@ class Ocpp16Adapter:
         if cp is not None:
             await cp.call(self._boot_call())
 
+    async def _send_now(self, payload: Any) -> None:
+        """Send a CALL on the current connection, not queued (a triggered status)."""
+        cp = self.cp
+        if cp is not None:
+            await cp.call(payload)
+
     async def _triggered_heartbeat(self) -> None:
         cp = self.cp
         if cp is not None:
@@ -316,7 +383,7 @@ class Ocpp16Adapter:
         """Synchronize the core's clock with a CSMS ``currentTime`` (§4.2, §4.6)."""
         csms = parse_expiry(current_time)
         if csms is not None:
-            self.clock.sync(csms)
+            self.security.clock_synchronized(self.clock.sync(csms))
 
     def _clock_corrected(self, correction_s: float) -> None:
         """First CSMS time of this run: shift queued timestamps stamped before it."""

@@ -11,6 +11,7 @@ Timestamps come from the core's clock, which the CSMS time synchronizes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,9 @@ from evse.clock import Clock
 from evse.config import Config
 from evse.domain import (
     AvailabilityChanged,
+    DiagnosticsStatusChanged,
     DomainEvent,
+    FirmwareStatusChanged,
     MeterSample,
     PowerSupplyChanged,
     ReadingContext,
@@ -39,6 +42,7 @@ from ocpp_client.queue import (
     KIND_STOP,
     Outbox,
 )
+from ocpp_client.v16 import firmware as v16_firmware
 from ocpp_client.v16.meter_values import energy_value, iso_timestamp, meter_value
 from ocpp_client.v16.transaction_data import TransactionData
 
@@ -91,12 +95,16 @@ class EventMapper16:
             if self._online():
                 self._live.put_nowait(self.station_status_call())
         elif isinstance(event, TransactionStarted):
-            self.outbox.put("StartTransaction", {
+            start: dict[str, Any] = {
                 "connector_id": event.connector_id,
                 "id_tag": event.id_tag,
                 "meter_start": event.meter_start_wh,
                 "timestamp": iso_timestamp(event.timestamp),
-            }, event.connector_id, event.session_id, KIND_START, synced)
+            }
+            if event.reservation_id is not None:
+                start["reservation_id"] = event.reservation_id  # §5.13: it is used
+            self.outbox.put("StartTransaction", start, event.connector_id, event.session_id,
+                            KIND_START, synced)
         elif isinstance(event, MeterSample):
             self.queue_meter_values(event)
         elif isinstance(event, TransactionStopped):
@@ -123,6 +131,24 @@ class EventMapper16:
                 payload["transaction_data"] = data
             self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
                             KIND_STOP, synced)
+        elif isinstance(event, FirmwareStatusChanged):
+            # A signed update (request id set) is reported by the security profile's
+            # SignedFirmwareStatusNotification instead.
+            if event.request_id is None:
+                self.queue_call(v16_firmware.firmware_status_notification(event.status))
+        elif isinstance(event, DiagnosticsStatusChanged) and event.request_id is None:
+            self.queue_call(v16_firmware.diagnostics_status_notification(event.status))
+
+    def queue_call(self, payload: Any) -> None:
+        """Queue a FirmwareStatusNotification / DiagnosticsStatusNotification (OCPP 1.6 §4.4,
+        §4.5) durably, station-wide (connector 0): a status reached while offline, or the
+        Installed after the install reboot, reaches the CSMS once the link is up. None
+        (a status 1.6 does not report) is ignored."""
+        if payload is None:
+            return
+        fields = {k: v for k, v in dataclasses.asdict(payload).items() if v is not None}
+        self.outbox.put(type(payload).__name__, fields, 0, None, KIND_OTHER,
+                        self.clock.synced)
 
     def _phases(self, connector_id: int) -> int:
         for conn in self.config.connectors:
@@ -166,10 +192,14 @@ class EventMapper16:
 
     def station_status_call(self) -> call.StatusNotification:
         """Connector 0's StatusNotification: Unavailable while the station as a whole is
-        out of service (ChangeAvailability connectorId 0, §5.2), else Available."""
+        out of service (ChangeAvailability connectorId 0, §5.2), else Available; errorCode
+        ReaderFailure while a card reader fails (§7.6), else NoError."""
+        reader = self.station.reader_health
         return call.StatusNotification(
-            connector_id=0, error_code="NoError",
+            connector_id=0,
+            error_code=mapping.ERROR_CODE[reader.fault] if reader.fault else "NoError",
             status="Available" if self.station.operative else "Unavailable",
+            info=reader.info[:50] or None,
             timestamp=iso_timestamp(self.clock.now()))
 
     def status_call(self, event: SessionStateChanged) -> call.StatusNotification:

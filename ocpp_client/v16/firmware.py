@@ -29,7 +29,7 @@ from evse.firmware_update import (
     FirmwareUpdateBusy,
     FirmwareUpdateRequest,
 )
-from ocpp_client.v16.configuration import KeyDef
+from ocpp_client.configuration import KeyDef
 from ocpp_client.v16.meter_values import parse_timestamp
 
 log = logging.getLogger(__name__)
