@@ -71,9 +71,19 @@ async def test_reader_failure_on_connector_0_while_charging_goes_on(
         text = (await asyncio.wait_for(cli.communicate(), 30))[0].decode()
         assert f"card reader {device.link} FAILING" in text, text
 
+        # After a reconnect, connector 0's first status still says ReaderFailure.
+        boots = len(csms.actions("BootNotification"))
+        reported = len(station_statuses(csms, 0))
+        assert daemon.adapter is not None
+        daemon.adapter.link.reconnect()
+        await csms.wait_for(lambda: len(csms.actions("BootNotification")) > boots
+                            and len(station_statuses(csms, 0)) > reported)
+        assert station_statuses(csms, 0)[reported] == ("Available", "ReaderFailure")
+
         pty = device.plug()
         await csms.wait_for(lambda: station_statuses(csms, 0)[-1] == ("Available", "NoError"))
-        assert [s[1] for s in station_statuses(csms, 0)].count("ReaderFailure") == 1
+        assert station_statuses(csms, 0)[-2:] == [("Available", "ReaderFailure"),
+                                                  ("Available", "NoError")]
         pty.write(f"{CARD}\n".encode())  # the same card again stops its transaction
         stop = (await csms.wait_for(lambda: csms.actions("StopTransaction")))[0]
         assert stop["reason"] == "Local" and stop["idTag"] == CARD
