@@ -183,7 +183,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         station = self.station
         for reader in self.board.id_readers:
-            reader.add_listener(lambda tag: station.on_card_hw(loop, tag))
+            station.attach_id_reader(reader)  # cards, and its health (ReaderFailure)
             reader.start()
         if self.board.power_fail is not None:
             self.board.power_fail.add_listener(

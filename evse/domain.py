@@ -79,6 +79,8 @@ class Fault(enum.Enum):
     #: The board's interlock inhibited the contactor for a cause the core has no input of
     #: its own for: a dead safety input (liveness) or a pilot co-processor fault.
     INTERLOCK = "interlock"
+    #: A card reader cannot read (station-wide, EVSE 0): reported only, never stops power.
+    READER = "reader"
 
 
 class StopCause(enum.Enum):

@@ -48,6 +48,7 @@ from evse.firmware_update import FirmwareStatus, FirmwareUpdate
 from evse.iec61851 import Iec61851Settings, MeterFailurePolicy, RcdSelfTest
 from evse.iec_machine import IecMachine
 from evse.profile_store import ProfileStore
+from evse.reader_health import ReaderHealth
 from evse.reservations import (
     EvseState,
     ReservationEvent,
@@ -73,6 +74,7 @@ from evse.timers import Clock as TimerClock
 from evse.timers import LoopClock, Timer
 from evse.tx_policy import TxPoint, TxPolicy
 from hal.board import Board
+from hal.id_reader import IdReader
 from hal.meter import MeterReading, PowerMeterFailure
 
 log = logging.getLogger(__name__)
@@ -188,6 +190,9 @@ class Station:
         #: Runs the meter poll, temperature, sampler and alive stamp (and the daemon's
         #: OCPP link): a crash is logged, faults, and the task restarts with backoff.
         self.supervisor = Supervisor()
+        #: Card readers' health: ReaderFailure on connector 0, never a stop (issue 9).
+        self.reader_health = ReaderHealth(self._publish, self.clock.now,
+                                          lambda: self.operative)
         #: Seconds between temperature samples (own schedule, never behind a meter read).
         self.temperature_poll_s = meter_poll_s
         #: Seconds between alive stamps while a session runs (the PowerLoss stop time).
@@ -906,6 +911,12 @@ class Station:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._spawn, self.present_card(id_tag))
 
+    def attach_id_reader(self, reader: IdReader) -> None:
+        """Take cards from ``reader`` and report its health (call on the loop)."""
+        loop = asyncio.get_running_loop()
+        reader.add_listener(lambda tag: self.on_card_hw(loop, tag))
+        self.reader_health.attach(reader)
+
     async def present_card(self, id_token: str | IdToken) -> None:
         """A user presents ``id_token`` (a plain value is an ISO 14443 card UID): stop
         their transaction, or authorize and start one.
@@ -1192,6 +1203,7 @@ class Station:
                             "error": self.storage_error,
                             "unsaved": [what for what, _ in self._unsaved]},
                 "tasks": self.supervisor.describe(),
+                "readers": self.reader_health.describe(),
                 "reservations": [{"reservation_id": r.reservation_id, "evse_id": r.evse_id,
                                   "expires_at": r.expires_at_s}
                                  for r in self.reservations.all()],

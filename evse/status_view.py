@@ -94,6 +94,10 @@ def _station_lines(status: dict[str, Any]) -> list[str]:
         if task.get("failing"):
             lines.append(f"  task {name} failing ({task.get('failures', '?')} failures): "
                          f"{task.get('last_error')}")
+    for reader in status.get("readers") or []:  # a failing card reader: charging goes on
+        if not reader.get("healthy", True):
+            lines.append(f"  card reader {reader.get('device', reader.get('reader'))} FAILING "
+                         f"({reader.get('failures', '?')} failures): {reader.get('last_error')}")
     budget = status.get("load_balancing")
     if budget:
         waiting = ", ".join(str(c) for c in budget.get("waiting", [])) or "none"

@@ -192,10 +192,14 @@ class EventMapper16:
 
     def station_status_call(self) -> call.StatusNotification:
         """Connector 0's StatusNotification: Unavailable while the station as a whole is
-        out of service (ChangeAvailability connectorId 0, §5.2), else Available."""
+        out of service (ChangeAvailability connectorId 0, §5.2), else Available; errorCode
+        ReaderFailure while a card reader fails (§7.6), else NoError."""
+        reader = self.station.reader_health
         return call.StatusNotification(
-            connector_id=0, error_code="NoError",
+            connector_id=0,
+            error_code=mapping.ERROR_CODE[reader.fault] if reader.fault else "NoError",
             status="Available" if self.station.operative else "Unavailable",
+            info=reader.info[:50] or None,
             timestamp=iso_timestamp(self.clock.now()))
 
     def status_call(self, event: SessionStateChanged) -> call.StatusNotification:

@@ -56,6 +56,7 @@ ERROR_CODE: dict[Fault, ErrorCode] = {
     Fault.LOCK: ErrorCode.connector_lock_failure,
     Fault.STATION: ErrorCode.other_error,
     Fault.INTERLOCK: ErrorCode.other_error,
+    Fault.READER: ErrorCode.reader_failure,  # on connector 0, status stays Available
 }
 
 #: Neutral stop cause → Reason (§7.39); :attr:`StopCause.FAULT` is refined by
