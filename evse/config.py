@@ -32,7 +32,13 @@ from jsonschema.exceptions import ValidationError
 
 from evse.config_schema import SCHEMA, Schema
 from evse.iec61851 import Iec61851Settings
-from evse.settings import LoggingSettings, OcppSettings, StationSettings, SystemSettings
+from evse.settings import (
+    LoggingSettings,
+    Ocpp201Settings,
+    OcppSettings,
+    StationSettings,
+    SystemSettings,
+)
 from hal.settings import ConnectorSettings, HardwareSettings
 
 #: A configuration file larger than this is refused (a TOML config is a few kB), bytes.
@@ -67,6 +73,8 @@ class Config:
     system: SystemSettings
     state_dir: Path
     control_socket: Path
+    #: ``[ocpp201]``: OCPP 2.0.1 variable defaults (used when ``[ocpp] version = "2.0.1"``).
+    ocpp201: Ocpp201Settings = dataclasses.field(default_factory=Ocpp201Settings)
 
     @property
     def station_id(self) -> str:
@@ -505,4 +513,5 @@ def load_config(path: str | Path) -> Config:
         system=typed(SystemSettings, raw["system"]),
         state_dir=state_dir,
         control_socket=socket,
+        ocpp201=typed(Ocpp201Settings, raw["ocpp201"]),
     )

@@ -94,10 +94,38 @@ def _baseline(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
 
+#: The OCPP 2.0.1 device model's table: a copy of
+#: ``ocpp_client.v201.device_model.CREATE_TABLE_SQL`` (evse may not import ocpp_client; a test
+#: keeps the two equal).
+OCPP201_VARIABLES_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_variable_attributes ("
+    " component TEXT NOT NULL, component_instance TEXT NOT NULL,"
+    " evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
+    " variable TEXT NOT NULL, variable_instance TEXT NOT NULL,"
+    " attribute TEXT NOT NULL, value TEXT, toml_default TEXT,"
+    " PRIMARY KEY (component, component_instance, evse_id, connector_id, variable,"
+    " variable_instance, attribute))"
+)
+
+#: The OCPP 2.0.1 transactions: a copy of
+#: ``ocpp_client.v201.transactions.CREATE_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_TRANSACTIONS_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_transactions ("
+    " transaction_id TEXT PRIMARY KEY, evse_id INTEGER NOT NULL,"
+    " connector_id INTEGER NOT NULL, session_id INTEGER, next_seq_no INTEGER NOT NULL,"
+    " open INTEGER NOT NULL, remote_start_id INTEGER, started REAL NOT NULL)"
+)
+
+#: The OCPP 2.0.1 boot reason after a reset: a copy of
+#: ``ocpp_client.v201.adapter.BOOT_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_BOOT_SQL = "CREATE TABLE IF NOT EXISTS ocpp201_boot (key TEXT PRIMARY KEY, value TEXT)"
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
+    Migration(2, "ocpp 2.0.1 device model", (OCPP201_VARIABLES_SQL,)),
+    Migration(3, "ocpp 2.0.1 transactions", (OCPP201_TRANSACTIONS_SQL, OCPP201_BOOT_SQL)),
 )
 
 #: The schema version this code writes.

@@ -1,0 +1,184 @@
+"""Whole OCPP 2.0.1 sessions: the daemon with ``[ocpp] version = "2.0.1"`` and the simulator
+against the ``ocpp`` library's 2.0.1 central system on loopback (schema validation on both
+sides): BootNotification, StatusNotification, Authorize and TransactionEvents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dev_csms import DevCsms
+from ocpp.v201 import call
+
+from evse.daemon import Daemon
+
+from .rig import event_types, events, start_daemon, statuses
+
+
+@pytest.fixture
+async def csms201() -> AsyncIterator[DevCsms]:
+    server = DevCsms(port=0, accept_tags=("DEMO01", "TAG-A"), version="2.0.1")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def run201(tmp_path: Path, csms201: DevCsms) -> AsyncIterator[Any]:
+    started: list[Daemon] = []
+
+    async def start(**kwargs: Any) -> Daemon:
+        daemon = await start_daemon(tmp_path, f"ws://127.0.0.1:{csms201.port}/", **kwargs)
+        started.append(daemon)
+        await csms201.wait_for(lambda: "CP-201" in csms201.stations
+                               and csms201.actions("StatusNotification"))
+        return daemon
+
+    yield start
+    for daemon in started:
+        await daemon.shutdown()
+
+
+def sim_of(daemon: Daemon) -> Any:
+    assert daemon.board is not None and daemon.board.simulator is not None
+    return daemon.board.simulator
+
+
+def energy_wh(daemon: Daemon) -> float:
+    return float(sim_of(daemon).describe()["1"]["energy_wh"])
+
+
+def register_wh(event: dict[str, Any], context: str) -> float:
+    for mv in event.get("meterValue", []):
+        for sv in mv["sampledValue"]:
+            if sv["measurand"] == "Energy.Active.Import.Register" and sv["context"] == context:
+                return float(sv["value"])
+    raise AssertionError(f"no {context} energy in {event}")
+
+
+async def test_card_session_as_transaction_events(csms201: DevCsms, run201: Any) -> None:
+    daemon = await run201()
+    sim = sim_of(daemon)
+    boot = csms201.actions("BootNotification")
+    assert boot[0]["reason"] == "PowerUp"
+    assert boot[0]["chargingStation"]["vendorName"]
+    await csms201.wait_for(lambda: "Available" in statuses(csms201))
+    before = energy_wh(daemon)
+
+    sim.plug(1, 16.0, 3)
+    await csms201.wait_for(lambda: "Occupied" in statuses(csms201))
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: sum(e["triggerReason"] == "MeterValuePeriodic"
+                                       for e in events(csms201)) >= 2)
+    sim.unplug(1)
+    await csms201.wait_for(lambda: any(e["eventType"] == "Ended" for e in events(csms201)))
+    after = energy_wh(daemon)
+
+    assert csms201.actions("Authorize")[0]["idToken"] == {"idToken": "DEMO01",
+                                                           "type": "ISO14443"}
+    evs = events(csms201)
+    started, ended = evs[0], evs[-1]
+    # Default TxStartPoint PowerPathClosed: Started when the contactor closes.
+    assert (started["eventType"], started["triggerReason"]) == ("Started",
+                                                                "ChargingStateChanged")
+    assert started["idToken"]["idToken"] == "DEMO01"
+    assert started["evse"] == {"id": 1, "connectorId": 1}
+    assert (ended["eventType"], ended["triggerReason"]) == ("Ended", "EVCommunicationLost")
+    assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+    tx_ids = {e["transactionInfo"]["transactionId"] for e in evs}
+    assert len(tx_ids) == 1
+    assert [e["seqNo"] for e in evs] == list(range(len(evs)))
+    assert not any(e.get("offline") for e in evs)
+    assert {"Charging"} <= {e["transactionInfo"].get("chargingState") for e in evs}
+    charged = register_wh(ended, "Transaction.End") - register_wh(started, "Transaction.Begin")
+    assert charged > 0
+    assert abs(charged - (after - before)) <= 1.0
+    assert statuses(csms201)[-1] == "Available"
+    assert daemon.station is not None
+
+
+async def test_remote_session_start_and_stop(csms201: DevCsms, run201: Any) -> None:
+    daemon = await run201()
+    sim = sim_of(daemon)
+    sim.plug(1, 16.0, 3)
+    await csms201.wait_for(lambda: "Occupied" in statuses(csms201))
+    cp = csms201.stations["CP-201"]
+    answer = await cp.call(call.RequestStartTransaction(
+        id_token={"id_token": "TAG-A", "type": "Central"}, remote_start_id=77, evse_id=1))
+    assert answer.status == "Accepted"
+    started = await csms201.wait_for(
+        lambda: [e for e in events(csms201) if e["eventType"] == "Started"])
+    assert started[0]["transactionInfo"]["remoteStartId"] == 77
+    assert started[0]["idToken"] == {"idToken": "TAG-A", "type": "Central"}
+    tx_id = started[0]["transactionInfo"]["transactionId"]
+
+    unknown = await cp.call(call.RequestStopTransaction(transaction_id="no-such-tx"))
+    assert unknown.status == "Rejected"
+    stop = await cp.call(call.RequestStopTransaction(transaction_id=tx_id))
+    assert stop.status == "Accepted"
+    ended = await csms201.wait_for(
+        lambda: [e for e in events(csms201) if e["eventType"] == "Ended"])
+    assert ended[0]["triggerReason"] == "RemoteStop"
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "Remote"
+    assert ended[0]["transactionInfo"]["transactionId"] == tx_id
+    # The EV is still plugged: the connector stays Occupied until it leaves.
+    assert statuses(csms201)[-1] == "Occupied"
+    sim.unplug(1)
+    await csms201.wait_for(lambda: statuses(csms201)[-1] == "Available")
+    assert [e["seqNo"] for e in events(csms201)] == list(range(len(events(csms201))))
+
+
+@pytest.mark.parametrize(("start_point", "first_trigger", "ev_first"), [
+    ("EVConnected", "CablePluggedIn", True),
+    ("Authorized", "Authorized", False),
+    ("PowerPathClosed", "ChargingStateChanged", True),
+])
+async def test_tx_start_points(csms201: DevCsms, run201: Any, start_point: str,
+                               first_trigger: str, ev_first: bool) -> None:
+    daemon = await run201(variables=f'"TxCtrlr.TxStartPoint" = "{start_point}"')
+    sim = sim_of(daemon)
+    if ev_first:
+        sim.plug(1, 16.0, 3)
+        await csms201.wait_for(lambda: "Occupied" in statuses(csms201))
+        if start_point == "EVConnected":
+            # The transaction exists before any authorization.
+            first = await csms201.wait_for(lambda: events(csms201))
+            assert "idToken" not in first[0]
+        sim.swipe("DEMO01")
+    else:
+        sim.swipe("DEMO01")
+        first = await csms201.wait_for(lambda: events(csms201))
+        assert first[0]["transactionInfo"]["chargingState"] == "Idle"  # no EV yet
+        sim.plug(1, 16.0, 3)
+    await csms201.wait_for(lambda: any(e["transactionInfo"].get("chargingState") == "Charging"
+                                       for e in events(csms201)))
+    evs = events(csms201)
+    assert (evs[0]["eventType"], evs[0]["triggerReason"]) == ("Started", first_trigger)
+    assert any(e.get("idToken", {}).get("idToken") == "DEMO01" for e in evs)
+    sim.unplug(1)
+    await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
+    evs = events(csms201)
+    assert [e["eventType"] for e in evs].count("Started") == 1
+    assert [e["seqNo"] for e in evs] == list(range(len(evs)))
+
+
+async def test_stop_point_ev_connected_outlives_a_card_stop(csms201: DevCsms,
+                                                            run201: Any) -> None:
+    """TxStopPoint EVConnected only: the card stops the energy; the transaction ends when
+    the EV leaves (E06)."""
+    daemon = await run201(variables='"TxCtrlr.TxStopPoint" = "EVConnected"')
+    sim = sim_of(daemon)
+    sim.plug(1, 16.0, 3)
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: any(e["transactionInfo"].get("chargingState") == "Charging"
+                                       for e in events(csms201)))
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: events(csms201)[-1]["triggerReason"] == "StopAuthorized")
+    assert events(csms201)[-1]["eventType"] == "Updated"
+    assert events(csms201)[-1]["transactionInfo"]["chargingState"] == "EVConnected"
+    sim.unplug(1)
+    await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
+    assert event_types(csms201)[-1] == ("Ended", "EVCommunicationLost")
+    assert events(csms201)[-1]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
