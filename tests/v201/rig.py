@@ -4,9 +4,11 @@ system, schema validation on) on loopback."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dev_csms import DevCsms
 
 from evse.daemon import Daemon, load_checked_config
@@ -64,3 +66,40 @@ async def start_daemon(directory: Path, url: str, **kwargs: Any) -> Daemon:
     daemon = Daemon(load_checked_config(str(write_config_201(directory, url, **kwargs))))
     await daemon.start()
     return daemon
+
+
+@pytest.fixture
+async def csms201() -> AsyncIterator[DevCsms]:
+    server = DevCsms(port=0, accept_tags=("DEMO01", "TAG-A"), version="2.0.1")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def run201(tmp_path: Path, csms201: DevCsms) -> AsyncIterator[Any]:
+    started: list[Daemon] = []
+
+    async def start(url: str | None = None, wait: bool = True, **kwargs: Any) -> Daemon:
+        daemon = await start_daemon(tmp_path, url or f"ws://127.0.0.1:{csms201.port}/",
+                                    **kwargs)
+        started.append(daemon)
+        if wait:
+            await csms201.wait_for(lambda: "CP-201" in csms201.stations
+                                   and csms201.actions("StatusNotification"))
+        return daemon
+
+    yield start
+    for daemon in started:
+        await daemon.shutdown()
+
+
+def sim_of(daemon: Daemon) -> Any:
+    assert daemon.board is not None and daemon.board.simulator is not None
+    return daemon.board.simulator
+
+
+def energy_wh(daemon: Daemon) -> float:
+    return float(sim_of(daemon).describe()["1"]["energy_wh"])
+
+

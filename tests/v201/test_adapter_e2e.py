@@ -4,50 +4,13 @@ sides): BootNotification, StatusNotification, Authorize and TransactionEvents.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from dev_csms import DevCsms
 from ocpp.v201 import call
 
-from evse.daemon import Daemon
-
-from .rig import event_types, events, start_daemon, statuses
-
-
-@pytest.fixture
-async def csms201() -> AsyncIterator[DevCsms]:
-    server = DevCsms(port=0, accept_tags=("DEMO01", "TAG-A"), version="2.0.1")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def run201(tmp_path: Path, csms201: DevCsms) -> AsyncIterator[Any]:
-    started: list[Daemon] = []
-
-    async def start(**kwargs: Any) -> Daemon:
-        daemon = await start_daemon(tmp_path, f"ws://127.0.0.1:{csms201.port}/", **kwargs)
-        started.append(daemon)
-        await csms201.wait_for(lambda: "CP-201" in csms201.stations
-                               and csms201.actions("StatusNotification"))
-        return daemon
-
-    yield start
-    for daemon in started:
-        await daemon.shutdown()
-
-
-def sim_of(daemon: Daemon) -> Any:
-    assert daemon.board is not None and daemon.board.simulator is not None
-    return daemon.board.simulator
-
-
-def energy_wh(daemon: Daemon) -> float:
-    return float(sim_of(daemon).describe()["1"]["energy_wh"])
+from .rig import energy_wh, event_types, events, sim_of, statuses
 
 
 def register_wh(event: dict[str, Any], context: str) -> float:
