@@ -372,8 +372,10 @@ class EventMapper201:
                                                    TxPoint.ENERGY_TRANSFER})
         trigger = mapping.STOP_TRIGGER[event.cause].value
         if keep:
-            self._queue(tx, "Updated", trigger, event.timestamp,
-                        mapping.ChargingState.ev_connected.value, id_token=event.id_token)
+            with transaction(self.store.db):
+                self.store.bind(tx, None)
+                self._queue(tx, "Updated", trigger, event.timestamp,
+                            mapping.ChargingState.ev_connected.value, id_token=event.id_token)
             return
         values = None
         if event.reading is not None:
@@ -397,10 +399,12 @@ class EventMapper201:
         tx = self.store.open.get(evse_id)
         if tx is None:
             return
-        if self._session_of(evse_id) is not None:
-            # The core's session runs on (StopTxOnEVSideDisconnect false): energy suspended.
-            self._queue(tx, "Updated", mapping.Trigger.ev_communication_lost.value, timestamp,
-                        mapping.ChargingState.idle.value)
+        if tx.session_id is not None:
+            if self._session_of(evse_id) is not None:
+                # The core's session runs on (StopTxOnEVSideDisconnect false): suspended.
+                self._queue(tx, "Updated", mapping.Trigger.ev_communication_lost.value,
+                            timestamp, mapping.ChargingState.idle.value)
+            # Else the session is being closed: its TransactionStopped ends the transaction.
             return
         self._queue(tx, "Ended", mapping.Trigger.ev_communication_lost.value, timestamp,
                     mapping.ChargingState.idle.value, kind=KIND_STOP,

@@ -74,8 +74,9 @@ class TransactionStore:
                          (tx.next_seq_no, tx.transaction_id))
         return seq
 
-    def bind(self, tx: Tx201, session_id: int) -> None:
-        """The core's session ``session_id`` delivers this transaction's energy."""
+    def bind(self, tx: Tx201, session_id: int | None) -> None:
+        """The core's session ``session_id`` delivers this transaction's energy (None: its
+        session ended and the transaction stays open, TxStopPoint EVConnected)."""
         tx.session_id = session_id
         self._db.execute(f"UPDATE {TABLE} SET session_id = ? WHERE transaction_id = ?",
                          (session_id, tx.transaction_id))

@@ -145,3 +145,29 @@ async def test_stop_point_ev_connected_outlives_a_card_stop(csms201: DevCsms,
     await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
     assert event_types(csms201)[-1] == ("Ended", "EVCommunicationLost")
     assert events(csms201)[-1]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+
+
+async def test_card_stop_then_unplug_at_once_ends_once_with_local(csms201: DevCsms,
+                                                                  run201: Any) -> None:
+    """The EV leaves while the card stop is still reading the meter: one Ended, for the
+    card (Local), with the end register."""
+    daemon = await run201()
+    sim = sim_of(daemon)
+    sim.plug(1, 16.0, 3)
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: any(e["transactionInfo"].get("chargingState") == "Charging"
+                                       for e in events(csms201)))
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: statuses(csms201)[-1] == "Occupied"
+                           and daemon.station is not None
+                           and daemon.station.connectors[1].state == "ended")
+    sim.unplug(1)
+    await csms201.wait_for(lambda: statuses(csms201)[-1] == "Available")
+    assert daemon.station is not None
+    await daemon.station.idle()
+    await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
+    ended = [e for e in events(csms201) if e["eventType"] == "Ended"]
+    assert len(ended) == 1
+    assert ended[0]["triggerReason"] == "StopAuthorized"
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "Local"
+    assert register_wh(ended[0], "Transaction.End") > 0
