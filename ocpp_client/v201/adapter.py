@@ -24,6 +24,7 @@ from typing import Any
 from ocpp.v201 import call
 from ocpp.v201.enums import RegistrationStatusEnumType
 
+import ocpp_client.v201.mapping as mapping
 from evse import __version__
 from evse.authorization import AuthResult
 from evse.clock import Clock
@@ -40,7 +41,6 @@ from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage
 from ocpp_client.v16.meter_values import shift_timestamps
-from ocpp_client.v201 import mapping
 from ocpp_client.v201.charge_point import ChargePoint201, frame_rules, id_tag_info
 from ocpp_client.v201.commands import StationCommands201
 from ocpp_client.v201.device_model import DeviceModel, VariableRef

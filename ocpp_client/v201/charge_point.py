@@ -22,9 +22,9 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+import ocpp_client.v201.mapping as mapping
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.frames import FrameRules
-from ocpp_client.v201 import mapping
 from ocpp_client.v201.commands import StationCommands201
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import ocpp_client.v201.mapping as mapping
 from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
 from evse.domain import AuthSource, IdToken, IdTokenType, MeterSample, ReadingContext, StopCause
@@ -21,7 +22,6 @@ from evse.session_machine import SessionMachine
 from evse.station import Station
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.link import LINK_ERRORS
-from ocpp_client.v201 import mapping
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.events import EventMapper201
 
