@@ -17,7 +17,10 @@ from evse.daemon import Daemon, load_checked_config
 def write_config_201(directory: Path, url: str, variables: str = "", connectors: int = 1,
                      station_id: str = "CP-201") -> Path:
     """A sim-backend config speaking OCPP 2.0.1; ``variables``: ``[ocpp201.variables]``
-    lines."""
+    lines (overriding the rig's 1 s TxUpdatedInterval and no WebSocket pings)."""
+    defaults = "\n".join(line for line in ('"SampledDataCtrlr.TxUpdatedInterval" = 1',
+                                           '"OCPPCommCtrlr.WebSocketPingInterval" = 0')
+                         if line.split(" = ")[0] not in variables)
     conns = "\n".join(f"[[connector]]\nid = {i}\nmax_current_a = 32.0\nphases = 3\n"
                       for i in range(1, connectors + 1))
     text = f"""
@@ -36,8 +39,7 @@ reconnect_max_s = 0.3
 driver = "sim"
 
 [ocpp201.variables]
-"SampledDataCtrlr.TxUpdatedInterval" = 1
-"OCPPCommCtrlr.WebSocketPingInterval" = 0
+{defaults}
 {variables}
 
 {conns}
