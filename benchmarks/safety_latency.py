@@ -16,11 +16,24 @@ listener call) to the contactor's ``open()`` being entered on that same thread i
 Interleaved with the trips, in the same run and thread, the floor is measured: a bare
 gpiozero ``MockFactory`` input pin whose ``when_activated`` callback drives an output pin.
 
-Prints a table (p50 / p99 / max in ms per kind) and, as its last line,
+Prints a table (p50 / p99 / max in ms per kind) and
 ``safety_latency p99_ms=… max_ms=… floor_p99_ms=…`` for the worst kind. Target on the CI
 machine: p99 ≤ 5 ms, max ≤ 20 ms.
 
-    python benchmarks/safety_latency.py [--n 2000]
+Then, pin to pin on the **gpio** backend (:func:`run_gpio`): the daemon as ``evse run`` wires
+it on gpiozero's MockFactory, the CP line on the MCP3008 SPI peer, a pymodbus SDM630 on
+loopback, the dev CSMS flooding the link with CALLs. An injector thread makes real input
+edges (the RDC-DD trip pin; the CP line moving to B, A, E or losing its diode) and the
+time from the edge to the contactor coil pin going low is taken from the coil pin's own
+level change (including the pilot sampler's bursts and debounce). Rows per condition:
+``load`` (OCPP load only), ``loop2s`` (the event loop blocked for 2 s windows while edges
+keep coming), ``log2s`` (every log handler stalled for 2 s windows, as a full journald
+pipe stalls it). A sample counts only when the coil was high at the edge and went low on
+the thread that saw the edge (the RDC-DD callback thread, ``pilot-adc``). The last line is
+``safety_latency_gpio p99_ms=… max_ms=… stalled_max_ms=…`` (worst p99 and max over every
+row, and the max over the stalled rows). Target: p99 ≤ 10 ms, max ≤ 50 ms for every row.
+
+    python benchmarks/safety_latency.py [--n 2000] [--gpio-n 300] [--windows 6]
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests" / "hal"))  # the gpio / Modbus peers of the tests
 
 from dev_csms import DevCsms  # noqa: E402
 
@@ -91,7 +105,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Probe:
-    """Times edge → ``contactor.open()`` on the injecting thread."""
+    """Times edge → the contactor output written low (``_drive(False)``, whoever calls it:
+    the interlock's inhibit or a listener's ``open()``) on the injecting thread."""
 
     def __init__(self, hw: ConnectorHardware) -> None:
         self.hw = hw
@@ -99,17 +114,17 @@ class Probe:
         self.thread = 0
         self.sample_ns: int | None = None
         contactor = hw.contactor
-        original = contactor.open
+        original = contactor._drive
 
-        def timed_open() -> None:
+        def timed_drive(closed: bool) -> None:
             t0 = self.t0_ns
-            if (t0 is not None and threading.get_ident() == self.thread
+            if (not closed and t0 is not None and threading.get_ident() == self.thread
                     and contactor.commanded_closed):
                 self.sample_ns = time.perf_counter_ns() - t0
                 self.t0_ns = None
-            original()
+            original(closed)
 
-        contactor.open = timed_open  # type: ignore[method-assign]
+        contactor._drive = timed_drive  # type: ignore[method-assign]
 
 
 class Floor:
@@ -147,7 +162,8 @@ class Floor:
 
 
 def inject_all(hw: ConnectorHardware, n: int, results: dict[str, list[float]],
-               floor: list[float], spacing_s: float, stop: threading.Event) -> None:
+               floor: list[float], spacing_s: float, stop: threading.Event,
+               sim: Any = None) -> None:
     """The driver thread: N trips of each kind, interleaved with floor samples."""
     probe = Probe(hw)
     probe.thread = threading.get_ident()
@@ -158,7 +174,16 @@ def inject_all(hw: ConnectorHardware, n: int, results: dict[str, list[float]],
             attempts = 0
             while len(samples) < n and not stop.is_set() and attempts < n * 5:
                 attempts += 1
-                hw.contactor.close()  # re-arm: energized, as in state C
+                # Re-arm: the EV in C on the CP line, the interlock's inhibits released,
+                # energized.
+                if sim is not None:  # whatever the core drives (F while Faulted)
+                    sim.duty_percent, sim.state_f = 50.0, False
+                if hw.interlock is not None:
+                    hw.interlock.release()
+                if not hw.contactor.close():
+                    hw.pilot._emit(PilotReading(PilotState.C))
+                    time.sleep(spacing_s)
+                    continue
                 probe.sample_ns = None
                 probe.t0_ns = time.perf_counter_ns()
                 if kind == "RCD":
@@ -191,7 +216,7 @@ class _Answers:
 
 
 async def load(csms: DevCsms, station_id: str, stop: asyncio.Event,
-               counter: list[int], window: int = 8) -> None:
+               counter: list[int], window: int = 8, connector_id: int = 2) -> None:
     """CSMS → charge point CALLs (GetConfiguration, TriggerMessage), ``window`` in flight
     at a time, written as raw OCPP-J frames on the CSMS's connection; ``counter[0]``
     counts the CALLRESULTs the charge point sent back."""
@@ -200,7 +225,7 @@ async def load(csms: DevCsms, station_id: str, stop: asyncio.Event,
     cp._response_queue = answers  # type: ignore[assignment]
     frames = [
         ["GetConfiguration", {}],
-        ["TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 2}],
+        ["TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": connector_id}],
         ["GetConfiguration", {"key": ["HeartbeatInterval"]}],
         ["TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}],
     ]
@@ -248,7 +273,8 @@ async def run(n: int, spacing_s: float) -> dict[str, Any]:
             t_start = time.monotonic()
             calls_start = counter[0]
             injector = asyncio.get_running_loop().run_in_executor(
-                None, inject_all, hw, n, results, floor, spacing_s, stop)
+                None, inject_all, hw, n, results, floor, spacing_s, stop,
+                sim.connector(1))  # type: ignore[attr-defined]
             try:
                 await injector
             finally:
@@ -293,18 +319,301 @@ def report(data: dict[str, Any], out: Callable[[str], None] = print) -> str:
     return line
 
 
+# -- pin to pin on the gpio backend ------------------------------------------------------
+GPIO_KINDS = ("RCD", "C->B", "C->A", "E", "diode")
+#: CP line (positive plateau V, negative plateau V) for each pilot kind.
+_CP = {"C->B": (9.0, -12.0), "C->A": (12.0, -12.0), "E": (0.0, -12.0), "diode": (6.0, -6.0)}
+
+GPIO_CONFIG = """
+[station]
+id = "CP-GPIO-BENCH"
+state_dir = "state"
+[ocpp]
+url = "ws://127.0.0.1:{port}/"
+call_timeout_s = 10.0
+reconnect_min_s = 0.1
+reconnect_max_s = 0.5
+[hardware]
+driver = "gpio"
+pin_factory = "mock"
+[[connector]]
+id = 1
+max_current_a = 16.0
+[connector.meter]
+driver = "modbus-tcp"
+model = "sdm630"
+host = "127.0.0.1"
+port = {meter_port}
+timeout_s = 0.5
+[connector.gpio.pilot]
+samples = 8
+period_s = 0.001
+debounce = 2
+[connector.gpio.contactor]
+pin = 17
+feedback_pin = 23
+[connector.gpio.rcd]
+trip_pin = 27
+test_pin = 22
+[connector.gpio.temperature]
+sensor = "adc"
+adc_channel = 1
+[iec61851]
+rcd_self_test = "never"
+[logging]
+level = "warning"
+"""
+
+
+class GpioBench:
+    """The far side of the gpio board and the edge injector (one thread)."""
+
+    def __init__(self, factory: Any) -> None:
+        from gpio_peers import (
+            CpLine,
+            LoggedMirrorPin,
+            LoggedPin,
+            Mcp3008Slave,
+            MirrorPin,
+            Timeline,
+        )
+
+        self.timeline = Timeline()
+        self.feedback = factory.pin(23, pin_class=LoggedPin, timeline=self.timeline,
+                                    label="feedback")
+        self.coil = factory.pin(17, pin_class=LoggedMirrorPin, input_pin=self.feedback,
+                                timeline=self.timeline, label="coil")
+        self.trip = factory.pin(27, pin_class=LoggedPin, timeline=self.timeline, label="trip")
+        factory.pin(22, pin_class=MirrorPin, input_pin=self.trip)
+        self.line = CpLine(factory.pin(18))
+        self.adc = Mcp3008Slave(self.line.adc_volts)
+        self.hw: Any = None
+        self.dropped = 0
+
+    def rearm(self, timeout_s: float = 1.0) -> bool:
+        """EV in C under PWM, inputs clear, inhibits released, contactor closed."""
+        from hal.pilot import PilotState
+
+        hw = self.hw
+        self.trip.drive_low()
+        self.line.high_v, self.line.low_v = 6.0, -12.0
+        if not 0.0 < hw.pilot.duty_percent < 100.0:
+            hw.pilot.set_duty(26.7)  # the core may have withdrawn PWM or driven F
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reading = hw.pilot.read()
+            if reading.state is PilotState.C and not reading.diode_fault:
+                hw.interlock.release()
+                if hw.contactor.close():
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def fire(self, kind: str, wait_s: float = 0.5) -> float | None:
+        """One edge of ``kind``; the edge → coil-low latency in ms, or None (not counted)."""
+        if self.coil.state != 1:
+            self.dropped += 1
+            return None
+        if kind == "RCD":
+            source = threading.Thread(target=self.trip.drive_high, name="rdc-dd-edge")
+            t0 = time.perf_counter_ns()
+            source.start()
+            expected = "rdc-dd-edge"
+        else:
+            high, low = _CP[kind]
+            t0 = time.perf_counter_ns()
+            self.line.low_v = low
+            self.line.high_v = high
+            expected = "pilot-adc"
+        deadline = time.monotonic() + wait_s
+        mark = None
+        while time.monotonic() < deadline:
+            mark = self.timeline.first("coil", False, after_ns=t0)
+            if mark is not None:
+                break
+            time.sleep(0.0005)
+        if mark is None or mark.thread != expected:
+            self.dropped += 1
+            return None
+        return (mark.t_ns - t0) / 1e6
+
+
+class StallingHandler(logging.Handler):
+    """Every record blocks until ``until`` (monotonic s): a full journald pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.until = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        delay = self.until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _inject_gpio(bench: GpioBench, mode: str, n: int, windows: int, stall_s: float,
+                 results: dict[str, dict[str, list[float]]], blocked: threading.Event,
+                 handler: StallingHandler, spacing_s: float) -> None:
+    rows = results[mode]
+    if mode == "load":
+        for kind in GPIO_KINDS:
+            attempts = 0
+            while len(rows[kind]) < n and attempts < n * 3:
+                attempts += 1
+                if not bench.rearm():
+                    continue
+                time.sleep(spacing_s)  # the loop's reaction to the last edge lands first
+                sample = bench.fire(kind)
+                if sample is not None:
+                    rows[kind].append(sample)
+        return
+    for window in range(windows):
+        if mode == "loop2s":
+            blocked.clear()
+            results["_requests"]["loop"].append(stall_s)  # ask the loop to block
+            assert blocked.wait(10)
+            end = time.monotonic() + stall_s * 0.9
+            k = 0
+            while time.monotonic() < end:
+                kind = GPIO_KINDS[k % len(GPIO_KINDS)]
+                k += 1
+                if bench.rearm(0.2):
+                    sample = bench.fire(kind, wait_s=0.2)
+                    if sample is not None:
+                        rows[kind].append(sample)
+            time.sleep(stall_s * 0.2)
+        else:
+            # One edge per stalled window (kinds in turn): the thread that saw the edge
+            # hangs in the log handler after notifying, so the window's first edge is the
+            # one the stall can delay.
+            if not bench.rearm():
+                continue
+            handler.until = time.monotonic() + stall_s
+            kind = GPIO_KINDS[window % len(GPIO_KINDS)]
+            sample = bench.fire(kind)
+            if sample is not None:
+                rows[kind].append(sample)
+            time.sleep(max(0.0, handler.until - time.monotonic()) + 0.1)
+
+
+async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
+                   spacing_s: float = 0.01) -> dict[str, Any]:
+    """Pin-to-pin samples per condition and kind (ms), plus load figures."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from peers import MeterServer, f32_be
+
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    meter = MeterServer(0x00, 0x60, unit_id=1)
+    for i in range(3):
+        meter.set_words(2 * i, f32_be(230.0))
+    meter.set_words(0x48, f32_be(1.0))
+    meter_port = meter.start_tcp()
+    csms = DevCsms(port=0, accept_tags=("BENCH",))
+    await csms.start()
+    bench = GpioBench(factory)
+    handler = StallingHandler()
+    logging.getLogger().addHandler(handler)
+    results: dict[str, Any] = {m: {k: [] for k in GPIO_KINDS}
+                               for m in ("load", "loop2s", "log2s")}
+    results["_requests"] = {"loop": []}
+    loop = asyncio.get_running_loop()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "evse.toml"
+            path.write_text(GPIO_CONFIG.format(port=csms.port, meter_port=meter_port))
+            daemon = Daemon(load_checked_config(str(path)))
+            await daemon.start()
+            try:
+                assert daemon.board is not None
+                bench.hw = daemon.board.connectors[0]
+                await csms.wait_for(lambda: "CP-GPIO-BENCH" in csms.stations
+                                    and csms.actions("StatusNotification"))
+                bench.line.set_high(9.0)  # an EV plugged
+                stop_load = asyncio.Event()
+                counter = [0]
+                load_task = loop.create_task(load(csms, "CP-GPIO-BENCH", stop_load, counter,
+                                                  connector_id=1))
+                await asyncio.sleep(0.5)
+                t_start, calls_start = time.monotonic(), counter[0]
+                for mode in ("load", "loop2s", "log2s"):
+                    blocked = threading.Event()
+                    job = loop.run_in_executor(None, _inject_gpio, bench, mode, n, windows,
+                                               stall_s, results, blocked, handler, spacing_s)
+                    while not job.done():
+                        if results["_requests"]["loop"]:
+                            block_s = results["_requests"]["loop"].pop()
+                            blocked.set()
+                            time.sleep(block_s)  # the event loop is blocked
+                        await asyncio.sleep(0.01)
+                    await job
+                duration = time.monotonic() - t_start
+                calls = counter[0] - calls_start
+                stop_load.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(load_task, 5)
+            finally:
+                handler.until = 0.0
+                await daemon.shutdown()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        await csms.stop()
+        bench.adc.close()
+        meter.stop()
+        factory.reset()
+        Device.pin_factory = previous
+    del results["_requests"]
+    return {"results": results, "duration_s": duration,
+            "calls_per_s": calls / duration if duration else 0.0, "dropped": bench.dropped}
+
+
+def report_gpio(data: dict[str, Any], out: Callable[[str], None] = print) -> str:
+    """Print the gpio table; return (and print) the ``safety_latency_gpio`` line."""
+    out(f"gpio backend, pin to pin (MockFactory, MCP3008 peer; pilot 8 samples/burst, "
+        f"1 ms period, debounce 2): OCPP load {data['calls_per_s']:.0f} CSMS calls/s over "
+        f"{data['duration_s']:.1f} s; {data['dropped']} edges not counted (coil already low "
+        "or opened by another thread)")
+    out(f"{'row':<16}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    worst_p99 = worst_max = stalled_max = 0.0
+    for mode, kinds in data["results"].items():
+        for kind, samples in kinds.items():
+            name = f"{mode}/{kind}"
+            if not samples:
+                out(f"{name:<16}{0:>6}{'-':>10}{'-':>10}{'-':>10}")
+                continue
+            p50, p99, top = statistics.median(samples), percentile(samples, 0.99), max(samples)
+            out(f"{name:<16}{len(samples):>6}{p50:>10.3f}{p99:>10.3f}{top:>10.3f}")
+            worst_p99, worst_max = max(worst_p99, p99), max(worst_max, top)
+            if mode != "load":
+                stalled_max = max(stalled_max, top)
+    line = (f"safety_latency_gpio p99_ms={worst_p99:.3f} max_ms={worst_max:.3f} "
+            f"stalled_max_ms={stalled_max:.3f}")
+    out(line)
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="trips per kind (default 2000)")
     parser.add_argument("--spacing-ms", type=float, default=1.0,
                         help="pause between trips, ms (the loop catches up; default 1)")
+    parser.add_argument("--gpio-n", type=int, default=300,
+                        help="gpio backend: edges per kind under load (default 300)")
+    parser.add_argument("--windows", type=int, default=10,
+                        help="gpio backend: 2 s stall windows per stalled condition "
+                        "(default 10)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         # Logged as in production (the journal), to a file: the loop pays for it, the
         # safety path never logs before the open.
         logging.basicConfig(level=logging.INFO, filename=str(Path(tmp) / "evse.log"))
         data = asyncio.run(run(args.n, args.spacing_ms / 1000.0))
-    report(data)
+        gpio = asyncio.run(run_gpio(args.gpio_n, args.windows))
+    sim_line = report(data)
+    report_gpio(gpio)
+    print(sim_line)
     return 0
 
 

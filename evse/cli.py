@@ -131,6 +131,18 @@ def _cmd_meter_read(args: argparse.Namespace) -> int:
     return 0 if all(r.reading is not None for r in results) else 1
 
 
+def _ask(question: str) -> bool:
+    """Ask on the terminal; anything but y/yes (or no terminal at all) is a no."""
+    if not sys.stdin.isatty():
+        print(f"{question} no terminal to ask on: not confirmed (use --yes)", file=sys.stderr)
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _cmd_hw_test(args: argparse.Namespace) -> int:
     from evse.commissioning import hardware_test
     from hal.registry import BackendError
@@ -144,8 +156,10 @@ def _cmd_hw_test(args: argparse.Namespace) -> int:
         print("evse: the daemon is running; stop it before testing hardware "
               "(systemctl stop evse)", file=sys.stderr)
         return 2
+    confirm: Callable[[str], bool] = (lambda _q: True) if args.yes else _ask
     try:
-        results = hardware_test(config)
+        results = hardware_test(config, say=lambda text: print(f"-> {text}", flush=True),
+                                confirm=confirm)
     except BackendError as exc:
         print(f"evse: {exc}", file=sys.stderr)
         return 1
@@ -153,6 +167,20 @@ def _cmd_hw_test(args: argparse.Namespace) -> int:
         print(f"connector {r.connector_id} {r.part:<10} {'PASS' if r.passed else 'FAIL'}  "
               f"{r.detail}")
     return 0 if all(r.passed for r in results) else 1
+
+
+def _cmd_hw_safe_off(args: argparse.Namespace) -> int:
+    from hal.registry import BackendError, safe_off
+
+    config = load_config(args.config)
+    try:
+        opened = safe_off(config.hardware, config.connectors)
+    except BackendError as exc:
+        print(f"evse: safe-off: {exc}", file=sys.stderr)
+        return 1
+    print(f"safe-off: {len(opened)} contactor output(s) driven open: "
+          f"{', '.join(opened) if opened else 'none (simulated board)'}")
+    return 0
 
 
 def _add_commissioning(sub: Any) -> None:
@@ -169,11 +197,22 @@ def _add_commissioning(sub: Any) -> None:
     hw_sub = hw.add_subparsers(dest="hw_action", required=True, metavar="ACTION")
     test = hw_sub.add_parser(
         "test",
-        help="contactor close/open with feedback, RCD self-test, pilot A level, lock cycle; "
-        "pass/fail per part (exit 0 all pass, 1 a failure, 2 daemon running)",
+        help="pilot A level, RCD self-test, lock cycle, then (only with the pilot in A, the "
+        "RCD clear and after confirmation) contactor close/open with feedback; says what "
+        "each step does first; pass/fail per part (exit 0 all pass, 1 a failure, "
+        "2 daemon running)",
     )
     _config_arg(test)
+    test.add_argument("--yes", action="store_true",
+                      help="do not ask before energizing the contactor")
     test.set_defaults(func=_cmd_hw_test)
+    safe_off = hw_sub.add_parser(
+        "safe-off",
+        help="drive every contactor output open from the config, without the daemon and "
+        "without building the rest of the board (systemd ExecStopPost=); never energizes",
+    )
+    _config_arg(safe_off)
+    safe_off.set_defaults(func=_cmd_hw_safe_off)
 def _cmd_fault_reset(args: argparse.Namespace) -> int:
     _send(args, "fault.reset", connector_id=args.connector)
     return 0

@@ -90,6 +90,29 @@ def read_meters(config: Config) -> list[MeterResult]:
     return results
 
 
+#: How long the pilot must read A without a break before the line counts as "no EV", s.
+#: The sampler needs a few bursts to report a change; a reading taken at once could be the
+#: driver's start-up assumption (A).
+PILOT_SETTLE_S = 0.5
+
+
+def _wait_stable(predicate: Callable[[], bool], hold_s: float, timeout_s: float) -> bool:
+    """True once ``predicate`` held for ``hold_s`` without a break (within ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    since: float | None = None
+    while True:
+        now = time.monotonic()
+        if predicate():
+            since = now if since is None else since
+            if now - since >= hold_s:
+                return True
+        else:
+            since = None
+        if now >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -99,34 +122,66 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def _test_contactor(hw: ConnectorHardware, timeout_s: float) -> PartResult:
+#: ``say(text)``: tell the technician what the next step does, before it does it.
+Say = Callable[[str], None]
+#: ``confirm(question) -> bool``: ask the technician; False = do not energize.
+Confirm = Callable[[str], bool]
+
+
+def _test_contactor(hw: ConnectorHardware, timeout_s: float, say: Say,
+                    confirm: Confirm) -> PartResult:
+    """Energize only with no EV (pilot A) and a clear RCD, after the technician confirms."""
+    cid = hw.connector_id
+    if not _wait_stable(lambda: hw.pilot.read().state is PilotState.A, PILOT_SETTLE_S,
+                        PILOT_SETTLE_S + 0.1):
+        reading = hw.pilot.read()
+        return PartResult(cid, "contactor", False,
+                          f"not energized: pilot reads {reading.state.value}, not A "
+                          "(unplug any EV first)")
+    if hw.rcd.tripped:
+        return PartResult(cid, "contactor", False, "not energized: the RCD reports a trip")
+    say(f"connector {cid} contactor: will CLOSE the contactor for up to {timeout_s:.1f} s "
+        "(the outlet is LIVE at mains voltage meanwhile), check the feedback contact, "
+        "then open it and check the feedback again")
+    if not confirm(f"Energize connector {cid} now?"):
+        return PartResult(cid, "contactor", False, "not energized: not confirmed")
     c = hw.contactor
+    permit = hw.interlock.commissioning() if hw.interlock is not None else contextlib.nullcontext()
     try:
-        c.close()
-        closed = _wait(lambda: c.feedback_closed in (None, True), timeout_s)
+        with permit:
+            if not c.close():
+                held = ", ".join(f"{k.value} ({v})" for k, v in c.inhibits.items())
+                return PartResult(cid, "contactor", False,
+                                  f"not energized: the interlock refused ({held or 'permit'})")
+            closed = _wait(lambda: c.feedback_closed in (None, True), timeout_s)
     finally:
         c.open()
     opened = _wait(lambda: c.feedback_closed in (None, False), timeout_s)
     if c.feedback_closed is None:
-        return PartResult(hw.connector_id, "contactor", True,
+        return PartResult(cid, "contactor", True,
                           "closed and opened (no feedback contact wired)")
     if closed and opened:
-        return PartResult(hw.connector_id, "contactor", True, "feedback followed close and open")
+        return PartResult(cid, "contactor", True, "feedback followed close and open")
     what = "did not confirm close" if not closed else "still closed after open (welded?)"
-    return PartResult(hw.connector_id, "contactor", False, f"feedback {what}")
+    return PartResult(cid, "contactor", False, f"feedback {what}")
 
 
-def _test_rcd(hw: ConnectorHardware) -> PartResult:
+def _test_rcd(hw: ConnectorHardware, say: Say) -> PartResult:
     if hw.rcd.tripped:
         return PartResult(hw.connector_id, "rcd", False, "device reports a trip before the test")
+    say(f"connector {hw.connector_id} rcd: driving the RCD test input, expecting a trip, "
+        "then releasing it (and pulsing reset) and expecting the trip to clear")
     ok = hw.rcd.self_test()
     detail = "tripped on test and cleared" if ok else "self-test failed (see log)"
     return PartResult(hw.connector_id, "rcd", ok, detail)
 
 
-def _test_pilot(hw: ConnectorHardware, timeout_s: float) -> PartResult:
+def _test_pilot(hw: ConnectorHardware, timeout_s: float, say: Say) -> PartResult:
+    say(f"connector {hw.connector_id} pilot: driving constant +12 V on the CP line (no PWM, "
+        "no charging allowed), expecting state A (no EV plugged)")
     hw.pilot.set_off()
-    ok = _wait(lambda: hw.pilot.read().state is PilotState.A, timeout_s)
+    ok = _wait_stable(lambda: hw.pilot.read().state is PilotState.A, PILOT_SETTLE_S,
+                      timeout_s + PILOT_SETTLE_S)
     reading = hw.pilot.read()
     detail = f"state {reading.state.value} with +12 V output" + (
         "" if ok else " (expected A: unplug any EV, check the CP divider and ADC)"
@@ -134,9 +189,11 @@ def _test_pilot(hw: ConnectorHardware, timeout_s: float) -> PartResult:
     return PartResult(hw.connector_id, "pilot", ok, detail)
 
 
-def _test_lock(hw: ConnectorHardware) -> PartResult | None:
+def _test_lock(hw: ConnectorHardware, say: Say) -> PartResult | None:
     if hw.lock is None:
         return None
+    say(f"connector {hw.connector_id} lock: driving the cable lock motor to lock, "
+        "then to unlock, checking the feedback switch each time")
     try:
         hw.lock.lock()
         hw.lock.unlock()
@@ -147,9 +204,13 @@ def _test_lock(hw: ConnectorHardware) -> PartResult | None:
     return PartResult(hw.connector_id, "lock", True, "locked and unlocked")
 
 
-def hardware_test(config: Config, timeout_s: float = 2.0) -> list[PartResult]:
-    """Contactor close/open with feedback check, RCD self-test, pilot A-level reading and a
-    lock cycle on every connector. Every contactor is open when this returns (or raises).
+def hardware_test(config: Config, timeout_s: float = 2.0, say: Say = lambda _t: None,
+                  confirm: Confirm = lambda _q: False) -> list[PartResult]:
+    """On every connector: pilot A-level reading, RCD self-test, lock cycle, and last a
+    contactor close/open with feedback check. ``say`` is told what each step does before
+    it runs. The contactor is only energized when the pilot reads A (no EV), the RCD
+    reports no trip and ``confirm`` returns True (the default refuses). Every contactor is
+    open when this returns (or raises).
 
     Raises:
         BackendError: the board cannot be built.
@@ -161,12 +222,12 @@ def hardware_test(config: Config, timeout_s: float = 2.0) -> list[PartResult]:
     results: list[PartResult] = []
     try:
         for hw in board.connectors:
-            results.append(_test_contactor(hw, timeout_s))
-            results.append(_test_rcd(hw))
-            results.append(_test_pilot(hw, timeout_s))
-            lock = _test_lock(hw)
+            results.append(_test_pilot(hw, timeout_s, say))
+            results.append(_test_rcd(hw, say))
+            lock = _test_lock(hw, say)
             if lock is not None:
                 results.append(lock)
+            results.append(_test_contactor(hw, timeout_s, say, confirm))
     finally:
         board.close()
     return results

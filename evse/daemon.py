@@ -27,7 +27,7 @@ from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
-from evse.watchdog import run_watchdog, sampler_liveness
+from evse.watchdog import board_liveness, run_watchdog
 from hal.board import Board
 from hal.registry import BackendError, create_board
 
@@ -144,8 +144,7 @@ class Daemon:
         self._link_task = loop.create_task(self.adapter.run())
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
-        liveness = sampler_liveness([hw.pilot for hw in self.board.connectors],
-                                    max_age_s=self.SAMPLER_MAX_AGE_S)
+        liveness = board_liveness(self.board, max_age_s=self.SAMPLER_MAX_AGE_S)
         self._watchdog = loop.create_task(run_watchdog(self.notifier, liveness,
                                                        self.status_line))
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",

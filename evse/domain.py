@@ -71,6 +71,9 @@ class Fault(enum.Enum):
     METER = "meter"  # energy meter not answering / frozen
     LOCK = "lock"  # cable lock did not engage
     STATION = "station"  # station-wide (supply, enclosure, shared RCD)
+    #: The board's interlock inhibited the contactor for a cause the core has no input of
+    #: its own for: a dead safety input (liveness) or a pilot co-processor fault.
+    INTERLOCK = "interlock"
 
 
 class StopCause(enum.Enum):

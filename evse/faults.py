@@ -44,6 +44,7 @@ BASE_RECOVERY: dict[Fault, Recovery] = {
     Fault.METER: Recovery.CONDITION,
     Fault.LOCK: Recovery.RETRY,
     Fault.STATION: Recovery.CONDITION,
+    Fault.INTERLOCK: Recovery.CONDITION,
 }
 
 

@@ -52,6 +52,8 @@ from evse.iec61851 import Iec61851Settings, MeterFailurePolicy
 from evse.limits import CurrentLimit, derating_limit_a, resolve_current
 from evse.timers import Clock, LoopClock, Timer
 from hal.board import ConnectorHardware
+from hal.contactor import InhibitCause
+from hal.interlock import InterlockEvent
 from hal.lock import ConnectorLockFailure
 from hal.meter import MeterReading, PowerMeterFailure
 from hal.pilot import PilotReading, PilotState, current_for_duty
@@ -196,6 +198,10 @@ class IecMachine:
         self.listener: IecListener = _NoListener()
         #: Read by the safety path: thresholds copied once, never changed afterwards.
         self._trip_c = self.settings.overtemp_trip_c
+        if hw.interlock is not None:  # the board's interlock trips at the same levels
+            hw.interlock.overtemp_trip_c = self.settings.overtemp_trip_c
+            hw.interlock.overtemp_clear_c = (self.settings.overtemp_trip_c
+                                             - self.settings.overtemp_hysteresis_c)
         #: Charging limit per phase from above (smart charging, invalid IdToken), A.
         self.limit_a: float | None = None
         self.pilot: PilotReading = hw.pilot.read()
@@ -246,6 +252,8 @@ class IecMachine:
         self._ventilation = value
         # Replaced whole (never mutated): the safety path reads it without a lock.
         self._energy_states = _ENERGY_STATES if value else _C_ONLY
+        if self.hw.interlock is not None:
+            self.hw.interlock.ventilation = value
 
     # -- what the machine above asks ------------------------------------------------------
     def request(self, mode: str) -> None:
@@ -344,7 +352,12 @@ class IecMachine:
             self.raise_fault(Fault.LOCK, "socket not locked: not energized")
             return
         self.pwm_off_timer.cancel()
-        contactor.close()
+        if not contactor.close():
+            # The board's interlock refused: the event behind it (pilot change, trip,
+            # interlock fault) is already posted to the loop and moves the state on.
+            log.warning("connector %d: interlock refused to close: %s", self.id,
+                        ", ".join(c.value for c in contactor.inhibits) or "permit")
+            return
         # Close-then-verify: if the EV left C between our decision and the close, the pilot
         # listener may have seen the contactor still open; re-check here.
         if self.hw.pilot.read().state not in self._energy_states:
@@ -551,6 +564,19 @@ class IecMachine:
         self.hw.pilot.add_listener(self.on_pilot_hw)
         self.hw.rcd.add_trip_listener(self.on_rcd_trip_hw)
         self.hw.contactor.add_fault_listener(self.on_contactor_fault_hw)
+        if self.hw.interlock is not None:
+            self.hw.interlock.add_listener(self.on_interlock_hw)
+
+    def on_interlock_hw(self, event: InterlockEvent) -> None:
+        """Driver thread: the interlock inhibited (output already low) or saw its cause go.
+        Only causes the core has no input of its own for become a fault here."""
+        if event.cause not in (InhibitCause.LIVENESS, InhibitCause.COPROCESSOR):
+            return
+        if event.active:
+            self._post(self.raise_fault, Fault.INTERLOCK,
+                       f"interlock {event.cause.value}: {event.detail}")
+        else:
+            self._post(self.clear_condition, Fault.INTERLOCK)
 
     def on_pilot_hw(self, reading: PilotReading) -> None:
         """Driver thread: open the contactor if the pilot no longer allows energy, then
@@ -723,6 +749,15 @@ class IecMachine:
         if bad is not None:
             self.raise_fault(*bad)
             return
+        interlock = self.hw.interlock
+        if interlock is not None:
+            # Every fault is gone here: release the interlock's inhibits whose cause is gone.
+            held = interlock.release() - {InhibitCause.PILOT_NOT_READY}
+            if held:
+                log.warning("connector %d: interlock still holds %s; retrying", self.id,
+                            ", ".join(sorted(c.value for c in held)))
+                self.retry_timer.start(self.settings.fault_retry_s)
+                return
         self.recover()
 
     def on_temperature(self, temperature_c: float) -> None:

@@ -2,10 +2,14 @@
 
 systemd restarts the daemon when no ``WATCHDOG=1`` arrives within ``WatchdogSec=``
 (``systemd.service(5)``). Pinging from the asyncio main loop proves the loop is not blocked;
-pinging only while ``liveness()`` is True proves the safety path is alive too: the daemon's
-liveness callable checks every control pilot's :meth:`hal.pilot.ControlPilot.sampler_age_s`,
-so a stuck pilot sampler stops the pings and systemd restarts the daemon (the contactor output
-is active-high with a pull-down, so the dying process leaves it open; DESIGN.md, Safety first).
+pinging only while ``liveness()`` is True proves the safety path is alive too. The daemon's
+liveness callable is :func:`board_liveness`: the board interlock's own supervisor
+(:meth:`hal.interlock.Interlock.healthy`: every pilot sampler / co-processor heartbeat and
+temperature sample fresh, and the supervisor itself cycling) plus every control pilot's
+:meth:`hal.pilot.ControlPilot.sampler_age_s`. On a liveness loss the interlock has already
+opened the affected contactors (LIVENESS inhibit) on its own thread; then the pings stop and
+systemd restarts the daemon, and ``ExecStopPost=`` (``evse hw safe-off``) drives the contactor
+outputs low once more after the process is gone (DESIGN.md, Safety first).
 
 The same task keeps ``STATUS=`` current: it sends the ``status()`` text whenever it changes.
 """
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from evse.sd_notify import Notifier
+from hal.board import Board
 from hal.pilot import ControlPilot
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,27 @@ def sampler_liveness(
                 failing.discard(index)
                 log.warning("pilot sampler %d running again", index + 1)
         return healthy
+
+    return check
+
+
+def board_liveness(
+    board: Board, max_age_s: float = DEFAULT_MAX_SAMPLER_AGE_S
+) -> Callable[[], bool]:
+    """The daemon's liveness check: :func:`sampler_liveness` over the board's pilots, and
+    the board interlock's :meth:`~hal.interlock.Interlock.healthy` when it has one (logged
+    at error level once per failure episode)."""
+    samplers = sampler_liveness([hw.pilot for hw in board.connectors], max_age_s)
+    interlock = board.interlock
+    failing = [False]
+
+    def check() -> bool:
+        pilots_ok = samplers()
+        interlock_ok = interlock is None or interlock.healthy()
+        if not interlock_ok and not failing[0]:
+            log.error("interlock supervisor reports the safety path dead: contactors inhibited")
+        failing[0] = not interlock_ok
+        return pilots_ok and interlock_ok
 
     return check
 

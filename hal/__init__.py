@@ -4,8 +4,9 @@
 """
 
 from hal.board import Board, ConnectorHardware, SimulatorControl
-from hal.contactor import Contactor
+from hal.contactor import Contactor, InhibitCause
 from hal.id_reader import IdReader
+from hal.interlock import ConnectorInterlock, Interlock, InterlockEvent
 from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.pilot import ControlPilot, PilotReading, PilotState, current_for_duty, duty_for_current
@@ -15,12 +16,16 @@ from hal.temperature import TemperatureSensor
 __all__ = [
     "Board",
     "ConnectorHardware",
+    "ConnectorInterlock",
     "ConnectorLock",
     "ConnectorLockFailure",
     "Contactor",
     "ControlPilot",
     "EnergyMeter",
     "IdReader",
+    "InhibitCause",
+    "Interlock",
+    "InterlockEvent",
     "MeterReading",
     "PilotReading",
     "PilotState",

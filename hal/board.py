@@ -7,6 +7,7 @@ from typing import Protocol
 
 from hal.contactor import Contactor
 from hal.id_reader import IdReader
+from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock
 from hal.meter import EnergyMeter
 from hal.pilot import ControlPilot
@@ -26,6 +27,9 @@ class ConnectorHardware:
     lock: ConnectorLock | None = None
     #: Optional temperature sensor (socket / cable), °C, for derating.
     temperature: TemperatureSensor | None = None
+    #: The board's interlock on this connector's contactor (None: a bare set of parts,
+    #: e.g. built by a test; every board backend wires one).
+    interlock: ConnectorInterlock | None = None
 
 
 class SimulatorControl(Protocol):
@@ -65,11 +69,15 @@ class Board:
     connectors: list[ConnectorHardware]
     id_readers: list[IdReader] = field(default_factory=list)
     simulator: SimulatorControl | None = None
+    #: The board's interlock (started by the backend before the board is returned).
+    interlock: Interlock | None = None
 
     def close(self) -> None:
-        """Open every contactor, then release all hardware."""
+        """Open every contactor, stop the interlock's threads, then release all hardware."""
         for hw in self.connectors:
             hw.contactor.open()
+        if self.interlock is not None:
+            self.interlock.close()
         for hw in self.connectors:
             for part in (hw.pilot, hw.rcd, hw.meter, hw.lock, hw.temperature):
                 if part is not None:

@@ -82,6 +82,8 @@ class PilotReading:
 
 
 PilotListener = Callable[[PilotReading], None]
+#: ``listener(text)``: the pilot hardware itself failed (co-processor error, corrupt frame).
+PilotFaultListener = Callable[[str], None]
 
 
 class ControlPilot(ABC):
@@ -94,6 +96,7 @@ class ControlPilot(ABC):
 
     def __init__(self) -> None:
         self._listeners: list[PilotListener] = []
+        self._fault_listeners: list[PilotFaultListener] = []
 
     def add_listener(self, listener: PilotListener) -> None:
         """Register ``listener(reading)``, called on the driver's thread on every change."""
@@ -102,6 +105,20 @@ class ControlPilot(ABC):
     def _emit(self, reading: PilotReading) -> None:
         for listener in self._listeners:
             listener(reading)
+
+    def add_fault_listener(self, listener: PilotFaultListener) -> None:
+        """Register ``listener(text)``, called on the driver's thread when the pilot hardware
+        reports a fault of its own (a co-processor ``E`` line or a corrupt frame)."""
+        self._fault_listeners.append(listener)
+
+    def _emit_fault(self, text: str) -> None:
+        for listener in self._fault_listeners:
+            listener(text)
+
+    def hardware_fault(self) -> str | None:
+        """The pilot hardware's own fault while it lasts (e.g. no good co-processor frame
+        since its last error), or None. Default: None."""
+        return None
 
     def set_current(self, current_a: float) -> None:
         """Offer ``current_a`` amperes with the IEC duty (6–80 A; raises ValueError outside)."""

@@ -22,6 +22,13 @@ BOARD_BACKENDS: dict[str, str] = {
     "gpio": "hal.gpio.board:create_board",
 }
 
+#: ``[hardware] driver`` name → "module:function"; function(hardware, connectors) -> list of
+#: the outputs it drove open. Used by ``evse hw safe-off`` (systemd ExecStopPost=).
+SAFE_OFF_BACKENDS: dict[str, str] = {
+    "sim": "hal.sim.board:safe_off",
+    "gpio": "hal.gpio.board:safe_off",
+}
+
 #: ``[connector.meter] driver`` name → "module:factory"; factory(MeterSettings) -> EnergyMeter.
 #: ``sim`` meters belong to the simulated board and are built by it.
 METER_BACKENDS: dict[str, str] = {
@@ -58,6 +65,22 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
     """
     factory = _load(BOARD_BACKENDS, hardware.driver, "[hardware] driver")
     return cast(Board, factory(hardware, connectors))
+
+
+def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]
+             ) -> list[str]:
+    """Drive every configured contactor output to its open level, touching nothing else
+    (no pilot, no meter, no reader): for ``ExecStopPost=`` after the daemon died. Returns
+    the outputs driven (e.g. ``["connector 1 GPIO17"]``).
+
+    Raises:
+        BackendError: unknown or unavailable backend, or an output could not be driven.
+    """
+    func = _load(SAFE_OFF_BACKENDS, hardware.driver, "[hardware] driver")
+    try:
+        return cast(list[str], func(hardware, connectors))
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise BackendError(f"safe-off: {exc}") from exc
 
 
 def create_meter(meter: MeterSettings) -> EnergyMeter:

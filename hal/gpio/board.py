@@ -32,6 +32,7 @@ from hal.gpio.pins import create_pin_factory
 from hal.gpio.rcd import GpioRcd
 from hal.gpio.temperature import AdcTemperature, Ds18b20
 from hal.id_reader import IdReader
+from hal.interlock import ConnectorInterlock, Interlock, TemperatureSampler
 from hal.pilot import ControlPilot
 from hal.readers.line_reader import LineReader
 from hal.readers.normalise import UidFormat
@@ -171,11 +172,23 @@ def _build_connector(conn: ConnectorSettings, factory: Factory) -> ConnectorHard
         meter=create_meter(conn.meter),
         lock=lock,
         temperature=build_temperature(gpio.temperature, factory),
+        # The interlock: this connector's safety inputs wired to its contactor.
+        interlock=ConnectorInterlock(conn.id, contactor, pilot, rcd,
+                                     ventilation=conn.ventilation),
     )
 
 
+def build_interlock(connectors: Sequence[ConnectorHardware]) -> Interlock:
+    """The board's interlock over every connector, with a temperature sampler thread per
+    sensor (1 s period) and the liveness supervisor; not started."""
+    samplers = [TemperatureSampler(hw.temperature, hw.interlock)
+                for hw in connectors if hw.temperature is not None and hw.interlock is not None]
+    return Interlock([hw.interlock for hw in connectors if hw.interlock is not None], samplers)
+
+
 def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
-    """Build the GPIO board for the ``[[connector]]`` settings. Every contactor starts open.
+    """Build the GPIO board for the ``[[connector]]`` settings. Every contactor starts open,
+    and the board's interlock (:mod:`hal.interlock`) is running when this returns.
 
     Raises:
         ValueError: a required pin or device is missing (message names the key), or the pin
@@ -186,13 +199,52 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
         options = {"host": hardware.pigpio_host, "port": hardware.pigpio_port}
     factory = create_pin_factory(hardware.pin_factory, **options)
     built: list[ConnectorHardware] = []
+    interlock: Interlock | None = None
     try:
         for conn in connectors:
             built.append(_build_connector(conn, factory))
+        interlock = build_interlock(built)
+        # Started before the board is handed out: from here on the interlock holds, whether
+        # or not any core code ever attaches.
+        interlock.start()
         readers = [r for r in [build_reader(hardware.reader)] if r is not None]
     except Exception:
-        partial = Board(connectors=built)
+        partial = Board(connectors=built, interlock=interlock)
         with contextlib.suppress(Exception):
             partial.close()
         raise
-    return Board(connectors=built, id_readers=readers)
+    return Board(connectors=built, id_readers=readers, interlock=interlock)
+
+
+def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> list[str]:
+    """Drive each ``[connector.gpio.contactor] pin`` to its open level and release it,
+    touching no other pin (``evse hw safe-off``, systemd ``ExecStopPost=``). Every output
+    is tried even when one fails.
+
+    Returns the outputs driven. Raises:
+        ValueError: a pin is missing, the pin factory is not available, or an output could
+            not be driven (after trying all of them).
+    """
+    from gpiozero import DigitalOutputDevice
+
+    options: dict[str, Any] = {}
+    if hardware.pin_factory == "pigpio":
+        options = {"host": hardware.pigpio_host, "port": hardware.pigpio_port}
+    factory = create_pin_factory(hardware.pin_factory, **options)
+    driven: list[str] = []
+    errors: list[str] = []
+    for conn in connectors:
+        contactor = conn.gpio.contactor
+        try:
+            pin = _pin(contactor.pin, f"[connector {conn.id}] gpio.contactor.pin")
+            out = DigitalOutputDevice(pin, active_high=contactor.active_high,
+                                      initial_value=False, pin_factory=factory)
+            out.off()
+            out.close()
+        except Exception as exc:  # try every connector; report all failures together
+            errors.append(f"connector {conn.id}: {exc}")
+            continue
+        driven.append(f"connector {conn.id} GPIO{pin}")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return driven

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class GpioContactor(Contactor):
-    """Contactor driven by a GPIO output.
+    """Contactor driven by a GPIO output. ``close()`` returns False when an inhibit holds
+    (see :class:`hal.contactor.Contactor`).
 
     Args:
         pin: output pin (gpiozero name, e.g. "GPIO17" or 17).
@@ -60,19 +61,17 @@ class GpioContactor(Contactor):
             self._feedback.when_activated = self._on_feedback
             self._feedback.when_deactivated = self._on_feedback
 
-    # -- commands ------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the contactor; confirmation follows from the feedback input."""
-        self._out.on()
-        self._changed(True)
+    # -- output (see hal.contactor.Contactor for the close / open / inhibit protocol) ------
+    def _drive(self, closed: bool) -> None:
+        if closed:
+            self._out.on()
+        else:
+            self._out.off()
 
-    def open(self) -> None:
-        """Open the contactor. Thread-safe, idempotent; writes the pin first, then books."""
-        self._out.off()
-        self._changed(False)
-
-    def _changed(self, commanded: bool) -> None:
+    def _after_write(self) -> None:
+        """Start or stop feedback supervision for the level the output has now."""
         with self._lock:
+            commanded = bool(self._out.value)
             if self._commanded == commanded and (self._timer is not None or self._agrees()):
                 return
             self._commanded = commanded
@@ -105,8 +104,9 @@ class GpioContactor(Contactor):
                 return
             self._timer = None
             reason = "failed_to_close" if self._commanded else "welded"
-        log.error("contactor feedback disagrees for %.1f s: %s", self.fault_after_s, reason)
+        # Notify first (the interlock opens the output), log after (DESIGN.md Safety first).
         self._emit_fault(reason)
+        log.error("contactor feedback disagrees for %.1f s: %s", self.fault_after_s, reason)
 
     # -- state -------------------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ sampling use the pilot co-processor (:mod:`hal.gpio.pilot_uart`).
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import threading
 import time
@@ -37,6 +38,24 @@ log = logging.getLogger(__name__)
 
 #: PWM frequency of the CP signal (IEC 61851-1 A.2.2: 1 kHz ± 0.5 %), Hz.
 PWM_FREQUENCY_HZ = 1000
+#: Chance accepted of calling F on a healthy line because bursts missed the positive plateau
+#: by bad luck (unsynchronised sampling).
+BLIND_F_FALSE_ALARM = 1e-9
+
+
+def blind_bursts_for_f(duty_percent: float, samples: int, debounce: int) -> int:
+    """Consecutive PWM bursts with no sample on the positive plateau after which the line
+    counts as state F (at −12 V: not driven by us, or CP shorted to the negative rail).
+
+    A burst of ``samples`` unsynchronised conversions misses a plateau of ``duty_percent``
+    with p = (1 − duty)**samples; ``k`` misses in a row by chance: p**k ≤
+    :data:`BLIND_F_FALSE_ALARM`. E.g. 26.7 % (16 A), 8 samples: 9 bursts; 10 %: 25 bursts.
+    """
+    miss = (1.0 - min(max(duty_percent, 1.0), 99.0) / 100.0) ** max(samples, 1)
+    if miss <= 0.0:
+        return max(debounce, 1)
+    needed = math.ceil(math.log(BLIND_F_FALSE_ALARM) / math.log(miss))
+    return max(debounce, needed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +75,9 @@ class PilotThresholds:
     f_max_v: float = -10.5
     diode_max_v: float = -10.5
     hysteresis_v: float = 0.4
+    #: While PWM runs, a burst whose highest sample is below this saw no positive plateau
+    #: (E is 0 V ± 1 V; a lower maximum is the negative plateau of a diode-less EV, or F).
+    plateau_min_v: float = -3.0
 
 
 _ORDER = (PilotState.A, PilotState.B, PilotState.C, PilotState.D, PilotState.E, PilotState.F)
@@ -103,7 +125,7 @@ def classify_burst(
     if not pwm_running:
         return PilotReading(classify_level(statistics.median(samples), previous, thresholds))
     high, low = max(samples), min(samples)
-    if high < thresholds.f_max_v:
+    if high < thresholds.plateau_min_v:
         return None
     state = classify_level(high, previous, thresholds)
     diode_fault = state in (PilotState.B, PilotState.C, PilotState.D) and (
@@ -167,6 +189,8 @@ class AdcPilot(ControlPilot):
         self._reading = PilotReading(PilotState.A)
         self._candidate: PilotReading | None = None
         self._candidate_count = 0
+        #: Consecutive PWM bursts with no sample on the positive plateau.
+        self._blind = 0
         self._last_cycle = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
@@ -205,8 +229,14 @@ class AdcPilot(ControlPilot):
                 duty = self._duty
                 samples = self._burst()
                 pwm_running = 0.0 < duty < 100.0
-                self._step(classify_burst(samples, pwm_running, self._reading.state,
-                                          self.thresholds))
+                reading = classify_burst(samples, pwm_running, self._reading.state,
+                                         self.thresholds)
+                self._blind = self._blind + 1 if reading is None and pwm_running else 0
+                if self._blind >= blind_bursts_for_f(duty, self.samples, self.debounce):
+                    # No positive plateau in this many bursts: the line sits at −12 V
+                    # (state F not driven by us, or CP shorted to the negative rail).
+                    reading = PilotReading(PilotState.F)
+                self._step(reading)
                 self._last_cycle = time.monotonic()
             except Exception:
                 log.exception("pilot sampler: ADC read failed")

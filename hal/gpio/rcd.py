@@ -74,8 +74,10 @@ class GpioRcd(Rcd):
             testing = self._testing
             self._cond.notify_all()
         if not testing:
-            log.error("RCD trip")
+            # Notify first (the interlock drives the contactor low), log after: a stalled
+            # log handler must never delay the open (DESIGN.md Safety first).
             self._emit_trip()
+            log.error("RCD trip")
 
     def _on_clear(self) -> None:
         with self._cond:

@@ -11,8 +11,9 @@ import time
 from collections.abc import Sequence
 
 from hal.board import Board, ConnectorHardware
-from hal.contactor import Contactor
+from hal.contactor import Contactor, InhibitCause
 from hal.id_reader import IdReader
+from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
 from hal.pilot import ControlPilot, PilotReading, PilotState
@@ -58,6 +59,15 @@ class SimConnector:
         self.cable_lock = SimLock(self)
         self.temperature = SimTemperature(self)
         self._last_reading = self.pilot_reading()
+        #: The same interlock as on a real board (event-driven: the simulator has no
+        #: sampler thread to supervise).
+        self.interlock = ConnectorInterlock(connector_id, self.contactor, self.pilot, self.rcd)
+
+    def set_temperature(self, temperature_c: float) -> None:
+        """The connector's temperature changed, °C; the interlock sees it at once (like a
+        temperature sampler's sample)."""
+        self.temperature_c = temperature_c
+        self.interlock.on_temperature(temperature_c)
 
     # -- physics -----------------------------------------------------------------------
     def pilot_reading(self) -> PilotReading:
@@ -154,24 +164,43 @@ class SimPilot(ControlPilot):
 
 
 class SimContactor(Contactor):
-    """Contactor whose mirror contact follows the command unless welded."""
+    """Contactor whose mirror contact follows the command unless welded (or stuck open).
+
+    ``close()`` returns False when the interlock holds an inhibit (hal.contactor)."""
 
     def __init__(self, conn: SimConnector) -> None:
         super().__init__()
         self._conn = conn
         self._commanded = False
         self._weld_reported = False
+        self._pending_fault: str | None = None
 
-    def close(self) -> None:
-        self._commanded = True
-        if "stuck_open" in self._conn.faults:
-            self._emit_fault("failed_to_close")
+    def close(self) -> bool:
+        closed = super().close()
+        self._report()
+        return closed
+
+    def inhibit(self, cause: InhibitCause, detail: str = "") -> bool:
+        new = super().inhibit(cause, detail)
+        self._report()
+        return new
+
+    def _report(self) -> None:
+        # Reported after the lock is released, like a driver's feedback timer would.
+        fault, self._pending_fault = self._pending_fault, None
+        if fault is not None:
+            self._emit_fault(fault)
+
+    def _drive(self, closed: bool) -> None:
+        if closed:
+            self._commanded = True
+            if "stuck_open" in self._conn.faults:
+                self._pending_fault = "failed_to_close"
+                return
+            self._weld_reported = False
+            self._conn.contactor_closed = True
+            self._conn.changed()
             return
-        self._weld_reported = False
-        self._conn.contactor_closed = True
-        self._conn.changed()
-
-    def open(self) -> None:
         welded = "weld" in self._conn.faults
         was_closed = self._conn.contactor_closed
         self._commanded = False
@@ -182,7 +211,11 @@ class SimContactor(Contactor):
             return
         if was_closed and not self._weld_reported:  # the mirror contact stays closed
             self._weld_reported = True
-            self._emit_fault("welded")
+            self._pending_fault = "welded"
+
+    def open(self) -> None:
+        super().open()
+        self._report()
 
     @property
     def commanded_closed(self) -> bool:
@@ -305,7 +338,7 @@ class SimBoard:
         if kind == "overcurrent":
             conn.ev.ignore_pilot = True
         elif kind == "overtemp":
-            conn.temperature_c = OVERTEMP_C
+            conn.set_temperature(OVERTEMP_C)
         conn.changed()
         if kind == "rcd":
             conn.rcd._emit_trip()
@@ -318,7 +351,7 @@ class SimBoard:
         if kind == "overcurrent":
             conn.ev.ignore_pilot = False
         elif kind == "overtemp":
-            conn.temperature_c = AMBIENT_C
+            conn.set_temperature(AMBIENT_C)
         elif kind == "weld":
             conn.contactor_closed = conn.contactor.commanded_closed
         conn.changed()
@@ -344,6 +377,18 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
                 meter=meter,
                 lock=sim.cable_lock if cfg.lock else None,
                 temperature=sim.temperature,
+                interlock=sim.interlock,
             )
         )
-    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader))
+        sim.interlock.ventilation = cfg.ventilation
+    interlock = Interlock([s.interlock for s in sims], supervise=False)
+    interlock.start()
+    for sim in sims:
+        sim.interlock.on_temperature(sim.temperature_c)
+    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader),
+                 interlock=interlock)
+
+
+def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> list[str]:
+    """Nothing to drive: a simulated board's contactors die with the process."""
+    return []

@@ -31,9 +31,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
+from ocpp_client.security.chain import ChainError, verify_chain
 from ocpp_client.security.secret_files import (
     fsync_directory,
     read_secret_file,
@@ -141,16 +141,8 @@ class ChargePointCertificate:
             return rejected("no CSMS root installed")
         now = self._clock()
         try:
-            (verification.PolicyBuilder()
-             .store(verification.Store(csms_roots))
-             .time(now)
-             # The end-entity is a TLS client certificate whose extensions the CSMS's CA
-             # chooses; the CA certificates still get the RFC 5280 / Web PKI checks.
-             .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                                 ee_policy=verification.ExtensionPolicy.permit_all())
-             .build_client_verifier()
-             .verify(leaf, chain[1:]))
-        except verification.VerificationError as exc:
+            verify_chain(leaf, chain[1:], csms_roots, now)
+        except ChainError as exc:
             return rejected(f"chain does not verify to a CSMS root: {exc}")
         write_secret_file(self._path("pending.pem"), chain_pem.encode("ascii"))
         os.replace(key_path, self._path("pending.key"))

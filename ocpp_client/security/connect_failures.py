@@ -48,7 +48,8 @@ AUTH_REJECTED_STATUSES = frozenset({401, 403})
 
 def classify_connect_failure(exc: BaseException, *, client_certificate_sent: bool = False
                              ) -> SecurityEventType | None:
-    """The security event ``exc`` (raised by ``websockets.connect``) stands for, or None.
+    """The security event ``exc`` (raised by ``websockets.asyncio.client.connect``) stands
+    for, or None.
 
     With TLS 1.3 the server checks the client certificate after the client has finished
     its handshake, so a rejected certificate (security profile 3) reaches the client as a
@@ -77,10 +78,18 @@ def classify_connect_failure(exc: BaseException, *, client_certificate_sent: boo
         if (isinstance(cause, InvalidStatus)
                 and cause.response.status_code in AUTH_REJECTED_STATUSES):
             return SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
-        if (client_certificate_sent and isinstance(cause, InvalidMessage)
-                and isinstance(cause.__cause__, EOFError | ConnectionError)):
+        if client_certificate_sent and _closed_before_response(cause, exc):
             return SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
     return None
+
+
+def _closed_before_response(cause: BaseException, raised: BaseException) -> bool:
+    """The CSMS closed the connection before its HTTP response: websockets >= 14 raises
+    InvalidMessage from EOFError / ConnectionError, the 13.x asyncio client (Yocto
+    scarthgap ships 13.1) the bare EOFError."""
+    if isinstance(cause, InvalidMessage):
+        return isinstance(cause.__cause__, EOFError | ConnectionError)
+    return cause is raised and isinstance(raised, EOFError)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

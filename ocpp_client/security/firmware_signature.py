@@ -27,8 +27,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from cryptography.x509 import verification
 
+from ocpp_client.security.chain import ChainError, verify_chain
 from ocpp_client.security.events import SecurityEventType
 
 CHUNK_BYTES = 1 << 20
@@ -70,16 +70,8 @@ def verify_signing_certificate(signing_certificate_pem: str,
     if not manufacturer_roots:
         return None
     try:
-        (verification.PolicyBuilder()
-         .store(verification.Store(manufacturer_roots))
-         .time(now)
-         # A code-signing end-entity: its EKU / SAN are the manufacturer's choice; the CA
-         # certificates still get the RFC 5280 checks.
-         .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                             ee_policy=verification.ExtensionPolicy.permit_all())
-         .build_client_verifier()
-         .verify(chain[0], chain[1:]))
-    except verification.VerificationError:
+        verify_chain(chain[0], chain[1:], manufacturer_roots, now)
+    except ChainError:
         return None
     return chain[0]
 

@@ -13,7 +13,7 @@ Wiring (link keeper)::
 
     attempt = security.prepare(config_url)
     try:
-        async with websockets.connect(f"{attempt.url}/{station_id}", ssl=attempt.ssl,
+        async with websockets.asyncio.client.connect(f"{attempt.url}/{station_id}", ssl=attempt.ssl,
                                       additional_headers=attempt.headers, ...) as ws:
             changes = security.connected(attempt, peer_certificate_der(ws))
             # persist changes.profile as SecurityProfile when set; log

@@ -21,7 +21,7 @@ Wiring into the link keeper::
     url = url_for_profile(base_url, profile)
     ssl_ctx, headers = connection_options(profile, url, station_id, certificates, keys,
                                           trying_pending=...)
-    async with websockets.connect(f"{url}/{station_id}", ssl=ssl_ctx,
+    async with websockets.asyncio.client.connect(f"{url}/{station_id}", ssl=ssl_ctx,
                                   additional_headers=headers, ...):
         switch.commit()   # on success; persist switch.active as SecurityProfile
     # on failure: switch.fall_back(); event = classify_connect_failure(exc)

@@ -55,6 +55,7 @@ ERROR_CODE: dict[Fault, ErrorCode] = {
     Fault.METER: ErrorCode.power_meter_failure,
     Fault.LOCK: ErrorCode.connector_lock_failure,
     Fault.STATION: ErrorCode.other_error,
+    Fault.INTERLOCK: ErrorCode.other_error,
 }
 
 #: Neutral stop cause → Reason (§7.39); :attr:`StopCause.FAULT` is refined by

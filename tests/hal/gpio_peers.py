@@ -4,11 +4,17 @@
   3 channel bits; answers a null bit and 10 result bits), as gpiozero's test-suite does.
 * ``CpLine``: the CP circuit: the PWM pin's duty decides which plateau each conversion sees.
 * ``MirrorPin``: an output wired to an input (a relay's mirror contact, a motor's switch).
+* ``Timeline`` with ``LoggedPin`` / ``LoggedMirrorPin``: every level change of the pins
+  under watch, across pins, in the order it happened (MockPin.states keeps one pin's history
+  with relative times only), plus markers the test writes (e.g. "CP line to 9 V").
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from gpiozero import Device
 from gpiozero.pins.mock import (
@@ -23,6 +29,86 @@ from gpiozero.pins.mock import (
 
 class MirrorPin(MockConnectedPin, MockPWMPin):  # type: ignore[misc]
     """An output pin whose level drives ``input_pin`` (gpiozero's MockConnectedPin)."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One entry of a :class:`Timeline`: ``what`` (a pin name or a marker), the level
+    (None for a marker), the thread and perf_counter_ns when it happened."""
+
+    what: str
+    level: object
+    thread: str
+    t_ns: int
+
+
+class Timeline:
+    """Level changes of several pins and test markers, in the order they happened."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[Mark] = []
+
+    def record(self, what: str, level: object = None) -> None:
+        mark = Mark(what, level, threading.current_thread().name, time.perf_counter_ns())
+        with self._lock:
+            self.entries.append(mark)
+
+    def mark(self, what: str) -> None:
+        """A test marker (e.g. the CP line voltage changed)."""
+        self.record(what)
+
+    def of(self, what: str) -> list[Mark]:
+        with self._lock:
+            return [e for e in self.entries if e.what == what]
+
+    def order(self, *whats: str) -> list[tuple[str, object]]:
+        """(what, level) of the entries about ``whats``, in order."""
+        with self._lock:
+            return [(e.what, e.level) for e in self.entries if e.what in whats]
+
+    def first(self, what: str, level: object = None, after_ns: int = 0) -> Mark | None:
+        with self._lock:
+            for e in self.entries:
+                if e.what == what and e.t_ns >= after_ns and (level is None
+                                                              or e.level == level):
+                    return e
+        return None
+
+
+class LoggedPin(MockPWMPin):  # type: ignore[misc]
+    """A mock pin that records each change of level in ``timeline`` as ``label``."""
+
+    def __init__(self, factory: object, info: object, timeline: Timeline | None = None,
+                 label: str = "") -> None:
+        super().__init__(factory, info)
+        self.timeline = timeline
+        self.label = label
+
+    def _change_state(self, value: object) -> bool:
+        changed = bool(super()._change_state(value))
+        if changed and self.timeline is not None:
+            self.timeline.record(self.label, value)
+        return changed
+
+
+class LoggedMirrorPin(LoggedPin):
+    """A logged output (a contactor coil) whose level drives ``input_pin`` (its mirror
+    contact). The coil's change is recorded before the mirror contact follows."""
+
+    def __init__(self, factory: object, info: object, input_pin: MockPin | None = None,
+                 timeline: Timeline | None = None, label: str = "") -> None:
+        super().__init__(factory, info, timeline=timeline, label=label)
+        self.input_pin = input_pin
+
+    def _change_state(self, value: object) -> bool:
+        changed = super()._change_state(value)
+        if changed and self.input_pin is not None:
+            if value:
+                self.input_pin.drive_high()
+            else:
+                self.input_pin.drive_low()
+        return changed
 
 
 class LockMotorPin(MockPWMPin):  # type: ignore[misc]
@@ -123,8 +209,22 @@ class CpLine:
         self.offset_v = offset_v
         self.divider = divider
         self._k = 0
+        #: Cleared: conversions hang (a stuck SPI transfer; the sampler stops cycling).
+        self.running = threading.Event()
+        self.running.set()
+        #: Temperature sensor volts on other channels (TMP36: 0.5 V + 10 mV/°C).
+        self.channels: dict[int, float] = {1: 0.75}
+
+    def set_high(self, volts: float, timeline: Timeline | None = None) -> None:
+        """The EV changes its resistor: the positive plateau moves to ``volts``."""
+        if timeline is not None:
+            timeline.mark(f"cp {volts:+.0f} V")
+        self.high_v = volts
 
     def adc_volts(self, channel: int) -> float:
+        self.running.wait()
+        if channel != 0:
+            return self.channels.get(channel, 0.0)
         duty = float(self.pwm_pin.state)
         self._k += 1
         phase = (self._k * self.GOLDEN) % 1.0

@@ -191,3 +191,60 @@ class PtyDevice:
     def close(self) -> None:
         os.close(self.master)
         os.close(self._slave)
+
+
+def _crc8_table() -> list[int]:
+    table = []
+    for value in range(256):
+        crc = value
+        for _ in range(8):
+            crc = (crc << 1) ^ (0x07 if crc & 0x80 else 0)
+        table.append(crc & 0xFF)
+    return table
+
+
+_CRC8 = _crc8_table()
+
+
+def crc8_smbus(data: bytes) -> int:
+    """CRC-8/SMBUS (poly 0x07, init 0, no reflection, no xorout), table-driven: written from
+    the algorithm's catalogue entry, independently of the driver's bitwise version."""
+    crc = 0
+    for byte in data:
+        crc = _CRC8[crc ^ byte]
+    return crc
+
+
+class CoProcessor:
+    """The pilot co-processor's side of the UART on a pty master: frames what it sends
+    (``<seq> <payload>*<crc>``), checks and unwraps what the host sends."""
+
+    def __init__(self, pty: PtyDevice) -> None:
+        self.pty = pty
+        self.seq = 0x40  # the host must accept whatever seq the MCU starts with
+        self._rx = b""
+
+    def frame(self, payload: str, seq: int | None = None, crc: int | None = None) -> bytes:
+        """A frame with the next seq (or ``seq``), the right CRC (or ``crc``)."""
+        if seq is None:
+            seq = self.seq
+            self.seq = (self.seq + 1) & 0xFF
+        body = f"{seq:02X} {payload}".encode("ascii")
+        return body + b"*%02X\n" % (crc8_smbus(body) if crc is None else crc)
+
+    def send(self, *payloads: str) -> None:
+        self.pty.write(b"".join(self.frame(p) for p in payloads))
+
+    def receive(self, count: int, timeout_s: float = 2.0) -> list[tuple[int, str]]:
+        """``count`` host frames as (seq, payload); asserts each CRC."""
+        frames: list[tuple[int, str]] = []
+        while len(frames) < count:
+            while b"\n" not in self._rx:
+                chunk = self.pty.read(timeout_s)
+                assert chunk, f"host sent {frames}, then nothing"
+                self._rx += chunk
+            line, self._rx = self._rx.split(b"\n", 1)
+            body, _, crc = line.partition(b"*")
+            assert int(crc, 16) == crc8_smbus(body), line
+            frames.append((int(body[:2], 16), body[3:].decode("ascii")))
+        return frames

@@ -142,8 +142,12 @@ def test_gpio_board_from_toml(factory: MockFactory, config_file: Path) -> None:
         hw = board.connectors[0]
         assert hw.lock is not None
         assert hw.meter.read().energy_active_import_wh == pytest.approx(42_500.0)
-        hw.contactor.close()
-        assert hw.contactor.feedback_closed is True
+        assert hw.interlock is not None
+        assert hw.contactor.close() is False  # no EV (pilot A): the interlock refuses
+        assert wiring.coil.state == 0
+        with hw.interlock.commissioning():
+            assert hw.contactor.close() is True
+            assert hw.contactor.feedback_closed is True
     finally:
         board.close()
         wiring.close()
@@ -174,7 +178,7 @@ def test_hw_test_passes(factory: MockFactory, config_file: Path,
                         capsys: pytest.CaptureFixture[str]) -> None:
     wiring = Wiring(factory)
     try:
-        assert main(["hw", "test", "--config", str(config_file)]) == 0
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 0
     finally:
         wiring.close()
     out = capsys.readouterr().out
@@ -191,7 +195,7 @@ def test_hw_test_reports_welded_contactor_and_leaves_it_open(
     wiring.feedback.drive_high()
     wiring.coil.input_pin = None  # type: ignore[attr-defined]  # mirror contact stuck closed
     try:
-        assert main(["hw", "test", "--config", str(config_file)]) == 1
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 1
     finally:
         wiring.close()
     out = capsys.readouterr().out
@@ -234,3 +238,93 @@ def test_meter_read_json_and_fault(config_file: Path, meter_server: MeterServer,
     meter_server.silent = True
     assert main(["meter", "read", "--json", "--config", str(config_file)]) == 1
     assert "fault" in json.loads(capsys.readouterr().out)["1"]
+
+
+def test_hw_test_refuses_to_energize_with_an_ev_plugged(
+    factory: MockFactory, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wiring = Wiring(factory)
+    wiring.line.high_v = 9.0  # an EV is plugged (state B)
+    wiring.coil.clear_states()
+    try:
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 1
+    finally:
+        wiring.close()
+    out = capsys.readouterr().out
+    assert "contactor  FAIL  not energized: pilot reads B" in out
+    assert [s.state for s in wiring.coil.states] == [False]  # never driven high
+
+
+class TrippedPin(MockPWMPin):  # type: ignore[misc]
+    """The RDC-DD's trip output, held active whatever pull the input is set to."""
+
+    def _set_pull(self, value: str) -> None:
+        self._pull = value
+        self.drive_high()
+
+
+def test_hw_test_refuses_with_rcd_tripped(
+    factory: MockFactory, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory.pin(27, pin_class=TrippedPin)  # residual current present
+    wiring = Wiring(factory)
+    factory.pin(22).input_pin = None  # type: ignore[attr-defined]  # test input has no say
+    wiring.coil.clear_states()
+    try:
+        assert main(["hw", "test", "--yes", "--config", str(config_file)]) == 1
+    finally:
+        wiring.close()
+    out = capsys.readouterr().out
+    assert "not energized: the RCD reports a trip" in out
+    assert [s.state for s in wiring.coil.states] == [False]
+
+
+def test_hw_test_asks_and_says_before_each_step(
+    factory: MockFactory, config_file: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --yes it asks on the terminal; "n" leaves the coil untouched. Every step is
+    announced before it runs: the announcement precedes the first coil change."""
+    wiring = Wiring(factory)
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda q: (asked.append(q), "n")[1])
+    wiring.coil.clear_states()
+    try:
+        assert main(["hw", "test", "--config", str(config_file)]) == 1
+        out = capsys.readouterr().out
+        assert asked == ["Energize connector 1 now? [y/N] "]
+        assert "contactor  FAIL  not energized: not confirmed" in out
+        assert [s.state for s in wiring.coil.states] == [False]
+        announced: list[bool] = []
+        monkeypatch.setattr("builtins.input", lambda q: (
+            announced.append("will CLOSE the contactor" in capsys.readouterr().out), "y")[1])
+        assert main(["hw", "test", "--config", str(config_file)]) == 0
+        assert announced == [True]
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[-1].startswith("connector 1 contactor  PASS")
+    finally:
+        wiring.close()
+    assert [s.state for s in wiring.coil.states] == [False, True, False]
+
+
+def test_safe_off_drives_only_the_contactor_outputs_low(
+    factory: MockFactory, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dead daemon's line still driving high (as released lines do on some kernels):
+    `evse hw safe-off` drives it low, without building the board (no pilot, no meter)."""
+    coil = factory.pin(17)
+    coil.function = "output"
+    coil.state = True  # the dead daemon's line, still driving high
+
+    coil.clear_states()
+    assert main(["hw", "safe-off", "--config", str(config_file)]) == 0
+    assert [s.state for s in coil.states] == [True, False]
+    assert "connector 1 GPIO17" in capsys.readouterr().out
+    assert 18 not in {int(str(p).removeprefix("GPIO")) for p in factory.pins
+                      if str(p).startswith("GPIO")}  # the pilot pin was never touched
+
+
+def test_unit_drives_contactors_low_after_stop() -> None:
+    unit = (ROOT / "systemd" / "evse.service").read_text()
+    assert "ExecStopPost=/usr/bin/evse hw safe-off --config /etc/evse/evse.toml" in unit

@@ -7,7 +7,9 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import serial
@@ -17,7 +19,7 @@ from hal.pilot import PilotReading, PilotState
 from hal.readers.line_reader import LineReader
 from hal.readers.normalise import UidFormat, normalise_uid
 from hal.readers.pn532 import Pn532Reader
-from tests.hal.peers import PtyDevice
+from tests.hal.peers import CoProcessor, PtyDevice
 
 
 class Pn532Chip:
@@ -208,11 +210,12 @@ def test_line_reader(pty: PtyDevice, caplog: pytest.LogCaptureFixture) -> None:
 
 
 # -- pilot co-processor ------------------------------------------------------------------
-def test_uart_pilot_protocol(pty: PtyDevice, caplog: pytest.LogCaptureFixture) -> None:
+def test_uart_pilot_protocol(pty: PtyDevice) -> None:
     port = serial.Serial(pty.path, baudrate=115200, timeout=0.05)
     pilot = UartPilot(port=port)
-    cards = Cards()  # collects readings
+    mcu = CoProcessor(pty)
     readings: list[PilotReading] = []
+    faults: list[str] = []
     cond = threading.Condition()
 
     def on(reading: PilotReading) -> None:
@@ -220,23 +223,68 @@ def test_uart_pilot_protocol(pty: PtyDevice, caplog: pytest.LogCaptureFixture) -
             readings.append(reading)
             cond.notify_all()
 
+    def on_fault(text: str) -> None:
+        with cond:
+            faults.append(text)
+            cond.notify_all()
+
     pilot.add_listener(on)
+    pilot.add_fault_listener(on_fault)
     try:
         pilot.set_current(16.0)
         pilot.set_state_f()
-        got = b""
-        while got.count(b"\n") < 3:
-            chunk = pty.read(1.0)
-            assert chunk, got
-            got += chunk
-        assert got.split(b"\n")[:3] == [b"D 100.0", b"D 26.7", b"F"]
-        with caplog.at_level(logging.ERROR, logger="hal.gpio.pilot_uart"):
-            pty.write(b"K D 26.7\nS B 0\nnoise\xff\nS Q 1\nS C 1\n")
-            with cond:
-                assert cond.wait_for(lambda: len(readings) >= 2, 2.0)
+        # Host frames: consecutive sequence numbers from 00, CRC checked by the peer.
+        assert mcu.receive(3) == [(0, "D 100.0"), (1, "D 26.7"), (2, "F")]
+        mcu.send("K D 26.7", "S B 0", "S C 1")
+        with cond:
+            assert cond.wait_for(lambda: len(readings) >= 2, 2.0)
         assert readings == [PilotReading(PilotState.B), PilotReading(PilotState.C, True)]
+        assert faults == [] and pilot.hardware_fault() is None
         assert pilot.sampler_age_s() < 1.0
-        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) >= 2
-        del cards
     finally:
         pilot.close()
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    ("crc", "CRC mismatch"), ("gap", "sequence gap"), ("error", "reports 'overcurrent on CP'"),
+    ("noise", "malformed"), ("unknown", "unknown frame"), ("state", "malformed state")])
+def test_uart_pilot_bad_frame_is_a_fault(pty: PtyDevice, bad: str, why: str) -> None:
+    """A corrupt frame, a lost frame, an E frame: a fault at once (not a log line), held
+    until a good state frame follows; the bad frame never changes the reading."""
+    port = serial.Serial(pty.path, baudrate=115200, timeout=0.05)
+    pilot = UartPilot(port=port)
+    mcu = CoProcessor(pty)
+    faults: list[str] = []
+    got = threading.Event()
+    pilot.add_fault_listener(lambda text: (faults.append(text), got.set()))
+    try:
+        mcu.send("S B 0")
+        assert wait_for(lambda: pilot.read().state is PilotState.B)
+        make = {
+            "crc": lambda: mcu.frame("S C 0", crc=0x00),
+            "gap": lambda: mcu.frame("S C 0", seq=(mcu.seq + 5) & 0xFF),
+            "error": lambda: mcu.frame("E overcurrent on CP"),
+            "noise": lambda: b"\xde\xad noise\n",
+            "unknown": lambda: mcu.frame("Z 1"),
+            "state": lambda: mcu.frame("S Q 1"),
+        }[bad]
+        frame = make()
+        if bad == "gap":
+            mcu.seq = (mcu.seq + 6) & 0xFF
+        pty.write(frame)
+        assert got.wait(2.0)
+        assert why in faults[0] and pilot.read().state is PilotState.B
+        assert pilot.hardware_fault() is not None
+        mcu.send("S B 0")  # a good frame again
+        assert wait_for(lambda: pilot.hardware_fault() is None)
+    finally:
+        pilot.close()
+
+
+def wait_for(predicate: Any, timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

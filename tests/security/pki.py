@@ -70,8 +70,9 @@ def _name(cn: str, o: str | None = None) -> x509.Name:
 
 def make_root(cn: str, *, key: PrivateKey | None = None,
               not_before: dt.datetime = NOW - DAY,
-              not_after: dt.datetime = NOW + 365 * DAY) -> Issued:
-    """A self-signed CA certificate."""
+              not_after: dt.datetime = NOW + 365 * DAY,
+              path_length: int | None = None) -> Issued:
+    """A self-signed CA certificate (``path_length``: its pathLenConstraint)."""
     key = key or ec_key()
     name = _name(cn)
     cert = (
@@ -80,7 +81,7 @@ def make_root(cn: str, *, key: PrivateKey | None = None,
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before).not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                      False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
@@ -95,8 +96,10 @@ def issue(issuer: Issued, cn: str, *, o: str | None = None, ca: bool = False,
           subject: x509.Name | None = None,
           ip: str | None = None, eku: list[x509.ObjectIdentifier] | None = None,
           not_before: dt.datetime = NOW - DAY,
-          not_after: dt.datetime = NOW + 90 * DAY) -> Issued:
-    """A certificate signed by ``issuer`` (a CA when ``ca``)."""
+          not_after: dt.datetime = NOW + 90 * DAY,
+          path_length: int | None = None, key_cert_sign: bool = True) -> Issued:
+    """A certificate signed by ``issuer`` (a CA when ``ca``, with ``path_length`` as its
+    pathLenConstraint and keyUsage keyCertSign unless not ``key_cert_sign``)."""
     assert issuer.key is not None
     if public_key is None:
         key = key or ec_key()
@@ -107,14 +110,16 @@ def issue(issuer: Issued, cn: str, *, o: str | None = None, ca: bool = False,
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before).not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+                       critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             issuer.cert.public_key()), critical=False)  # type: ignore[arg-type]
     )
     if ca:
         builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            x509.KeyUsage(False, False, False, False, False, key_cert_sign, True, False,
+                          False),
             critical=True)
     else:
         builder = builder.add_extension(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.authorization_key import (
     AuthorizationKey,
@@ -93,7 +94,7 @@ async def test_no_secret_in_any_log_line(tmp_path: Path, caplog: pytest.LogCaptu
                 url = f"ws://127.0.0.1:{port}"
                 ssl_ctx, headers = connection_options(1, url, STATION_ID, None, keys)
                 logging.getLogger("test").info("options %s %s", keys.current(), ssl_ctx)
-                async with websockets.connect(
+                async with connect(
                         f"{url}/{STATION_ID}", additional_headers=headers,
                         subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
                     assert json.loads(await ws.recv())["cn"] == "-"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.certificate_hash import CertificateHashData
 from ocpp_client.security.certificate_store import (
@@ -120,9 +121,9 @@ def test_delete(tmp_path: Path, pki: Pki, roots_file: Path) -> None:
 async def connects(tmp_path: Path, store: CertificateStore, server: Issued) -> bool:
     async with csms(server_context(server, tmp_path)) as port:
         ctx = csms_tls_context(store.csms_roots_pem())
-        async with websockets.connect(f"wss://127.0.0.1:{port}/CP001", ssl=ctx,
-                                      subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                                      open_timeout=5) as ws:
+        async with connect(f"wss://127.0.0.1:{port}/CP001", ssl=ctx,
+                           subprotocols=[websockets.Subprotocol("ocpp1.6")],
+                           open_timeout=5) as ws:
             return bool(json.loads(await ws.recv()))
 
 

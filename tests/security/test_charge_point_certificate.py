@@ -15,6 +15,7 @@ import websockets
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.certificate_store import CertificateStore, CertificateUse
 from ocpp_client.security.charge_point_certificate import (
@@ -70,10 +71,10 @@ async def peer_serial(tmp_path: Path, pki: Pki, store: CertificateStore,
         url = f"wss://127.0.0.1:{port}"
         ssl_ctx, headers = connection_options(3, url, STATION_ID, store, None, cp,
                                               try_pending_certificate=pending)
-        async with websockets.connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
-                                      additional_headers=headers,
-                                      subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                                      open_timeout=5) as ws:
+        async with connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
+                           additional_headers=headers,
+                           subprotocols=[websockets.Subprotocol("ocpp1.6")],
+                           open_timeout=5) as ws:
             seen = json.loads(await ws.recv())
     assert seen["cn"] == STATION_ID
     return int(seen["serial"], 16)

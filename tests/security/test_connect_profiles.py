@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_store import CertificateStore
@@ -23,7 +24,7 @@ from ocpp_client.security.events import SecurityEventType
 from ocpp_client.security.profiles import SecurityConfigError, connection_options
 from ocpp_client.security.secret_files import InsecureFileError
 from tests.security.conftest import STATION_ID, Pki
-from tests.security.tls_csms import blocking_tls_server, csms, server_context
+from tests.security.tls_csms import CONNECT_ERRORS, blocking_tls_server, csms, server_context
 
 KEY = "s3cr3t-Authorization-Key-0042"
 
@@ -49,10 +50,10 @@ def store(tmp_path: Path, pki: Pki) -> CertificateStore:
 
 async def open_link(url: str, ssl_ctx: ssl.SSLContext | None,
                     headers: dict[str, str]) -> dict[str, str]:
-    async with websockets.connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
-                                  additional_headers=headers,
-                                  subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                                  open_timeout=5) as ws:
+    async with connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
+                       additional_headers=headers,
+                       subprotocols=[websockets.Subprotocol("ocpp1.6")],
+                       open_timeout=5) as ws:
         seen: dict[str, str] = json.loads(await ws.recv())
         return seen
 
@@ -141,7 +142,7 @@ async def test_profile_3_certificate_of_another_root_is_refused_by_the_csms(
             port = await stack.enter_async_context(csms(sctx))
         url = f"wss://127.0.0.1:{port}"
         ssl_ctx, headers = connection_options(3, url, STATION_ID, store, None, cp_cert)
-        with pytest.raises((OSError, websockets.InvalidHandshake)) as err:
+        with pytest.raises(CONNECT_ERRORS) as err:
             await open_link(url, ssl_ctx, headers)
     assert classify_connect_failure(err.value, client_certificate_sent=True) is \
         SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
@@ -216,6 +217,28 @@ async def test_server_offering_only_a_cipher_suite_we_refuse(tmp_path: Path, pki
 
 def test_unreachable_csms_is_no_security_event() -> None:
     assert classify_connect_failure(ConnectionRefusedError()) is None
+
+
+def closed_before_response_14() -> websockets.InvalidMessage:
+    """What websockets >= 14 raises when the CSMS closes before its HTTP response."""
+    try:
+        try:
+            raise EOFError("connection closed while reading HTTP status line")
+        except EOFError as eof:
+            raise websockets.InvalidMessage("did not receive a valid HTTP response") from eof
+    except websockets.InvalidMessage as exc:
+        return exc
+
+
+@pytest.mark.parametrize("raised", [
+    EOFError("connection closed while reading HTTP status line"),  # websockets 13.x
+    closed_before_response_14(),
+], ids=["websockets-13", "websockets-14+"])
+def test_closed_before_response_counts_only_with_a_client_certificate(
+        raised: BaseException) -> None:
+    assert classify_connect_failure(raised, client_certificate_sent=True) is \
+        SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
+    assert classify_connect_failure(raised, client_certificate_sent=False) is None
 
 
 def test_missing_material_is_a_config_error(tmp_path: Path, store: CertificateStore) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_store import (
@@ -31,7 +32,7 @@ from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from tests.security.conftest import CPO_NAME, STATION_ID, Pki
 from tests.security.pki import SERVER_AUTH, Issued, issue
 from tests.security.test_charge_point_certificate import sign_csr
-from tests.security.tls_csms import csms, server_context
+from tests.security.tls_csms import CONNECT_ERRORS, csms, server_context
 
 KEY = "link-security-key-000001"
 
@@ -58,14 +59,14 @@ async def attempt_connect(security: LinkSecurity, url: str
     """One connect as the link keeper does it: the CSMS's view, or the security event."""
     attempt = security.prepare(url)
     try:
-        async with websockets.connect(f"{attempt.url}/{STATION_ID}", ssl=attempt.ssl,
-                                      additional_headers=attempt.headers,
-                                      subprotocols=[websockets.Subprotocol("ocpp1.6")],
-                                      open_timeout=5) as ws:
+        async with connect(f"{attempt.url}/{STATION_ID}", ssl=attempt.ssl,
+                           additional_headers=attempt.headers,
+                           subprotocols=[websockets.Subprotocol("ocpp1.6")],
+                           open_timeout=5) as ws:
             seen: dict[str, str] = json.loads(await ws.recv())
             security.connected(attempt, peer_certificate_der(ws))
             return attempt, seen
-    except (OSError, websockets.InvalidHandshake) as exc:
+    except CONNECT_ERRORS as exc:
         return attempt, security.failed(attempt, exc)
 
 

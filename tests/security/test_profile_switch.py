@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_store import CertificateStore
@@ -79,15 +80,15 @@ async def test_failed_raise_falls_back(tmp_path: Path, pki: Pki) -> None:
                                               store, keys)
         assert url.startswith("wss://") and ssl_ctx is not None
         with pytest.raises(OSError):  # ssl.SSLError: not a TLS server
-            await websockets.connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
-                                     additional_headers=headers, open_timeout=5)
+            await connect(f"{url}/{STATION_ID}", ssl=ssl_ctx,
+                          additional_headers=headers, open_timeout=5)
         # ... so the station falls back and connects with profile 1 again
         assert switch.fall_back() == 1
         url = url_for_profile(base, switch.next_profile())
         ssl_ctx, headers = connection_options(switch.next_profile(), url, STATION_ID,
                                               store, keys)
         assert ssl_ctx is None
-        async with websockets.connect(f"{url}/{STATION_ID}", additional_headers=headers,
-                                      subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
+        async with connect(f"{url}/{STATION_ID}", additional_headers=headers,
+                           subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
             assert json.loads(await ws.recv())["subprotocol"] == "ocpp1.6"
     assert switch.active == 1 and switch.pending is None

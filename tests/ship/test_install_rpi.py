@@ -87,7 +87,7 @@ def test_config_is_the_rpi_example_with_board_paths(tmp_path: Path) -> None:
     # Not in the 0700 state dir: technicians (group evse) reach it in /run/evse.
     assert config.control_socket == Path("/run/evse/control.sock")
     example = tomllib.loads((ROOT / "config/rpi-sdm630.toml").read_text())
-    assert config.raw["hardware"]["driver"] == example["hardware"]["driver"] == "gpio"
+    assert config.hardware.driver == example["hardware"]["driver"] == "gpio"
     assert config.station_id == example["station"]["id"]
 
 

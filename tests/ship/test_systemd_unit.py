@@ -32,10 +32,11 @@ def unit_lines() -> dict[str, list[str]]:
 
 
 def resolvable_unit(directory: Path) -> Path:
-    """The unit with ExecStart pointing at an evse that exists here (the venv's)."""
+    """The unit with ExecStart (and ExecStopPost) pointing at an evse that exists here (the
+    venv's)."""
     evse = Path(sys.executable).with_name("evse")
     assert evse.exists(), evse
-    text = UNIT.read_text().replace("ExecStart=/usr/bin/evse ", f"ExecStart={evse} ")
+    text = UNIT.read_text().replace("=/usr/bin/evse ", f"={evse} ")
     out = directory / "evse.service"
     out.write_text(text)
     return out

@@ -15,6 +15,7 @@ import websockets
 from dev_csms import DevCsms
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
+from websockets.asyncio.client import connect
 
 from evse.profile_store import ProfileStore
 from evse.smart_charging import SmartChargingEngine
@@ -93,8 +94,8 @@ async def link(tmp_path: Path) -> AsyncIterator[tuple[Any, SmartChargePoint]]:
     await csms.start()
     db = open_state_db(tmp_path)
     engine = SmartChargingEngine(ProfileStore(db), lambda: T0)
-    async with websockets.connect(f"ws://127.0.0.1:{csms.port}/CP1",
-                                  subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
+    async with connect(f"ws://127.0.0.1:{csms.port}/CP1",
+                       subprotocols=[websockets.Subprotocol("ocpp1.6")]) as ws:
         cp = SmartChargePoint("CP1", ws, engine)
         task = asyncio.create_task(cp.start())
         server_side = await csms.wait_for(lambda: csms.stations.get("CP1"), timeout=5.0)

@@ -89,7 +89,9 @@ RDEPENDS:${PN}-ptest += "python3-hypothesis python3-packaging python3-pytest \
 RDEPENDS:${PN} = " \
     python3-asyncio \
     python3-can \
+    python3-compression \
     python3-core \
+    python3-crypt \
     python3-cryptography \
     python3-datetime \
     python3-difflib \
@@ -106,6 +108,7 @@ RDEPENDS:${PN} = " \
     python3-spidev \
     python3-sqlite3 \
     python3-statistics \
+    python3-stringold \
     python3-tomllib \
     python3-transitions \
     python3-websockets \
