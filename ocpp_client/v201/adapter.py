@@ -334,6 +334,7 @@ class Ocpp201Adapter:
         return [self._send_live(cp), self.sender.run(send_queued)]
 
     def on_offline(self) -> None:
+        self.events.forget_statuses()
         while not self._live.empty():
             self._live.get_nowait()
         self.outbox.release()

@@ -210,7 +210,7 @@ class StationCommands201:
             elif requested == "StatusNotification":
                 for conn in self.station.evses.values():
                     if wanted in (None, conn.evse_id):
-                        conn.publish()
+                        self.events.send_status(conn.evse_id, conn.state)
             elif requested == "MeterValues":
                 for conn in self.station.evses.values():
                     if wanted in (None, conn.evse_id) and conn.last_reading is not None:

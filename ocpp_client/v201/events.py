@@ -100,6 +100,8 @@ class EventMapper201:
         #: The IdToken the open transaction was authorized with, by EVSE id (sent once).
         self._id_token_sent: dict[int, bool] = {}
         self._begin_readings: dict[int, MeterReading] = {}
+        #: The connectorStatus last sent per EVSE on this connection (G01: on change only).
+        self._sent_status: dict[int, str] = {}
 
     # -- policy ---------------------------------------------------------------------------
     def policy(self) -> TxPolicy:
@@ -151,8 +153,19 @@ class EventMapper201:
                        "AvailabilityState", status)
         self.model.set(ComponentRef("EVSE", evse_id=event.evse_id), "AvailabilityState",
                        status)
+        # Several session states are one connectorStatus (Occupied): sent when it changes.
+        if self._online() and self._sent_status.get(event.evse_id) != status:
+            self.send_status(event.evse_id, event.state)
+
+    def send_status(self, evse_id: int, state: str) -> None:
+        """Queue the StatusNotification of ``evse_id`` in ``state`` (live, online only)."""
         if self._online():
-            self._live.put_nowait(self.status_call(event.evse_id, event.state))
+            self._sent_status[evse_id] = mapping.CONNECTOR_STATUS[state].value
+            self._live.put_nowait(self.status_call(evse_id, state))
+
+    def forget_statuses(self) -> None:
+        """The link went down: every status goes again after the next boot."""
+        self._sent_status.clear()
 
     def status_call(self, evse_id: int, state: str) -> call.StatusNotification:
         """StatusNotification of the EVSE's (only) connector for a session state."""
@@ -281,7 +294,10 @@ class EventMapper201:
         """A waiting authorization was dropped: a transaction opened by it (TxStartPoint
         Authorized, no energy yet) ends when Authorized is a stop point."""
         tx = self.store.open.get(event.evse_id)
-        if tx is None or tx.session_id is not None or self._session_of(event.evse_id):
+        if tx is None:
+            self.remote_start_ids.pop(event.evse_id, None)  # that start will not come
+            return
+        if tx.session_id is not None or self._session_of(event.evse_id):
             return
         if not self.policy().stops_on_loss_of(TxPoint.AUTHORIZED):
             return

@@ -4,7 +4,8 @@ system, schema validation on) on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,12 @@ def energy_wh(daemon: Daemon) -> float:
     return float(sim_of(daemon).describe()["1"]["energy_wh"])
 
 
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` every 10 ms until truthy (for state no CSMS frame announces)."""
+    async def waiter() -> Any:
+        while not (value := predicate()):
+            await asyncio.sleep(0.01)
+        return value
+    return await asyncio.wait_for(waiter(), timeout)

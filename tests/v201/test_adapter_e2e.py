@@ -58,8 +58,8 @@ async def test_card_session_as_transaction_events(csms201: DevCsms, run201: Any)
     charged = register_wh(ended, "Transaction.End") - register_wh(started, "Transaction.Begin")
     assert charged > 0
     assert abs(charged - (after - before)) <= 1.0
-    assert statuses(csms201)[-1] == "Available"
-    assert daemon.station is not None
+    # connectorStatus on change only: charging, suspended, ... are all Occupied.
+    assert statuses(csms201) == ["Available", "Occupied", "Available"]
 
 
 async def test_remote_session_start_and_stop(csms201: DevCsms, run201: Any) -> None:

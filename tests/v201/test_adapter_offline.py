@@ -4,7 +4,6 @@ across a restart of the daemon with events still queued."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from dev_csms import DevCsms
 
 from tests.offline.proxy import TcpProxy
 
-from .rig import events, sim_of
+from .rig import events, sim_of, until
 from .tx_log import analyse_201
 
 
@@ -24,13 +23,6 @@ async def proxy201(csms201: DevCsms) -> AsyncIterator[TcpProxy]:
     yield server
     await server.stop()
 
-
-async def until(predicate: Any, timeout: float = 10.0) -> Any:
-    async def waiter() -> Any:
-        while not (value := predicate()):
-            await asyncio.sleep(0.01)
-        return value
-    return await asyncio.wait_for(waiter(), timeout)
 
 
 async def test_offline_events_delivered_once_in_order(csms201: DevCsms, run201: Any,

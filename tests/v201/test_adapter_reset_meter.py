@@ -8,8 +8,7 @@ from typing import Any
 from dev_csms import DevCsms
 from ocpp.v201 import call
 
-from .rig import events, sim_of
-from .test_adapter_offline import until
+from .rig import events, sim_of, until
 
 
 async def _charging(csms201: DevCsms, daemon: Any) -> None:

@@ -13,7 +13,7 @@ from evse.daemon import Daemon, load_checked_config
 from evse.domain import MeterSample, ReadingContext, SessionStateChanged, TransactionStopped
 from tests.conftest import EventLog, write_config
 
-from .rig import energy_wh, sim_of, write_config_201
+from .rig import energy_wh, sim_of, until, write_config_201
 
 
 async def _run_script(daemon: Daemon) -> tuple[list[str], list[str], float]:
@@ -65,7 +65,7 @@ async def _run_version(tmp_path: Path, version: str
         adapter: Any = daemon.adapter
         await csms.wait_for(lambda: adapter.online)
         states, names, sim_wh = await _run_script(daemon)
-        await csms.wait_for(lambda: len(adapter.outbox) == 0 and (
+        await until(lambda: len(adapter.outbox) == 0 and (
             csms.actions("StopTransaction") or any(
                 e["eventType"] == "Ended" for e in csms.actions("TransactionEvent"))))
     finally:
