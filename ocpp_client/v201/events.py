@@ -153,6 +153,12 @@ class EventMapper201:
                        "AvailabilityState", status)
         self.model.set(ComponentRef("EVSE", evse_id=event.evse_id), "AvailabilityState",
                        status)
+        every = {mapping.CONNECTOR_STATUS[c.state].value for c in self.station.evses.values()}
+        # The station is unavailable / faulted only when every EVSE is.
+        station = "Available"
+        if every in ({"Unavailable"}, {"Faulted"}):
+            station = next(iter(every))
+        self.model.set("ChargingStation", "AvailabilityState", station)
         # Several session states are one connectorStatus (Occupied): sent when it changes.
         if self._online() and self._sent_status.get(event.evse_id) != status:
             self.send_status(event.evse_id, event.state)

@@ -11,7 +11,7 @@ from ocpp.v201 import call
 
 from tests.test_csms_commands import raw_exchange
 
-from .rig import statuses
+from .rig import statuses, until
 
 
 def _set(component: str, variable: str, value: str, **extra: Any) -> dict[str, Any]:
@@ -82,6 +82,13 @@ async def test_availability_and_status(csms201: DevCsms, run201: Any) -> None:
                                                    evse={"id": 1}))
     assert answer.status == "Accepted"
     await csms201.wait_for(lambda: statuses(csms201)[-1] == "Unavailable")
+    got = await cp.call(call.GetVariables(get_variable_data=[
+        {"component": {"name": "EVSE", "evse": {"id": 1}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "ChargingStation"}, "variable": {"name": "AvailabilityState"}},
+    ]))
+    # One EVSE, out of service: the station too.
+    assert [r["attribute_value"] for r in got.get_variable_result] == ["Unavailable"] * 2
     unknown = await cp.call(call.ChangeAvailability(operational_status="Operative",
                                                     evse={"id": 9}))
     assert unknown.status == "Rejected"
@@ -149,8 +156,9 @@ async def test_boot_pending_then_accepted(csms201: DevCsms, run201: Any) -> None
     csms201.boot_status = "Pending"  # type: ignore[assignment]
     csms201.heartbeat_s = 1
     daemon = await run201(wait=False)
-    await csms201.wait_for(lambda: len(csms201.actions("BootNotification")) >= 1)
-    assert not daemon.adapter.online  # type: ignore[union-attr]
+    adapter: Any = daemon.adapter
+    await until(lambda: adapter.link.state == "pending")  # the Pending answer arrived
+    assert not adapter.online
     csms201.boot_status = "Accepted"  # type: ignore[assignment]
     await csms201.wait_for(lambda: csms201.actions("StatusNotification"), timeout=10)
     assert len(csms201.actions("BootNotification")) >= 2
