@@ -217,7 +217,13 @@ class EventMapper201:
 
     def _state_of(self, evse_id: int) -> str | None:
         conn = self._conn(evse_id)
-        return None if conn is None else mapping.CHARGING_STATE[conn.state].value
+        if conn is None:
+            return None
+        state = mapping.CHARGING_STATE[conn.state]
+        if state is mapping.ChargingState.idle and conn.plugged():
+            # EvConnected is published before the session machine leaves idle.
+            state = mapping.ChargingState.ev_connected
+        return state.value
 
     def _facts(self, evse_id: int, reached: TxPoint | None) -> set[TxPoint]:
         conn = self._conn(evse_id)

@@ -93,13 +93,15 @@ async def test_remote_session_start_and_stop(csms201: DevCsms, run201: Any) -> N
     assert [e["seqNo"] for e in events(csms201)] == list(range(len(events(csms201))))
 
 
-@pytest.mark.parametrize(("start_point", "first_trigger", "ev_first"), [
-    ("EVConnected", "CablePluggedIn", True),
-    ("Authorized", "Authorized", False),
-    ("PowerPathClosed", "ChargingStateChanged", True),
+@pytest.mark.parametrize(("start_point", "first_trigger", "first_state", "ev_first"), [
+    ("EVConnected", "CablePluggedIn", "EVConnected", True),
+    ("Authorized", "Authorized", "Idle", False),
+    # The simulated EV asks for energy at once: the contactor closes in state C.
+    ("PowerPathClosed", "ChargingStateChanged", "Charging", True),
+    ("EnergyTransfer", "ChargingStateChanged", "Charging", True),
 ])
 async def test_tx_start_points(csms201: DevCsms, run201: Any, start_point: str,
-                               first_trigger: str, ev_first: bool) -> None:
+                               first_trigger: str, first_state: str, ev_first: bool) -> None:
     daemon = await run201(variables=f'"TxCtrlr.TxStartPoint" = "{start_point}"')
     sim = sim_of(daemon)
     if ev_first:
@@ -119,6 +121,7 @@ async def test_tx_start_points(csms201: DevCsms, run201: Any, start_point: str,
                                        for e in events(csms201)))
     evs = events(csms201)
     assert (evs[0]["eventType"], evs[0]["triggerReason"]) == ("Started", first_trigger)
+    assert evs[0]["transactionInfo"]["chargingState"] == first_state
     assert any(e.get("idToken", {}).get("idToken") == "DEMO01" for e in evs)
     sim.unplug(1)
     await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
