@@ -4,8 +4,9 @@ derived from the machines' tables (``evse.iec_machine`` / ``evse.session_machine
 Each row: a trip input injected in a connector state → whether the contactor is open
 *before the event loop ran* (the board interlock on the simulator's thread), whether a close
 is then refused, and after the loop ran: the contactor, the pilot the EVSE drives, the
-status and error code the CSMS is told (OCPP 1.6, through the adapter's mapping). Runs on the simulated board (which carries the same
-interlock as the gpio board) under a Station with a manual clock.
+status and error code the CSMS is told (OCPP 1.6, through the adapter's mapping). Runs on
+the simulated board (which carries the same interlock as the gpio board) under a Station
+with a manual clock.
 """
 
 from __future__ import annotations
