@@ -100,6 +100,11 @@ class EventMapper201:
         #: The IdToken the open transaction was authorized with, by EVSE id (sent once).
         self._id_token_sent: dict[int, bool] = {}
         self._begin_readings: dict[int, MeterReading] = {}
+        #: Sessions whose energy flowed (an EnergyTransfer stop point applies from then on).
+        self._energy_flowed: set[int] = set()
+        #: (triggerReason, stoppedReason) of a session the adapter stopped for a stop point.
+        self._stop_reason: dict[int, tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: The connectorStatus last sent per EVSE on this connection (G01: on change only).
         self._sent_status: dict[int, str] = {}
 
@@ -133,9 +138,12 @@ class EventMapper201:
         elif isinstance(event, PowerPathClosed):
             self._reached(event.evse_id, TxPoint.POWER_PATH_CLOSED, event.timestamp)
         elif isinstance(event, EnergyTransferStarted):
+            self._energy_flowed.add(event.session_id)
             self._reached(event.evse_id, TxPoint.ENERGY_TRANSFER, event.timestamp)
-        elif isinstance(event, (EnergyTransferSuspendedByEV, EnergyTransferSuspendedByEVSE,
-                                EnergyTransferResumed)):
+        elif isinstance(event, (EnergyTransferSuspendedByEV, EnergyTransferSuspendedByEVSE)):
+            self._charging_state(event.evse_id, event.timestamp)
+            self._energy_lost(event)
+        elif isinstance(event, EnergyTransferResumed):
             self._charging_state(event.evse_id, event.timestamp)
         elif isinstance(event, TransactionStarted):
             self._session_started(event)
@@ -326,6 +334,26 @@ class EventMapper201:
             self._queue(tx, "Updated", mapping.Trigger.charging_state_changed.value, timestamp,
                         self._state_of(evse_id))
 
+    def _energy_lost(self, event: EnergyTransferSuspendedByEV | EnergyTransferSuspendedByEVSE
+                     ) -> None:
+        """TxStopPoint EnergyTransfer (E06): energy that flowed stops → the transaction
+        ends, StoppedByEV when the EV suspended. The core's session is stopped for it."""
+        tx = self.store.open.get(event.evse_id)
+        conn = self._conn(event.evse_id)
+        if (tx is None or conn is None or conn.session is None
+                or tx.session_id != event.session_id
+                or event.session_id not in self._energy_flowed
+                or not self.policy().stops_on_loss_of(TxPoint.ENERGY_TRANSFER)):
+            return
+        by_ev = isinstance(event, EnergyTransferSuspendedByEV)
+        self._stop_reason[event.session_id] = (
+            mapping.Trigger.charging_state_changed.value,
+            (mapping.Reason.stopped_by_ev if by_ev else mapping.Reason.other).value)
+        task = asyncio.get_running_loop().create_task(
+            self.station.stop_transaction(conn.id, StopCause.LOCAL))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _session_started(self, event: TransactionStarted) -> None:
         """The core's session began (power offered): bind it to the open transaction, or
         keep its first reading for the Started event a later start point sends."""
@@ -398,7 +426,12 @@ class EventMapper201:
                 and plugged and not policy.stop & {TxPoint.AUTHORIZED,
                                                    TxPoint.POWER_PATH_CLOSED,
                                                    TxPoint.ENERGY_TRANSFER})
+        self._energy_flowed.discard(event.session_id)
         trigger = mapping.STOP_TRIGGER[event.cause].value
+        reason = mapping.stopped_reason(event.cause, event.fault).value
+        if event.session_id in self._stop_reason:
+            trigger, reason = self._stop_reason.pop(event.session_id)
+            keep = False
         if keep:
             with transaction(self.store.db):
                 self.store.bind(tx, None)
@@ -417,9 +450,7 @@ class EventMapper201:
         state = (mapping.ChargingState.ev_connected if plugged
                  and event.cause is not StopCause.POWER_LOSS else mapping.ChargingState.idle)
         self._queue(tx, "Ended", trigger, event.timestamp, state.value, kind=KIND_STOP,
-                    meter_values=values,
-                    stopped_reason=mapping.stopped_reason(event.cause, event.fault).value,
-                    id_token=event.id_token)
+                    meter_values=values, stopped_reason=reason, id_token=event.id_token)
         log.info("EVSE %d: transaction %s ended (%s)", tx.evse_id, tx.transaction_id,
                  event.cause.value)
 

@@ -174,3 +174,25 @@ async def test_card_stop_then_unplug_at_once_ends_once_with_local(csms201: DevCs
     assert ended[0]["triggerReason"] == "StopAuthorized"
     assert ended[0]["transactionInfo"]["stoppedReason"] == "Local"
     assert register_wh(ended[0], "Transaction.End") > 0
+
+
+async def test_stop_point_energy_transfer_ends_when_the_ev_stops_drawing(
+        csms201: DevCsms, run201: Any) -> None:
+    """TxStopPoint EnergyTransfer (E06): the EV suspends after charging → the transaction
+    ends (StoppedByEV) and the station stops offering energy."""
+    daemon = await run201(variables='"TxCtrlr.TxStopPoint" = "EnergyTransfer"')
+    sim = sim_of(daemon)
+    sim.plug(1, 16.0, 3)
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: any(e["transactionInfo"].get("chargingState") == "Charging"
+                                       for e in events(csms201)))
+    sim.ev_pause(1)
+    await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
+    ended = events(csms201)[-1]
+    assert ended["triggerReason"] == "ChargingStateChanged"
+    assert ended["transactionInfo"]["stoppedReason"] == "StoppedByEV"
+    assert register_wh(ended, "Transaction.End") > 0
+    assert daemon.station is not None
+    await daemon.station.idle()
+    assert daemon.station.connectors[1].session is None
+    assert [e["eventType"] for e in events(csms201)].count("Ended") == 1
