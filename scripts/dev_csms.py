@@ -153,7 +153,11 @@ class CsmsChargePoint201(ChargePoint201):
 
     def _info(self, id_token: dict[str, Any]) -> dict[str, Any]:
         info = self.csms.id_tag_info(id_token["id_token"])
-        return {"status": str(info["status"])}
+        out: dict[str, Any] = {"status": str(info["status"])}
+        group = info.get("parentIdTag") or info.get("parent_id_tag")
+        if group:
+            out["group_id_token"] = {"id_token": group, "type": "Central"}
+        return out
 
     @on(Action201.boot_notification)
     def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any

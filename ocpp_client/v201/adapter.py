@@ -26,7 +26,7 @@ from ocpp.v201.enums import RegistrationStatusEnumType
 
 import ocpp_client.v201.mapping as mapping
 from evse import __version__
-from evse.authorization import AuthResult
+from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
 from evse.config import Config
 from evse.domain import IdToken, IdTokenType
@@ -286,6 +286,12 @@ class Ocpp201Adapter:
                 return id_tag_info(answer.id_token_info)
 
             result = await self.auth.authorize(token.value, request)
+        master = self.model.get("AuthCtrlr", "MasterPassGroupId")
+        if master and result.accepted and result.parent_id_tag == master:
+            # C16: a Master Pass stops every transaction and starts none.
+            log.info("IdToken %s is a Master Pass: stopping every transaction", token.value)
+            self.events.stop_all_for_master_pass(token)
+            return AuthResult(AuthorizationStatus.INVALID, id_token=token, source=result.source)
         return dataclasses.replace(result, id_token=token)
 
     # -- link glue (ocpp_client.link.VersionLink) -------------------------------------------

@@ -354,6 +354,19 @@ class EventMapper201:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def stop_all_for_master_pass(self, token: IdToken) -> None:
+        """C16: stop every running transaction, stoppedReason MasterPass."""
+        for conn in self.station.evses.values():
+            session = conn.session
+            if session is None:
+                continue
+            self._stop_reason[session.session_id] = (
+                mapping.Trigger.stop_authorized.value, mapping.Reason.master_pass.value)
+            task = asyncio.get_running_loop().create_task(
+                self.station.stop_transaction(conn.id, StopCause.LOCAL_ID_TOKEN, token))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def _session_started(self, event: TransactionStarted) -> None:
         """The core's session began (power offered): bind it to the open transaction, or
         keep its first reading for the Started event a later start point sends."""

@@ -196,3 +196,24 @@ async def test_stop_point_energy_transfer_ends_when_the_ev_stops_drawing(
     await daemon.station.idle()
     assert daemon.station.connectors[1].session is None
     assert [e["eventType"] for e in events(csms201)].count("Ended") == 1
+
+
+async def test_master_pass_stops_every_transaction(csms201: DevCsms, run201: Any) -> None:
+    """C16: an IdToken of the MasterPassGroupId group stops the transactions and starts
+    none."""
+    csms201.tag_info["MASTER-1"] = {"status": "Accepted", "parentIdTag": "MASTERS"}
+    daemon = await run201(variables='"AuthCtrlr.MasterPassGroupId" = "MASTERS"')
+    sim = sim_of(daemon)
+    sim.plug(1, 16.0, 3)
+    sim.swipe("DEMO01")
+    await csms201.wait_for(lambda: any(e["transactionInfo"].get("chargingState") == "Charging"
+                                       for e in events(csms201)))
+    sim.swipe("MASTER-1")
+    await csms201.wait_for(lambda: events(csms201)[-1]["eventType"] == "Ended")
+    ended = events(csms201)[-1]
+    assert ended["transactionInfo"]["stoppedReason"] == "MasterPass"
+    assert ended["idToken"]["idToken"] == "MASTER-1"
+    assert daemon.station is not None
+    await daemon.station.idle()
+    assert daemon.station.connectors[1].session is None
+    assert [e["eventType"] for e in events(csms201)].count("Started") == 1
