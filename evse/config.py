@@ -34,6 +34,7 @@ from evse.config_schema import SCHEMA, Schema
 from evse.iec61851 import Iec61851Settings
 from evse.settings import (
     LoggingSettings,
+    Ocpp201Settings,
     OcppSettings,
     SecuritySettings,
     StationSettings,
@@ -74,6 +75,8 @@ class Config:
     state_dir: Path
     control_socket: Path
     security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
+    #: ``[ocpp201]``: OCPP 2.0.1 variable defaults (used when ``[ocpp] version = "2.0.1"``).
+    ocpp201: Ocpp201Settings = dataclasses.field(default_factory=Ocpp201Settings)
 
     @property
     def station_id(self) -> str:
@@ -515,4 +518,5 @@ def load_config(path: str | Path) -> Config:
         state_dir=state_dir,
         control_socket=socket,
         security=typed(SecuritySettings, raw["security"]),
+        ocpp201=typed(Ocpp201Settings, raw["ocpp201"]),
     )

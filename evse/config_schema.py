@@ -117,9 +117,11 @@ OCPP = _table(
             "A password in it (ws://user:password@host/) is never shown in messages.",
         },
         "version": {
-            "enum": ["1.6"],
+            "enum": ["1.6", "2.0.1"],
             "default": "1.6",
-            "description": "OCPP version spoken: \"1.6\" (OCPP-J 1.6, subprotocol ocpp1.6).",
+            "description": "OCPP version spoken: \"1.6\" (OCPP-J 1.6, subprotocol ocpp1.6) "
+            "or \"2.0.1\" (OCPP 2.0.1, subprotocol ocpp2.0.1; variables from "
+            "[ocpp201.variables]).",
         },
         "call_timeout_s": _num(
             30.0, 1.0, 600.0, "s", "How long to wait for a CALLRESULT before the CALL fails."
@@ -169,6 +171,24 @@ OCPP = _table(
     "The link to the CSMS.",
     required=["url"],
 )
+
+OCPP201 = _table(
+    "Ocpp201Settings",
+    {
+        "variables": {
+            "type": "object",
+            "default": {},
+            "description": "OCPP 2.0.1 only: defaults for device model variables, keyed "
+            "\"Component.Variable\" (e.g. \"OCPPCommCtrlr.HeartbeatInterval\" = 300, "
+            "\"TxCtrlr.TxStartPoint\" = \"PowerPathClosed\"; see "
+            "docs/ocpp201-device-model.md for the key syntax with instances, EVSEs and "
+            "attributes). A value the CSMS sets overrides it until the value here changes.",
+            "additionalProperties": {"type": ["boolean", "integer", "number", "string"]},
+        },
+    },
+    "OCPP 2.0.1 settings (used with [ocpp] version = \"2.0.1\").",
+)
+
 
 def _pin(default: int, description: str) -> Schema:
     return _int(default, -1, 53, "BCM GPIO", description + " (-1 = not wired).")
@@ -694,6 +714,7 @@ SCHEMA: Schema = {
     "properties": {
         "station": STATION,
         "ocpp": OCPP,
+        "ocpp201": OCPP201,
         "hardware": HARDWARE,
         "connector": {
             "type": "array",

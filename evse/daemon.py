@@ -42,7 +42,7 @@ from hal.registry import BackendError, create_board, create_meter
 log = logging.getLogger("evse")
 
 #: ``[ocpp] version`` → adapter package (with ``create_adapter`` and ``check_config``).
-PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16"}
+PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16", "2.0.1": "ocpp_client.v201"}
 
 
 class ProtocolAdapter(Protocol):

@@ -1,5 +1,5 @@
-"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``,
-``[security]``.
+"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[ocpp201]``, ``[logging]``,
+``[system]``, ``[security]``.
 
 ``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked against the
 schema by the tests); the hardware tables are in :mod:`hal.settings`.
@@ -66,8 +66,9 @@ class OcppSettings:
     #: (ws://user:password@host/) is never shown in messages.
     url: str
 
-    #: OCPP version spoken: "1.6" (OCPP-J 1.6, subprotocol ocpp1.6).
-    version: Literal["1.6"] = "1.6"
+    #: OCPP version spoken: "1.6" (OCPP-J 1.6, subprotocol ocpp1.6) or "2.0.1" (OCPP 2.0.1,
+    #: subprotocol ocpp2.0.1; variables from [ocpp201.variables]).
+    version: Literal["1.6", "2.0.1"] = "1.6"
 
     #: How long to wait for a CALLRESULT before the CALL fails. [s]
     call_timeout_s: float = 30.0
@@ -105,6 +106,17 @@ class OcppSettings:
     #: MeterValueSampleInterval = 60). A key the CSMS changes overrides it until the value here
     #: changes.
     configuration: Mapping[str, bool | int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ocpp201Settings:
+    """OCPP 2.0.1 settings (used with [ocpp] version = "2.0.1")."""
+
+    #: OCPP 2.0.1 only: defaults for device model variables, keyed "Component.Variable" (e.g.
+    #: "OCPPCommCtrlr.HeartbeatInterval" = 300, "TxCtrlr.TxStartPoint" = "PowerPathClosed"; see
+    #: docs/ocpp201-device-model.md for the key syntax with instances, EVSEs and attributes). A
+    #: value the CSMS sets overrides it until the value here changes.
+    variables: Mapping[str, bool | int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

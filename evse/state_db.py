@@ -120,6 +120,32 @@ SECURITY_LOG_TABLE = (
     " timestamp REAL NOT NULL, type TEXT NOT NULL, tech_info TEXT)"
 )
 
+#: The OCPP 2.0.1 device model's table: a copy of
+#: ``ocpp_client.v201.device_model.CREATE_TABLE_SQL`` (evse may not import ocpp_client; a test
+#: keeps the two equal).
+OCPP201_VARIABLES_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_variable_attributes ("
+    " component TEXT NOT NULL, component_instance TEXT NOT NULL,"
+    " evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
+    " variable TEXT NOT NULL, variable_instance TEXT NOT NULL,"
+    " attribute TEXT NOT NULL, value TEXT, toml_default TEXT,"
+    " PRIMARY KEY (component, component_instance, evse_id, connector_id, variable,"
+    " variable_instance, attribute))"
+)
+
+#: The OCPP 2.0.1 transactions: a copy of
+#: ``ocpp_client.v201.transactions.CREATE_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_TRANSACTIONS_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_transactions ("
+    " transaction_id TEXT PRIMARY KEY, evse_id INTEGER NOT NULL,"
+    " connector_id INTEGER NOT NULL, session_id INTEGER, next_seq_no INTEGER NOT NULL,"
+    " open INTEGER NOT NULL, remote_start_id INTEGER, started REAL NOT NULL)"
+)
+
+#: The OCPP 2.0.1 boot reason after a reset: a copy of
+#: ``ocpp_client.v201.adapter.BOOT_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_BOOT_SQL = "CREATE TABLE IF NOT EXISTS ocpp201_boot (key TEXT PRIMARY KEY, value TEXT)"
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
@@ -131,6 +157,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "security log (OCPP security events)", (SECURITY_LOG_TABLE,)),
     Migration(4, "the pending firmware update", migrate_firmware_update),
     Migration(5, "reservations", migrate_reservations),
+    Migration(6, "ocpp 2.0.1 device model", (OCPP201_VARIABLES_SQL,)),
+    Migration(7, "ocpp 2.0.1 transactions", (OCPP201_TRANSACTIONS_SQL, OCPP201_BOOT_SQL)),
 )
 
 #: The schema version this code writes.

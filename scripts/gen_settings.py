@@ -43,12 +43,12 @@ TARGETS: dict[str, tuple[str, list[Schema]]] = {
         [SCHEMA["properties"]["hardware"], SCHEMA["properties"]["connector"]["items"]],
     ),
     "evse/settings.py": (
-        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``,\n"
-        "``[security]``.\n\n"
+        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[ocpp201]``, ``[logging]``,\n"
+        "``[system]``, ``[security]``.\n\n"
         "``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked "
         "against the\nschema by the tests); the hardware tables are in :mod:`hal.settings`.",
-        [SCHEMA["properties"][k] for k in ("station", "ocpp", "logging", "system",
-                                                   "security")],
+        [SCHEMA["properties"][k] for k in ("station", "ocpp", "ocpp201", "logging",
+                                                  "system", "security")],
     ),
 }
 
