@@ -153,6 +153,11 @@ class Ocpp201Adapter:
                                     current_cp=lambda: self.cp)
         self.firmware = Firmware201(station, self.security)
         station.subscribe(self.firmware.on_event)
+        self.commands.more_triggers.update({
+            "FirmwareStatusNotification": self.firmware.triggered_firmware_status,
+            "LogStatusNotification": self.firmware.triggered_log_status,
+            "SignChargingStationCertificate": self.security.sign_certificate,
+        })
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         self._aligned: asyncio.Task[None] | None = None
         station.authorizer = self

@@ -132,6 +132,27 @@ class Firmware201:
             return "Rejected", None
         return ("AcceptedCanceled" if running else "Accepted"), name
 
+    # -- TriggerMessage (F06) -----------------------------------------------------------
+    async def triggered_firmware_status(self) -> None:
+        """FirmwareStatusNotification of the current status (Idle when no update runs,
+        L01.FR.25), with the running update's requestId."""
+        engine = self.station.firmware
+        status = FirmwareStatus.IDLE if engine is None else engine.status
+        payload: dict[str, Any] = {"status": mapping.FIRMWARE_STATUS[status].value}
+        request_id = getattr(engine, "request_id", None)
+        if status is not FirmwareStatus.IDLE and request_id is not None:
+            payload["request_id"] = request_id
+        self.security.queue("FirmwareStatusNotification", payload)
+
+    async def triggered_log_status(self) -> None:
+        """LogStatusNotification: Uploading (with its requestId) while a DiagnosticsLog
+        upload runs, else Idle (N01.FR.18)."""
+        engine = self.station.diagnostics
+        if engine is not None and engine.status is DiagnosticsStatus.UPLOADING:
+            self.security.queue("LogStatusNotification", {"status": "Uploading"})
+        else:
+            self.security.queue("LogStatusNotification", {"status": "Idle"})
+
     # -- the Station's subscriber ---------------------------------------------------------
     def on_event(self, event: DomainEvent) -> None:
         """Engine statuses → FirmwareStatusNotification / LogStatusNotification, queued
