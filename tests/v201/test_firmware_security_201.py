@@ -275,3 +275,28 @@ async def test_sign_certificate_then_certificate_signed(csms201: DevCsms,
     assert files is not None
     current = x509.load_pem_x509_certificate(Path(files.certfile).read_bytes())
     assert current.serial_number == leaf.serial_number
+
+
+async def test_signed_update_with_a_good_signature_is_installed(
+        csms201: DevCsms, daemons: Starter, install: tuple[Path, Path]) -> None:
+    _, marker = install
+    manufacturer = make_root("Example Manufacturer Root CA")
+    signing = issue(manufacturer, "Firmware Signing", key=rsa_key(), eku=CODE_SIGNING)
+    assert signing.key is not None
+    # RSA PKCS#1 v1.5 over SHA-256 of the image, base64 (L01 "signature").
+    signature = base64.b64encode(signing.key.sign(  # type: ignore[call-arg]
+        IMAGE, padding.PKCS1v15(), hashes.SHA256())).decode()
+    daemon, cp = await daemons()
+    assert (await cp.call(call.InstallCertificate(
+        certificate_type="ManufacturerRootCertificate", certificate=pem(manufacturer)))
+            ).status == "Accepted"
+    with HttpServer() as http:
+        http.state.files["/signed.bin"] = IMAGE
+        answer = await cp.call(call.UpdateFirmware(request_id=9, retries=0, firmware={
+            "location": http.url("/signed.bin"), "retrieve_date_time": iso(time.time()),
+            "signing_certificate": pem(signing), "signature": signature}))
+        assert answer.status == "Accepted"
+        await daemon.wait()  # installed, rebooting
+    assert marker.read_bytes() == IMAGE
+    assert firmware_statuses(csms201)[:4] == [("Downloading", 9), ("Downloaded", 9),
+                                              ("SignatureVerified", 9), ("Installing", 9)]
