@@ -134,12 +134,18 @@ class Ocpp201Adapter:
         self.auth = AuthorizationPolicy(self.local_list, self.cache, self.auth_settings,
                                         lambda: self.clock.now(), mapping.AUTH_STATUS)
         self._live: asyncio.Queue[Any] = asyncio.Queue()
+        #: Security (A00, A02–A04): the link's security side, certificates, the SecurityLog.
+        self.security = Security201(config, db, self.outbox, self._clock, self.model,
+                                    current_cp=lambda: self.cp,
+                                    reconnect=lambda: self.link.reconnect())
+        static = ssl_context is not None or bool(headers)
         self.link = LinkKeeper(LinkSettings(
             url=self.url, subprotocol="ocpp2.0.1",
             reconnect_min_s=config.ocpp.reconnect_min_s,
             reconnect_max_s=config.ocpp.reconnect_max_s,
             max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
             headers=(lambda: headers) if headers else None,
+            security=None if static else self.security.connect,
         ), self)
         self.events = EventMapper201(station, config, self.model, self.outbox, self.store,
                                      self._clock, lambda: self.online, self._live)
@@ -148,9 +154,7 @@ class Ocpp201Adapter:
             authorize=self.authorize, send_boot=self._triggered_boot,
             send_heartbeat=self._triggered_heartbeat)
         self.commands.on_reset_accepted = self._reset_accepted
-        #: Security (A02–A04) and the SecurityLog; Firmware (L01–L03) and GetLog (N01).
-        self.security = Security201(config, db, self.outbox, self._clock, self.model,
-                                    current_cp=lambda: self.cp)
+        #: Firmware (L01–L03) and GetLog (N01).
         self.firmware = Firmware201(station, self.security)
         station.subscribe(self.firmware.on_event)
         self.commands.more_triggers.update({

@@ -8,10 +8,13 @@ SecurityEventNotification, LogStatusNotification).
 Security events and LogStatusNotification go through the durable outbox (the same commit as
 the security log row for an event), so a status reached while offline still arrives.
 
-Not wired yet: the security profiles on the 2.0.1 link (SecurityCtrlr.SecurityProfile,
-BasicAuthPassword, SetNetworkProfile): the link is opened as ``[ocpp] url`` and the adapter's
-``ssl_context`` / ``headers`` say; a certificate from CertificateSigned therefore becomes
-current at once (as 1.6 does below profile 3).
+The link keeper connects through the shared :class:`~ocpp_client.secure_link.SecureConnect`
+with SecurityCtrlr.SecurityProfile (A00: 1 Basic auth over ws://, 2 Basic auth over wss://, 3
+TLS client certificate; 0, below the specification's range, is this station's "as the URL
+says, no credentials" as in 1.6) and the ``[security]`` files. At profile 3 a certificate from
+CertificateSigned is tried at a reconnect right after the answer and kept only when the CSMS
+accepts it (A02.FR.09); below 3 it becomes current at once. Not wired yet: SetNetworkProfile
+(B09, A05 raises) and BasicAuthPassword (A01).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from evse.file_transfer import TransferError, check_url
 from evse.firmware_update import FirmwareUpdateRequest
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
+from ocpp_client.secure_link import SecureConnect
 from ocpp_client.security.certificate_hash import CertificateHashData
 from ocpp_client.security.certificate_store import CertificateUse
 from ocpp_client.security.events import SecurityEventType
 from ocpp_client.security.firmware_signature import verify_signing_certificate
+from ocpp_client.security.link_security import LinkSecurity
+from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from ocpp_client.security.security_log import SecurityLogEntry
 from ocpp_client.security_events import SecurityEvents
 from ocpp_client.security_services import (
@@ -79,23 +85,40 @@ class Security201:
         clock: the station clock.
         model: the device model (SecurityCtrlr).
         current_cp: the ChargePoint of the current connection (None while down).
+        reconnect: close the link so new credentials take effect.
     """
 
     def __init__(self, config: Config, db: sqlite3.Connection, outbox: Outbox, clock: Clock,
-                 model: DeviceModel, current_cp: Callable[[], Any]) -> None:
+                 model: DeviceModel, current_cp: Callable[[], Any],
+                 reconnect: Callable[[], None] = lambda: None) -> None:
         self.station_id = config.station_id
         self.model = model
         self._state_dir = config.state_dir
         self._outbox = outbox
         self._clock = clock
         self._current_cp = current_cp
+        self._reconnect = reconnect
         stores = SecurityStores.open(config, max_length=None, additional_root_check=False)
+        self.keys = stores.keys
         self.certificates = stores.certificates
         self.charge_point_certificate = stores.charge_point_certificate
         self.events = SecurityEvents(db, outbox, clock, security_event_call)
+        self.switch = SecurityProfileSwitch(model.get_int("SecurityCtrlr", "SecurityProfile"))
+        self.link_security = LinkSecurity(self.station_id, self.switch, self.keys,
+                                          self.certificates, self.charge_point_certificate)
+        use_system_store = config.security.use_system_trust_store
+        #: The link keeper's security side (:class:`~ocpp_client.link.ConnectSecurity`).
+        self.connect = SecureConnect(
+            self.link_security, self.events, self._store_profile,
+            system_store=lambda profile: use_system_store or (
+                profile is SecurityProfile.NONE
+                and not self.certificates.roots(CertificateUse.CSMS_ROOT)))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         model.provide("SecurityCtrlr", "CertificateEntries", lambda: str(len(self.certificates)))
+
+    def _store_profile(self, profile: SecurityProfile) -> None:
+        self.model.set("SecurityCtrlr", "SecurityProfile", str(int(profile)))
 
     # -- events -----------------------------------------------------------------------
     def record(self, event: SecurityEventType, tech_info: str | None = None) -> None:
@@ -166,9 +189,14 @@ class Security201:
         return "Accepted"
 
     def after_certificate_signed(self) -> None:
-        """The 2.0.1 link does not use a client certificate yet (module docstring): the new
-        certificate becomes current at once."""
-        if self.charge_point_certificate.has_pending:
+        """Profile 3: reconnect with the new certificate at once (the old one stays until
+        the new one worked, A02.FR.09); profiles 0–2 use no client certificate, so it
+        becomes current at once."""
+        if not self.charge_point_certificate.has_pending:
+            return
+        if self.switch.active is SecurityProfile.TLS_CLIENT_CERTIFICATE:
+            self._reconnect()
+        else:
             self.charge_point_certificate.commit()
             self.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                         "charging station certificate replaced")

@@ -298,5 +298,7 @@ async def test_signed_update_with_a_good_signature_is_installed(
         assert answer.status == "Accepted"
         await daemon.wait()  # installed, rebooting
     assert marker.read_bytes() == IMAGE
+    # Queued before the reboot; the link is still up until the daemon shuts down.
+    await csms201.wait_for(lambda: len(firmware_statuses(csms201)) >= 4)
     assert firmware_statuses(csms201)[:4] == [("Downloading", 9), ("Downloaded", 9),
                                               ("SignatureVerified", 9), ("Installing", 9)]
