@@ -43,6 +43,7 @@ from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage
 from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.profiles import check_url_scheme
 from ocpp_client.v16.meter_values import shift_timestamps
 from ocpp_client.v201.charge_point import ChargePoint201, frame_rules, id_tag_info
 from ocpp_client.v201.commands import StationCommands201
@@ -89,12 +90,19 @@ def _definitions(station: Station | None, config: Config) -> list[Any]:
 
 
 def check_config(config: Config) -> list[str]:
-    """``[ocpp201.variables]`` problems, file-prefixed (the 1.6 table is ignored)."""
+    """``[ocpp201.variables]`` problems, file-prefixed (the 1.6 table is ignored), and the
+    ``[ocpp] url`` scheme against SecurityCtrlr.SecurityProfile (1: ws://, 2 and 3:
+    wss://)."""
     try:
-        parse_variable_defaults(config.ocpp201.variables, _definitions(None, config))
+        defaults = parse_variable_defaults(config.ocpp201.variables,
+                                           _definitions(None, config))
     except VariableDefaultsError as exc:
         return [f"{config.path}: {e}" for e in exc.errors]
-    return []
+    profile = next((int(text) for (component, variable, _a), text in defaults.items()
+                    if (component.name, variable.name) == ("SecurityCtrlr", "SecurityProfile")),
+                   0)
+    problem = check_url_scheme(profile, config.ocpp_url)
+    return [f"{config.path}: {problem}"] if problem else []
 
 
 def _now_text(clock: Clock) -> str:
