@@ -52,6 +52,7 @@ from ocpp_client.security_services import (
 )
 from ocpp_client.v16.meter_values import iso_timestamp, parse_timestamp
 from ocpp_client.v201.device_model import DeviceModel
+from ocpp_client.v201.network_profiles import NetworkProfiles
 
 logger = logging.getLogger(__name__)
 
@@ -107,18 +108,40 @@ class Security201:
         self.link_security = LinkSecurity(self.station_id, self.switch, self.keys,
                                           self.certificates, self.charge_point_certificate)
         use_system_store = config.security.use_system_trust_store
-        #: The link keeper's security side (:class:`~ocpp_client.link.ConnectSecurity`).
-        self.connect = SecureConnect(
-            self.link_security, self.events, self._store_profile,
-            system_store=lambda profile: use_system_store or (
-                profile is SecurityProfile.NONE
-                and not self.certificates.roots(CertificateUse.CSMS_ROOT)))
+
+        def system_store(profile: SecurityProfile) -> bool:
+            # Profile 0 over wss:// without CSMS roots keeps the TLS default (system roots).
+            return use_system_store or (profile is SecurityProfile.NONE
+                                        and not self.certificates.roots(
+                                            CertificateUse.CSMS_ROOT))
+
+        commissioning = SecureConnect(self.link_security, self.events, self._store_profile,
+                                      system_store=system_store)
+        #: The link keeper's security side (:class:`~ocpp_client.link.ConnectSecurity`):
+        #: the network profiles (B09, B10), slot 1 by default the commissioning one.
+        self.connect = self.network = NetworkProfiles(
+            db, self.station_id, model, commissioning,
+            slot_link=lambda switch: LinkSecurity(
+                self.station_id, switch, self.keys, self.certificates,
+                self.charge_point_certificate),
+            connect_for=lambda link: SecureConnect(link, self.events, lambda _p: None,
+                                                   system_store=system_store))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         model.provide("SecurityCtrlr", "CertificateEntries", lambda: str(len(self.certificates)))
 
     def _store_profile(self, profile: SecurityProfile) -> None:
         self.model.set("SecurityCtrlr", "SecurityProfile", str(int(profile)))
+
+    def set_network_profile(self, slot: int, connection_data: dict[str, Any]) -> str:
+        """SetNetworkProfileRequest (B09): see :meth:`NetworkProfiles.set_network_profile`;
+        an accepted profile is a ReconfigurationOfSecurityParameters event."""
+        status = self.network.set_network_profile(slot, connection_data,
+                                                  int(self.switch.active))
+        if status == "Accepted":
+            self.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                        f"network profile slot {slot} set")
+        return status
 
     # -- events -----------------------------------------------------------------------
     def record(self, event: SecurityEventType, tech_info: str | None = None) -> None:

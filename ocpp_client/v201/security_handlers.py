@@ -18,7 +18,7 @@ from ocpp_client.v201.security import Security201
 
 
 class SecurityHandlers201:
-    """UpdateFirmware, GetLog, CertificateSigned, InstallCertificate,
+    """UpdateFirmware, GetLog, SetNetworkProfile, CertificateSigned, InstallCertificate,
     GetInstalledCertificateIds, DeleteCertificate."""
 
     #: The firmware / diagnostics port (set by the adapter).
@@ -46,6 +46,13 @@ class SecurityHandlers201:
         status, filename = self.firmware.get_log(str(log_type), request_id, log, retries,
                                                  retry_interval)
         return call_result.GetLog(status=status, filename=filename)
+
+    # -- Provisioning: SetNetworkProfile (B09) ---------------------------------------------
+    @on(Action.set_network_profile)
+    def on_set_network_profile(self, configuration_slot: int, connection_data: dict[str, Any],
+                               **_: Any) -> call_result.SetNetworkProfile:
+        return call_result.SetNetworkProfile(
+            status=self.security.set_network_profile(configuration_slot, connection_data))
 
     # -- Security (A02, A03, M03–M05) ----------------------------------------------------
     @on(Action.certificate_signed)
