@@ -13,8 +13,10 @@ with SecurityCtrlr.SecurityProfile (A00: 1 Basic auth over ws://, 2 Basic auth o
 TLS client certificate; 0, below the specification's range, is this station's "as the URL
 says, no credentials" as in 1.6) and the ``[security]`` files. At profile 3 a certificate from
 CertificateSigned is tried at a reconnect right after the answer and kept only when the CSMS
-accepts it (A02.FR.09); below 3 it becomes current at once. Not wired yet: SetNetworkProfile
-(B09, A05 raises) and BasicAuthPassword (A01).
+accepts it (A02.FR.09); below 3 it becomes current at once. A new BasicAuthPassword (A01,
+SetVariables, WriteOnly) becomes the AuthorizationKey (stored as the key file, never in the
+device model table) and, at profiles 1–2, the station reconnects with it.
+SetNetworkProfile and the fallback: :mod:`.network_profiles`.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Security201:
         self._clock = clock
         self._current_cp = current_cp
         self._reconnect = reconnect
+        self._reconnect_after_answer = False
         stores = SecurityStores.open(config, max_length=None, additional_root_check=False)
         self.keys = stores.keys
         self.certificates = stores.certificates
@@ -129,9 +132,32 @@ class Security201:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         model.provide("SecurityCtrlr", "CertificateEntries", lambda: str(len(self.certificates)))
+        model.on_variable_change("SecurityCtrlr", "BasicAuthPassword", self._password_changed)
 
     def _store_profile(self, profile: SecurityProfile) -> None:
         self.model.set("SecurityCtrlr", "SecurityProfile", str(int(profile)))
+
+    def _password_changed(self, value: str | None) -> None:
+        """SetVariables BasicAuthPassword (A01): the new AuthorizationKey; a reconnect with
+        it once the answer is out (profiles 1 and 2)."""
+        if value is None:
+            return
+        try:
+            self.keys.change(value)
+        except (ValueError, OSError) as exc:  # the message never holds the key
+            logger.error("BasicAuthPassword not applied: %s", exc)
+            return
+        self.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                    "BasicAuthPassword changed")
+        if self.switch.active.uses_basic_auth:
+            self._reconnect_after_answer = True
+
+    def after_set_variables(self) -> None:
+        """After the SetVariables answer: reconnect when the password changed."""
+        if self._reconnect_after_answer:
+            self._reconnect_after_answer = False
+            logger.info("BasicAuthPassword changed: reconnecting with it")
+            self._reconnect()
 
     def set_network_profile(self, slot: int, connection_data: dict[str, Any]) -> str:
         """SetNetworkProfileRequest (B09): see :meth:`NetworkProfiles.set_network_profile`;

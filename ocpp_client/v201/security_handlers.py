@@ -54,7 +54,12 @@ class SecurityHandlers201:
         return call_result.SetNetworkProfile(
             status=self.security.set_network_profile(configuration_slot, connection_data))
 
-    # -- Security (A02, A03, M03–M05) ----------------------------------------------------
+    # -- Security (A01–A03, M03–M05) -----------------------------------------------------
+    @after(Action.set_variables)
+    def after_set_variables(self, **_: Any) -> None:
+        # A01: a new BasicAuthPassword is used at a reconnect once the answer is out.
+        self.security.after_set_variables()
+
     @on(Action.certificate_signed)
     def on_certificate_signed(self, certificate_chain: str,
                               certificate_type: str | None = None,

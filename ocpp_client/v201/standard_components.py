@@ -214,9 +214,10 @@ def controller_definitions(identity: str) -> list[VariableDef]:
         # raised profile once it connected with it (ocpp_client.v201.security).
         _var("SecurityCtrlr", "SecurityProfile", INT, mutability=RO, min_limit=0, max_limit=3,
              required=True, default="0"),
-        # A01: the password is 16–40 characters; WriteOnly, never reported.
+        # A01: the password is 16–40 characters; WriteOnly, never reported; kept as the
+        # AuthorizationKey file, not in the device model table (ocpp_client.v201.security).
         _var("SecurityCtrlr", "BasicAuthPassword", S, mutability=WO, min_limit=16,
-             max_limit=40),
+             max_limit=40, persistent=False),
         _var("SecurityCtrlr", "CertSigningWaitMinimum", INT, unit="s", min_limit=1,
              default="60"),
         _var("SecurityCtrlr", "CertSigningRepeatTimes", INT, min_limit=0, default="3"),

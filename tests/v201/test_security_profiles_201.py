@@ -6,6 +6,7 @@ the next connect."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,49 @@ def test_config_check_refuses_a_url_the_profile_cannot_use(tmp_path: Path) -> No
     write_config_201(tmp_path, "ws://127.0.0.1:9/",
                      variables='"SecurityCtrlr.SecurityProfile" = 1')
     load_checked_config(str(path))  # Basic auth over ws:// is profile 1
+
+
+def basic(key: str) -> str:
+    # RFC 7617, written independently of the code under test.
+    return "Basic " + base64.b64encode(f"{STATION}:{key}".encode()).decode()
+
+
+async def test_profile_1_basic_auth_password_changed_by_set_variables(
+        tmp_path: Path) -> None:
+    old, new = "old-Password-0001-abcd", "new-Password-0002-wxyz"
+    csms = DevCsms(port=0, version="2.0.1", authorization=basic(old))
+    await csms.start()
+    key_file = tmp_path / "authorization_key"
+    key_file.touch(mode=0o600)
+    key_file.write_text(old + "\n")
+    path = write_config_201(tmp_path, f"ws://127.0.0.1:{csms.port}/",
+                            variables='"SecurityCtrlr.SecurityProfile" = 1')
+    path.write_text(path.read_text() + '\n[security]\nauthorization_key_file = '
+                    '"authorization_key"\n')
+    daemon = Daemon(load_checked_config(str(path)))
+    await daemon.start()
+    try:
+        await csms.wait_for(lambda: STATION in csms.stations
+                            and csms.actions("StatusNotification"))
+        cp = csms.stations[STATION]
+        boots = len(csms.actions("BootNotification"))
+        csms.authorization = basic(new)  # the CSMS expects the new one from now on
+        result = await cp.call(call.SetVariables(set_variable_data=[{
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"}, "attribute_value": new}]))
+        assert result.set_variable_result[0]["attribute_status"] == "Accepted"
+        await csms.wait_for(lambda: len(csms.actions("BootNotification")) > boots
+                            and STATION in csms.stations)
+        cp = csms.stations[STATION]
+        got = await cp.call(call.GetVariables(get_variable_data=[{
+            "component": {"name": "SecurityCtrlr"},
+            "variable": {"name": "BasicAuthPassword"}}]))
+        assert got.get_variable_result[0]["attribute_status"] == "Rejected"  # WriteOnly
+        # The password is in no state database row.
+        db_files = list((tmp_path / "state").glob("evse.db*"))
+        assert db_files
+        for db_file in db_files:
+            assert new.encode() not in db_file.read_bytes()
+    finally:
+        await daemon.shutdown()
+        await csms.stop()
