@@ -107,17 +107,19 @@ def security_log_file_name(station_id: str, now: dt.datetime) -> str:
 async def upload_security_log(log: SecurityLog, state_dir: Path, filename: str,
                               location: str, since: float | None, until: float | None,
                               retries: int, interval_s: float,
-                              set_status: Callable[[str], Awaitable[None]]) -> None:
+                              set_status: Callable[[str], Awaitable[None]],
+                              v201_names: bool = False) -> None:
     """GetLog SecurityLog: export the entries in [since, until] (UTC epoch s) to
     ``<state_dir>/logs/<filename>``, then upload it (:func:`evse.file_transfer.upload`: FTP,
     or HTTP(S) POST multipart) with retries; ``set_status`` is told Uploading, then Uploaded
-    or UploadFailure. The file is removed afterwards."""
+    or UploadFailure. The file is removed afterwards. ``v201_names``: the 2.0.1 spelling of
+    the event types (:meth:`SecurityLog.export`)."""
     await asyncio.sleep(0)  # the GetLog answer goes first
     directory = state_dir / "logs"
     directory.mkdir(mode=0o700, exist_ok=True)
     path = directory / filename
     try:
-        await asyncio.to_thread(log.export, path, since, until)
+        await asyncio.to_thread(log.export, path, since, until, v201_names)
         await set_status(UPLOADING)
         try:
             await with_retries(lambda: upload(location, path), f"GetLog {filename}",

@@ -333,7 +333,8 @@ class Security201:
 
         self._upload = self._spawn(upload_security_log(
             self.events.log, self._state_dir, filename, location, since, until,
-            max(0, retries or 0), float(max(0, retry_interval or 0)), set_status))
+            max(0, retries or 0), float(max(0, retry_interval or 0)), set_status,
+            v201_names=True))
         return status, filename
 
 
