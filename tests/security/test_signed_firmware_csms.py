@@ -227,3 +227,26 @@ async def test_scheduled_update_is_triggered_and_replaced(
         ("Downloading", 21), ("Downloaded", 21), ("InvalidSignature", 21)]
     assert not marker.exists()
     assert daemon.reset_kind is None
+
+
+async def test_a_new_request_is_rejected_while_the_image_installs(
+        csms: DevCsms, daemons: Daemons, tmp_path: Path, pki: Pki) -> None:
+    marker, release = tmp_path / "installed.img", tmp_path / "release"
+    # An install command that takes until the test releases it (a real process).
+    daemons.script.write_text(f'#!/bin/sh\nwhile [ ! -e "{release}" ]; do sleep 0.02; done\n'
+                              f'cp "$1" "{marker}"\n')
+    daemon, cp = await daemons.start(csms)
+    await install_manufacturer_root(cp, pki)
+    with HttpServer() as http:
+        http.state.files[PATH] = IMAGE
+        signature = sign(pki.signing_rsa, IMAGE)
+        answer = await cp.call(signed_update(30, http.url(PATH), pki.signing_rsa, signature))
+        assert answer.status == "Accepted"
+        await csms.wait_for(lambda: ("Installing", 30) in signed_statuses(csms))
+        answer = await cp.call(signed_update(31, http.url(PATH), pki.signing_rsa, signature))
+        assert answer.status == "Rejected"
+        release.touch()
+        await daemon.wait()  # the first update goes on: installed, reboot
+    assert marker.read_bytes() == IMAGE
+    assert [request_id for _, request_id in signed_statuses(csms)] == [30] * len(
+        signed_statuses(csms))
