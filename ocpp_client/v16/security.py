@@ -10,9 +10,11 @@ As in :mod:`.commands`, each CSMS command is a *decision* returned at once (the
 CALLRESULT) and an *action* started once the CALLRESULT is out (a reconnect with new
 credentials, a SignCertificate, an upload).
 
-SignedUpdateFirmware is not routed yet (answered NotSupported): the firmware engine
-(:mod:`evse.firmware_update`) is not built by the adapter yet. :meth:`Security16.verify_firmware`
-is its ``verify`` port; docs/security.md lists the remaining wiring.
+SignedUpdateFirmware runs on the station's firmware engine (:mod:`evse.firmware_update`,
+built by the daemon): the signing certificate is checked at request time
+(InvalidCertificate, nothing downloaded), :meth:`Security16.verify_firmware` is the engine's
+``verify`` port (the daemon passes it in through the adapter), and the engine's statuses of
+a signed update go out as SignedFirmwareStatusNotification (:mod:`.events`); docs/security.md.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from ocpp.v16.enums import (
     DeleteCertificateStatus,
     GetInstalledCertificateStatus,
     TriggerMessageStatus,
+    UpdateFirmwareStatus,
     UploadLogStatus,
 )
 
+from evse import __version__
 from evse.clock import Clock
 from evse.config import Config
 from evse.file_transfer import TransferError, check_url
-from evse.firmware_update import FirmwareUpdateRequest
+from evse.firmware_update import FirmwareStatus, FirmwareUpdateBusy, FirmwareUpdateRequest
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
@@ -46,6 +50,7 @@ from ocpp_client.secure_link import SecureConnect
 from ocpp_client.security.certificate_hash import CertificateHashData
 from ocpp_client.security.certificate_store import CertificateUse as StoreUse
 from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.firmware_signature import verify_signing_certificate
 from ocpp_client.security.link_security import LinkSecurity
 from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from ocpp_client.security.security_log import SecurityLogEntry
@@ -57,6 +62,7 @@ from ocpp_client.security_services import (
     upload_security_log,
     verify_signed_firmware,
 )
+from ocpp_client.v16 import firmware as v16_firmware
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.meter_values import iso_timestamp, parse_timestamp
 
@@ -123,6 +129,8 @@ class Security16:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         self._log_status: tuple[UploadLogStatus, int | None] = (UploadLogStatus.idle, None)
+        #: The SignedUpdateFirmware accepted by the last answer, started after it.
+        self._signed_update: FirmwareUpdateRequest | None = None
 
     def _system_store(self, profile: SecurityProfile) -> bool:
         # Profile 0 over wss:// without CSMS roots keeps the TLS default (system roots).
@@ -295,6 +303,54 @@ class Security16:
         SignatureVerified (the install command runs only then)."""
         return await verify_signed_firmware(path, request, self.certificates, self.record)
 
+    def signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                               retries: int | None, retry_interval: int | None
+                               ) -> UpdateFirmwareStatus:
+        """SignedUpdateFirmware.req (whitepaper ed. 3): the answer. The signing certificate
+        is checked here, against the ManufacturerRootCertificate roots: refused →
+        InvalidCertificate and the security event InvalidFirmwareSigningCertificate, nothing
+        is downloaded. (RevokedCertificate is never answered: no revocation list is kept.)
+        An accepted request starts with :meth:`after_signed_update_firmware`."""
+        self._signed_update = None
+        try:
+            request = v16_firmware.signed_firmware_request(request_id, firmware, retries,
+                                                           retry_interval)
+        except (KeyError, ValueError) as exc:
+            logger.warning("SignedUpdateFirmware %d rejected: %s", request_id, exc)
+            return UpdateFirmwareStatus.rejected
+        certificate_ok = verify_signing_certificate(
+            request.signing_certificate or "",
+            self.certificates.roots(StoreUse.MANUFACTURER_ROOT),
+            dt.datetime.now(dt.UTC)) is not None
+        if not certificate_ok:
+            self.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
+                        f"SignedUpdateFirmware {request_id}: signing certificate refused")
+        status = v16_firmware.signed_update_answer(self.commands.station.firmware, request,
+                                                   certificate_ok)
+        if status in (UpdateFirmwareStatus.accepted, UpdateFirmwareStatus.accepted_canceled):
+            self._signed_update = request
+        logger.info("SignedUpdateFirmware %d: %s", request_id, status.value)
+        return status
+
+    def after_signed_update_firmware(self) -> None:
+        """After an Accepted / AcceptedCanceled answer: start (or replace) the update, so
+        its first SignedFirmwareStatusNotification never precedes the answer."""
+        request, self._signed_update = self._signed_update, None
+        engine = self.commands.station.firmware
+        if request is None or engine is None:
+            return
+        try:
+            engine.update(request)
+        except FirmwareUpdateBusy as exc:  # an install began between answer and start
+            logger.warning("SignedUpdateFirmware %s not started: %s", request.request_id, exc)
+
+    def firmware_status_changed(self, status: FirmwareStatus, request_id: int | None) -> None:
+        """A firmware engine status: Installed of a signed update (reported once, after
+        the install reboot) records the security event FirmwareUpdated."""
+        if status is FirmwareStatus.INSTALLED and request_id is not None:
+            self.record(SecurityEventType.FIRMWARE_UPDATED,
+                        f"signed firmware update {request_id} installed; running {__version__}")
+
     # -- ExtendedTriggerMessage ---------------------------------------------------------
     def trigger_answer(self, requested: str, connector_id: int | None) -> TriggerMessageStatus:
         """ExtendedTriggerMessage.req: Accepted, Rejected (no such connector) or
@@ -316,8 +372,10 @@ class Security16:
             status, request_id = self._log_status
             await self._send_log_status(status, request_id)
         elif requested == "FirmwareStatusNotification":
-            # No signed firmware update runs (SignedUpdateFirmware is not supported yet).
-            await self._send(call.SignedFirmwareStatusNotification(status="Idle"))
+            engine = self.commands.station.firmware
+            await self._send(v16_firmware.triggered_signed_firmware_status_notification(
+                FirmwareStatus.IDLE if engine is None else engine.status,
+                None if engine is None else engine.request_id))
 
     # -- GetLog -------------------------------------------------------------------------
     def get_log(self, log_type: str, request_id: int, log: dict[str, Any],

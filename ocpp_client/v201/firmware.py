@@ -139,7 +139,7 @@ class Firmware201:
         engine = self.station.firmware
         status = FirmwareStatus.IDLE if engine is None else engine.status
         payload: dict[str, Any] = {"status": mapping.FIRMWARE_STATUS[status].value}
-        request_id = getattr(engine, "request_id", None)
+        request_id = None if engine is None else engine.request_id
         if status is not FirmwareStatus.IDLE and request_id is not None:
             payload["request_id"] = request_id
         self.security.queue("FirmwareStatusNotification", payload)
