@@ -217,7 +217,9 @@ class Ocpp201Adapter:
         return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
-                "version": "2.0.1"}
+                "version": "2.0.1", "security_profile": int(self.security.switch.active),
+                "network_profile_slot": self.security.network.slot,
+                "security_log_entries": len(self.security.events.log)}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId (generated here) of local session ``session_id``."""
