@@ -41,27 +41,27 @@ from ocpp.v16.enums import (
 from evse import __version__
 from evse.clock import Clock
 from evse.config import Config
-from evse.file_transfer import TransferError, check_url, upload, with_retries
+from evse.file_transfer import TransferError, check_url
 from evse.firmware_update import FirmwareStatus, FirmwareUpdateBusy, FirmwareUpdateRequest
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
 from ocpp_client.secure_link import SecureConnect
-from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_hash import CertificateHashData
-from ocpp_client.security.certificate_store import CertificateStore
 from ocpp_client.security.certificate_store import CertificateUse as StoreUse
-from ocpp_client.security.charge_point_certificate import ChargePointCertificate, TlsFiles
 from ocpp_client.security.events import SecurityEventType
-from ocpp_client.security.firmware_signature import (
-    FirmwareVerification,
-    verify_firmware,
-    verify_signing_certificate,
-)
+from ocpp_client.security.firmware_signature import verify_signing_certificate
 from ocpp_client.security.link_security import LinkSecurity
 from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from ocpp_client.security.security_log import SecurityLogEntry
 from ocpp_client.security_events import SecurityEvents
+from ocpp_client.security_services import (
+    SecurityStores,
+    security_log_file_name,
+    security_paths,
+    upload_security_log,
+    verify_signed_firmware,
+)
 from ocpp_client.v16 import firmware as v16_firmware
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.meter_values import iso_timestamp, parse_timestamp
@@ -73,17 +73,6 @@ _PLAIN_TRIGGERS = frozenset({"BootNotification", "Heartbeat", "MeterValues",
                              "StatusNotification"})
 #: A clock correction larger than this is a SettingSystemTime security event, s.
 LARGE_CLOCK_CORRECTION_S = 60.0
-
-
-def security_paths(config: Config) -> dict[str, Path | None]:
-    """``[security]`` file paths, relative ones resolved against the config file's
-    directory; None where not configured."""
-    base = config.path.parent
-    out: dict[str, Path | None] = {}
-    for name in ("authorization_key_file", "csms_root_ca", "client_cert", "client_key"):
-        text = getattr(config.security, name)
-        out[name] = (base / text) if text else None
-    return out
 
 
 def security_event_call(entry: SecurityLogEntry) -> tuple[str, dict[str, Any]]:
@@ -121,16 +110,12 @@ class Security16:
         self._current_cp = current_cp
         self._reconnect = reconnect
         self._state_dir = config.state_dir
-        paths = security_paths(config)
-        self.keys = AuthorizationKeyStore(config.state_dir, paths["authorization_key_file"])
-        self.certificates = CertificateStore(
-            config.state_dir, commissioning_csms_roots=paths["csms_root_ca"],
-            max_length=configuration.get_int("CertificateStoreMaxLength"),
+        stores = SecurityStores.open(
+            config, max_length=configuration.get_int("CertificateStoreMaxLength"),
             additional_root_check=configuration.get_bool("AdditionalRootCertificateCheck"))
-        cert, key = paths["client_cert"], paths["client_key"]
-        self.charge_point_certificate = ChargePointCertificate(
-            config.state_dir,
-            commissioning=TlsFiles(cert, key) if cert is not None and key is not None else None)
+        self.keys = stores.keys
+        self.certificates = stores.certificates
+        self.charge_point_certificate = stores.charge_point_certificate
         self.switch = SecurityProfileSwitch(configuration.get_int("SecurityProfile"))
         self.link_security = LinkSecurity(self.station_id, self.switch, self.keys,
                                           self.certificates, self.charge_point_certificate)
@@ -316,18 +301,7 @@ class Security16:
         downloaded file (whitepaper "Signed firmware update"). A refusal records
         InvalidFirmwareSigningCertificate or InvalidFirmwareSignature; True only for
         SignatureVerified (the install command runs only then)."""
-        try:
-            result = await asyncio.to_thread(
-                verify_firmware, path, request.signing_certificate or "",
-                request.signature or "",
-                self.certificates.roots(StoreUse.MANUFACTURER_ROOT), dt.datetime.now(dt.UTC))
-        except OSError as exc:
-            logger.error("signed firmware: cannot read %s: %s", path, exc)
-            return False
-        event = result.security_event
-        if event is not None:
-            self.record(event, f"{result.value}: {path.name}")
-        return result is FirmwareVerification.SIGNATURE_VERIFIED
+        return await verify_signed_firmware(path, request, self.certificates, self.record)
 
     def signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                retries: int | None, retry_interval: int | None
@@ -418,8 +392,7 @@ class Security16:
         except TransferError as exc:
             logger.warning("GetLog %d rejected: %s", request_id, exc)
             return "Rejected", None
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        filename = f"{self.station_id}-SecurityLog-{stamp}.log"
+        filename = security_log_file_name(self.station_id, dt.datetime.now(dt.UTC))
         status = "Accepted"
         if self._upload is not None and not self._upload.done():
             self._upload.cancel()
@@ -434,22 +407,12 @@ class Security16:
     async def _upload_security_log(self, filename: str, location: str, request_id: int,
                                    since: float | None, until: float | None, retries: int,
                                    interval: int) -> None:
-        await asyncio.sleep(0)  # the GetLog answer goes first
-        directory = self._state_dir / "logs"
-        directory.mkdir(mode=0o700, exist_ok=True)
-        path = directory / filename
+        async def set_status(status: str) -> None:
+            await self._set_log_status(UploadLogStatus(status), request_id)
         try:
-            await asyncio.to_thread(self.events.log.export, path, since, until)
-            await self._set_log_status(UploadLogStatus.uploading, request_id)
-            try:
-                await with_retries(lambda: upload(location, path), f"GetLog {request_id}",
-                                   retries, float(interval), asyncio.sleep)
-            except TransferError:
-                await self._set_log_status(UploadLogStatus.upload_failure, request_id)
-            else:
-                await self._set_log_status(UploadLogStatus.uploaded, request_id)
+            await upload_security_log(self.events.log, self._state_dir, filename, location,
+                                      since, until, retries, float(interval), set_status)
         finally:
-            path.unlink(missing_ok=True)
             if self._log_status[0] is UploadLogStatus.uploading:
                 self._log_status = (UploadLogStatus.idle, None)
 
@@ -476,4 +439,4 @@ def _epoch(text: str | None) -> float | None:
     return None if text is None else parse_timestamp(text)
 
 
-__all__ = ["Security16", "security_event_call"]
+__all__ = ["Security16", "security_event_call", "security_paths"]

@@ -28,6 +28,7 @@ from ocpp_client.frames import FrameRules
 from ocpp_client.v201.commands import StationCommands201
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report
+from ocpp_client.v201.security_handlers import SecurityHandlers201
 from ocpp_client.v201.variables_requests import get_variables, set_variables
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ def id_tag_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ChargePoint201(ChargePoint):
-    """``ocpp.v201.ChargePoint`` with this station's handlers.
+class ChargePoint201(SecurityHandlers201, ChargePoint):
+    """``ocpp.v201.ChargePoint`` with this station's handlers (firmware, diagnostics and
+    security ones in :class:`~.security_handlers.SecurityHandlers201`).
 
     Args:
         station_id: the charging station identity.
