@@ -169,7 +169,13 @@ class Rig:
         """EV plugged and asking for energy under 16 A PWM: the pilot reads C."""
         self.hw.pilot.set_current(16.0)
         self.wiring.line.set_high(6.0, self.wiring.timeline)
-        assert wait_until(lambda: self.hw.pilot.read().state is PilotState.C)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """The pilot reads C and the interlock heard it (the sampler publishes the reading
+        just before its listeners run)."""
+        assert wait_until(lambda: self.hw.pilot.read().state is PilotState.C
+                          and InhibitCause.PILOT_NOT_READY not in self.interlock.inhibits)
 
     def energize(self) -> None:
         assert self.hw.contactor.close() is True
@@ -235,7 +241,7 @@ def test_no_core_pilot_leaving_c_opens_on_sampler_thread(rig: Rig) -> None:
     assert rig.hw.contactor.close() is False  # B: not ready
     assert rig.events == []  # routine, not a fault
     rig.wiring.line.set_high(6.0, tl)  # back to C: the permit returns by itself
-    assert wait_until(lambda: rig.hw.pilot.read().state is PilotState.C)
+    rig.wait_ready()
     rig.energize()
 
 
@@ -422,7 +428,8 @@ def test_no_core_coprocessor_fault_and_silence(factory: MockFactory, tmp_path: P
         assert hw.interlock is not None
         events: list[InterlockEvent] = []
         hw.interlock.add_listener(events.append)
-        assert wait_until(lambda: hw.pilot.read().state is PilotState.C)
+        assert wait_until(lambda: hw.pilot.read().state is PilotState.C
+                          and InhibitCause.PILOT_NOT_READY not in hw.interlock.inhibits)  # type: ignore[union-attr]
         assert hw.contactor.close() is True and wiring.coil.state == 1
         pty.write(mcu.frame("S C 0", crc=0x00))  # a corrupt frame
         assert wait_until(lambda: InhibitCause.COPROCESSOR in hw.interlock.inhibits)  # type: ignore[union-attr]
