@@ -495,6 +495,34 @@ class GpioBench:
         self.adc = Mcp3008Slave(self.line.adc_volts)
         self.hw: Any = None
         self.dropped = 0
+        #: Why edges were not counted (reason → count).
+        self.drop_reasons: dict[str, int] = {}
+        # The RDC-DD's output as a thread of its own that raises the trip pin on request and
+        # notes the time of the edge just before (the edge is the pin change, not the
+        # creation of a thread).
+        self._edge_go = threading.Event()
+        self._edge_done = threading.Event()
+        self._edge_t0 = 0
+        self._edge_stop = False
+        self._edge_thread = threading.Thread(target=self._rdc_dd, name="rdc-dd-edge",
+                                             daemon=True)
+        self._edge_thread.start()
+
+    def _rdc_dd(self) -> None:
+        while True:
+            self._edge_go.wait()
+            self._edge_go.clear()
+            if self._edge_stop:
+                return
+            self._edge_t0 = time.perf_counter_ns()
+            self.trip.drive_high()
+            self._edge_done.set()
+
+    def close(self) -> None:
+        self._edge_stop = True
+        self._edge_go.set()
+        self._edge_thread.join(2)
+        self.adc.close()
 
     def rearm(self, timeout_s: float = 1.0) -> bool:
         """EV in C under PWM, inputs clear, inhibits released, contactor closed."""
@@ -519,11 +547,13 @@ class GpioBench:
         """One edge of ``kind``; the edge → coil-low latency in ms, or None (not counted)."""
         if self.coil.state != 1:
             self.dropped += 1
+            self.drop_reasons["coil low before the edge"] = (
+                self.drop_reasons.get("coil low before the edge", 0) + 1)
             return None
+        start = len(self.timeline)
         if kind == "RCD":
-            source = threading.Thread(target=self.trip.drive_high, name="rdc-dd-edge")
-            t0 = time.perf_counter_ns()
-            source.start()
+            self._edge_done.clear()
+            self._edge_go.set()
             expected = "rdc-dd-edge"
         else:
             high, low = _CP[kind]
@@ -531,15 +561,17 @@ class GpioBench:
             self.line.low_v = low
             self.line.high_v = high
             expected = "pilot-adc"
-        deadline = time.monotonic() + wait_s
-        mark = None
-        while time.monotonic() < deadline:
-            mark = self.timeline.first("coil", False, after_ns=t0)
-            if mark is not None:
-                break
-            time.sleep(0.0005)
-        if mark is None or mark.thread != expected:
+        mark = self.timeline.wait_first("coil", False, start, wait_s)
+        if kind == "RCD":
+            if not self._edge_done.wait(wait_s):
+                self.dropped += 1
+                return None
+            t0 = self._edge_t0
+        if mark is None or mark.thread != expected or mark.t_ns < t0:
             self.dropped += 1
+            reason = ("not low in time" if mark is None else
+                      f"opened by {mark.thread}" if mark.thread != expected else "early")
+            self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
             return None
         return (mark.t_ns - t0) / 1e6
 
@@ -591,8 +623,14 @@ def _inject_gpio(bench: GpioBench, mode: str, n: int, windows: int, stall_s: flo
         else:
             # One edge per stalled window (kinds in turn): the thread that saw the edge
             # hangs in the log handler after notifying, so the window's first edge is the
-            # one the stall can delay.
-            if not bench.rearm():
+            # one the stall can delay. Re-armed until the coil is high (the core may still
+            # open after the last edge).
+            for _ in range(20):
+                if bench.rearm():
+                    time.sleep(spacing_s)
+                    if bench.coil.state == 1:
+                        break
+            else:
                 continue
             handler.until = time.monotonic() + stall_s
             kind = GPIO_KINDS[window % len(GPIO_KINDS)]
@@ -663,7 +701,7 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
     finally:
         logging.getLogger().removeHandler(handler)
         await csms.stop()
-        bench.adc.close()
+        bench.close()
         meter.stop()
         factory.reset()
         Device.pin_factory = previous
@@ -671,7 +709,7 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
     return {"results": results, "duration_s": duration,
             "calls_per_s": calls / duration if duration else 0.0,
             "load_calls_per_s": load_calls / load_s if load_s else 0.0,
-            "dropped": bench.dropped}
+            "dropped": bench.dropped, "drop_reasons": bench.drop_reasons}
 
 
 def report_gpio(data: dict[str, Any], out: Callable[[str], None] = print) -> str:
@@ -682,6 +720,8 @@ def report_gpio(data: dict[str, Any], out: Callable[[str], None] = print) -> str
         f"{data['calls_per_s']:.0f} over all {data['duration_s']:.1f} s (the stalled windows "
         f"included); {data['dropped']} edges not counted (coil already low or opened by "
         "another thread)")
+    if data.get("drop_reasons"):
+        out("not counted: " + ", ".join(f"{k} {v}" for k, v in data["drop_reasons"].items()))
     out(f"{'row':<16}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     worst_p99 = worst_max = stalled_max = 0.0
     for mode, kinds in data["results"].items():

@@ -40,6 +40,7 @@ import bisect
 import functools
 import logging
 import math
+import os
 import statistics
 import sys
 import threading
@@ -59,6 +60,9 @@ PWM_FREQUENCY_HZ = 1000
 #: Interpreter switch interval set by :class:`AdcPilot`, s: the longest a busy thread keeps
 #: the GIL from the sampler once the sampler wants it.
 SWITCH_INTERVAL_S = 0.0005
+#: Nice value the sampler thread asks for (Linux: a per-thread priority; lowering it needs
+#: CAP_SYS_NICE or root, and without it the thread keeps the process's priority).
+SAMPLER_NICE = -10
 #: Chance accepted of calling F on a healthy line because bursts missed the positive plateau
 #: by bad luck (unsynchronised sampling).
 BLIND_F_FALSE_ALARM = 1e-9
@@ -183,6 +187,7 @@ class AdcPilot(ControlPilot):
         thresholds: classification bands.
         pwm_active_high: pin level that gives +12 V on the CP line.
         pin_factory: gpiozero pin factory.
+        thread_nice: nice value for the sampler thread where permitted (None: leave it).
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class AdcPilot(ControlPilot):
         thresholds: PilotThresholds | None = None,
         pwm_active_high: bool = True,
         pin_factory: Factory | None = None,
+        thread_nice: int | None = SAMPLER_NICE,
     ) -> None:
         super().__init__()
         self._pwm = PWMOutputDevice(
@@ -235,6 +241,7 @@ class AdcPilot(ControlPilot):
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._last_cycle = time.monotonic()
+        self.thread_nice = thread_nice
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
         self._thread.start()
@@ -263,7 +270,19 @@ class AdcPilot(ControlPilot):
         adc_v = counts / self._full_scale * self.adc_vref_v
         return (adc_v - self.adc_offset_v) * self.adc_divider
 
+    def _raise_priority(self) -> None:
+        """Ask for :data:`SAMPLER_NICE` on this thread, so a busy machine hands the CPU to
+        the sampler as soon as its wait ends (docs/hardware.md: grant the service
+        CAP_SYS_NICE); silently kept at the process's priority where not permitted."""
+        if self.thread_nice is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.thread_nice)
+        except (OSError, AttributeError):  # not permitted, or no per-thread priority here
+            log.debug("pilot sampler: no permission for nice %d", self.thread_nice)
+
     def _run(self) -> None:
+        self._raise_priority()
         while not self._stop.is_set():
             try:
                 duty = self._duty
