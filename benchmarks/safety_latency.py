@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import statistics
@@ -576,6 +577,37 @@ class GpioBench:
         return (mark.t_ns - t0) / 1e6
 
 
+class GcPauses:
+    """Durations of the garbage collector's runs (ms) while installed: a collection holds
+    the GIL, so every thread (the pilot sampler too) waits for it."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._t0 = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter_ns()
+        else:
+            self.pauses.append((int(info["generation"]), (time.perf_counter_ns() - self._t0)
+                                / 1e6))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self) -> str:
+        if not self.pauses:
+            return "no collections"
+        worst = max(self.pauses, key=lambda p: p[1])
+        gen2 = [p for g, p in self.pauses if g == 2]
+        return (f"{len(self.pauses)} collections ({len(gen2)} of generation 2), longest "
+                f"{worst[1]:.1f} ms (generation {worst[0]})")
+
+
 class StallingHandler(logging.Handler):
     """Every record blocks until ``until`` (monotonic s): a full journald pipe."""
 
@@ -625,7 +657,7 @@ def _inject_gpio(bench: GpioBench, mode: str, n: int, windows: int, stall_s: flo
             # hangs in the log handler after notifying, so the window's first edge is the
             # one the stall can delay. Re-armed until the coil is high (the core may still
             # open after the last edge).
-            for _ in range(20):
+            for _ in range(100):
                 if bench.rearm():
                     time.sleep(spacing_s)
                     if bench.coil.state == 1:
@@ -658,6 +690,7 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
     csms = RemoteCsms("BENCH")
     await csms.start()
     bench = GpioBench(factory)
+    gc_pauses = GcPauses()
     handler = StallingHandler()
     logging.getLogger().addHandler(handler)
     results: dict[str, Any] = {m: {k: [] for k in GPIO_KINDS}
@@ -678,6 +711,7 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
                 await csms.start_load("CP-GPIO-BENCH", 1)
                 await asyncio.sleep(0.5)
                 t_start, calls_start = time.monotonic(), await csms.calls()
+                gc_pauses.__enter__()
                 for mode in ("load", "loop2s", "log2s"):
                     blocked = threading.Event()
                     job = loop.run_in_executor(None, _inject_gpio, bench, mode, n, windows,
@@ -696,6 +730,8 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
                 calls = await csms.calls() - calls_start
                 await csms.stop_load()
             finally:
+                if gc_pauses in gc.callbacks:
+                    gc_pauses.__exit__()
                 handler.until = 0.0
                 await daemon.shutdown()
     finally:
@@ -709,7 +745,8 @@ async def run_gpio(n: int = 300, windows: int = 10, stall_s: float = 2.0,
     return {"results": results, "duration_s": duration,
             "calls_per_s": calls / duration if duration else 0.0,
             "load_calls_per_s": load_calls / load_s if load_s else 0.0,
-            "dropped": bench.dropped, "drop_reasons": bench.drop_reasons}
+            "dropped": bench.dropped, "drop_reasons": bench.drop_reasons,
+            "gc": gc_pauses.summary()}
 
 
 def report_gpio(data: dict[str, Any], out: Callable[[str], None] = print) -> str:
@@ -720,6 +757,8 @@ def report_gpio(data: dict[str, Any], out: Callable[[str], None] = print) -> str
         f"{data['calls_per_s']:.0f} over all {data['duration_s']:.1f} s (the stalled windows "
         f"included); {data['dropped']} edges not counted (coil already low or opened by "
         "another thread)")
+    if data.get("gc"):
+        out(f"garbage collector: {data['gc']}")
     if data.get("drop_reasons"):
         out("not counted: " + ", ".join(f"{k} {v}" for k, v in data["drop_reasons"].items()))
     out(f"{'row':<16}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
