@@ -516,8 +516,10 @@ class GpioBench:
             if self._edge_stop:
                 return
             self._edge_t0 = time.perf_counter_ns()
-            self.trip.drive_high()
+            # Told before the edge: with logging stalled this thread hangs in the log
+            # handler after the interlock has acted.
             self._edge_done.set()
+            self.trip.drive_high()
 
     def close(self) -> None:
         self._edge_stop = True
@@ -566,6 +568,7 @@ class GpioBench:
         if kind == "RCD":
             if not self._edge_done.wait(wait_s):
                 self.dropped += 1
+                self.drop_reasons["no edge"] = self.drop_reasons.get("no edge", 0) + 1
                 return None
             t0 = self._edge_t0
         if mark is None or mark.thread != expected or mark.t_ns < t0:
