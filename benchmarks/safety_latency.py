@@ -504,6 +504,11 @@ class GpioBench:
         self._edge_go = threading.Event()
         self._edge_done = threading.Event()
         self._edge_t0 = 0
+        #: Set while the RDC-DD thread is not inside an edge's callbacks (the interlock,
+        #: then the core's listener, which opens the contactor too: re-arming before they
+        #: return would let that late open() land on the next edge).
+        self._edge_idle = threading.Event()
+        self._edge_idle.set()
         self._edge_stop = False
         self._edge_thread = threading.Thread(target=self._rdc_dd, name="rdc-dd-edge",
                                              daemon=True)
@@ -515,11 +520,13 @@ class GpioBench:
             self._edge_go.clear()
             if self._edge_stop:
                 return
+            self._edge_idle.clear()
             self._edge_t0 = time.perf_counter_ns()
             # Told before the edge: with logging stalled this thread hangs in the log
             # handler after the interlock has acted.
             self._edge_done.set()
             self.trip.drive_high()
+            self._edge_idle.set()
 
     def close(self) -> None:
         self._edge_stop = True
@@ -532,6 +539,8 @@ class GpioBench:
         from hal.pilot import PilotState
 
         hw = self.hw
+        self._edge_idle.wait(5.0)
+        self.timeline.clear()  # only this edge's marks: a short list for the collector
         self.trip.drive_low()
         self.line.high_v, self.line.low_v = 6.0, -12.0
         if not 0.0 < hw.pilot.duty_percent < 100.0:

@@ -60,6 +60,11 @@ class Timeline:
             self.entries.append(mark)
             self._changed.notify_all()
 
+    def clear(self) -> None:
+        """Forget every entry (indexes from :meth:`__len__` restart at 0)."""
+        with self._lock:
+            self.entries.clear()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self.entries)
