@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +25,6 @@ from gpiozero.pins.mock import (
     MockSPIDevice,
     MockSPISelectPin,
 )
-
-#: Level changes an SPI line's mock pin remembers.
-SPI_HISTORY = 64
 
 
 class MirrorPin(MockConnectedPin, MockPWMPin):  # type: ignore[misc]
@@ -169,21 +165,17 @@ class LockMotorPin(MockPWMPin):  # type: ignore[misc]
 class _BoolPWMPin(MockPWMPin):  # type: ignore[misc]
     """PWM-capable mock pin whose level stays a bool (SPI lines on a MockPWMPin factory).
 
-    Its level history (``MockPin.states``) keeps the last :data:`SPI_HISTORY` changes only:
-    a sampler clocking ~50 bits per conversion would otherwise pile up millions of records,
-    and the garbage collector's full passes over them stall every thread for up to seconds
-    (a test-rig artifact: spidev keeps no history)."""
-
-    def __init__(self, factory: object, info: object) -> None:
-        super().__init__(factory, info)
-        self.states = collections.deque(self.states, maxlen=SPI_HISTORY)
-
-    def clear_states(self) -> None:
-        super().clear_states()
-        self.states = collections.deque(self.states, maxlen=SPI_HISTORY)
+    It keeps no level history (``MockPin.states`` stays at its first entry): a sampler
+    clocking ~50 bits per conversion would pile up millions of records, and the garbage
+    collector's full passes over them stall every thread for up to seconds (a test-rig
+    artifact: spidev keeps no history); it also halves this peer's Python per bit."""
 
     def _change_state(self, value: object) -> bool:
-        return bool(MockPin._change_state(self, bool(value)))
+        level = bool(value)
+        if self._state != level:
+            self._state = level
+            return True
+        return False
 
 
 class SpiClockPin(MockSPIClockPin, _BoolPWMPin):  # type: ignore[misc]
