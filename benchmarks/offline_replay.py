@@ -205,15 +205,16 @@ async def _replay(daemon: Daemon, csms: GatedCsms, n: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     live_task.result()
 
-    # Loss: every queued message (all on connector 1; the only StopTransaction is its
-    # session's) must be in the CSMS log, deduplicated by message id.
+    # Loss: every queued message (all on connector 1 — the only StopTransaction is its
+    # session's — plus the security events, e.g. StartupOfTheDevice, on connector 0) must be
+    # in the CSMS log, deduplicated by message id.
     seen: set[str] = set()
     for frame in csms.frames[before:]:
         msg = frame.parsed
         if frame.station_id != "CP-BENCH" or frame.direction != "in" or msg[0] != 2:
             continue
         if (msg[2] in ("StartTransaction", "MeterValues") and msg[3]["connectorId"] == 1) \
-                or msg[2] == "StopTransaction":
+                or msg[2] in ("StopTransaction", "SecurityEventNotification"):
             seen.add(msg[1])
     lost = queued - len(seen)
     return {"queued": queued, "fill_s": fill_s, "replay_s": elapsed,

@@ -9,15 +9,21 @@
    - ``composite 24 h``: the GetCompositeSchedule answer for 86400 s.
 2. ``LoadBalancer.split`` for 2, 8 and 32 connectors (mixed 1- and 3-phase EVs, a budget
    that leaves some waiting, some EVs under-drawing).
+3. The Station's whole re-split (``ChargingLimits.rebalance``: budget, each EVSE's profile
+   limit, the split, the limits applied to the IEC machines) with 2, 8 and 32 simulated EVs
+   charging and 32 profiles installed — what runs after every meter reading.
 
 Times are the median of repeated calls, in microseconds, on this machine.
 
 Run:  python benchmarks/smart_charging.py
-Last line: ``smart_charging limit_now_100_us=… composite_100_us=… split_32_us=…``
+Last line: ``smart_charging limit_now_100_us=… composite_100_us=… split_32_us=…
+resplit_32_us=…``
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import statistics
 import sys
 import time
@@ -27,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evse.authorization import AuthorizationStatus, AuthResult  # noqa: E402
 from evse.charging_profiles import (  # noqa: E402
     ChargingProfile,
     ChargingSchedule,
@@ -36,12 +43,18 @@ from evse.charging_profiles import (  # noqa: E402
     Recurrency,
     SchedulePeriod,
 )
+from evse.clock import Clock  # noqa: E402
 from evse.composite_schedule import (  # noqa: E402
     TransactionContext,
     composite_schedule,
     limit_at,
 )
+from evse.domain import IdToken  # noqa: E402
 from evse.load_balancing import LoadBalancer  # noqa: E402
+from evse.station import Station  # noqa: E402
+from evse.timers import ManualClock  # noqa: E402
+from hal.settings import ConnectorSettings, HardwareSettings  # noqa: E402
+from hal.sim.board import create_board  # noqa: E402
 
 T0 = 1_772_323_200.0  # 2026-03-01T00:00:00Z
 
@@ -93,6 +106,36 @@ def median_us(fn: Callable[[], object], budget_s: float = 1.0, max_runs: int = 2
     return statistics.median(samples)
 
 
+class _AcceptAll:
+    async def authorize(self, id_token: IdToken | str) -> AuthResult:
+        return AuthResult(AuthorizationStatus.ACCEPTED)
+
+
+async def station_resplit_us(count: int) -> float:
+    """Median µs of one Station re-split with ``count`` EVs charging, 32 profiles."""
+    board = create_board(HardwareSettings(driver="sim"), [
+        ConnectorSettings(id=i, max_current_a=32.0, phases=3) for i in range(1, count + 1)])
+    clock = ManualClock()
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    station = Station(board, {i: 32.0 for i in range(1, count + 1)}, 7.0 * count, db,
+                      clock=clock, utc_clock=Clock(wall=lambda: T0 + 5000,
+                                                   monotonic=clock.monotonic))
+    station.authorizer = _AcceptAll()
+    await station.start(poll=False)
+    for profile in make_profiles(32):
+        station.smart.install(profile)
+    assert board.simulator is not None
+    for cid in range(1, count + 1):
+        board.simulator.plug(cid, 32.0, 3)
+        await station.idle()
+        await station.present_card(f"CARD-{cid}")
+        await station.idle()
+    us = median_us(station.limits.rebalance)
+    await station.close()
+    db.close()
+    return us
+
+
 def main() -> None:
     tx = TransactionContext("1", T0 + 1800)
     at = T0 + 2 * 86_400 + 5000
@@ -121,6 +164,11 @@ def main() -> None:
         split_us = median_us(lambda lb=lb, b=budget: lb.split(b))
         print(f"{count:>10} {split_us:>10.1f} {len(lb.split(budget).waiting):>8}")
         figures[f"split_{count}_us"] = split_us
+    print(f"{'charging':>10} {'re-split µs':>12}")
+    for count in (2, 8, 32):
+        resplit_us = asyncio.run(station_resplit_us(count))
+        print(f"{count:>10} {resplit_us:>12.1f}")
+        figures[f"resplit_{count}_us"] = resplit_us
     print("smart_charging " + " ".join(f"{k}={v:.1f}" for k, v in figures.items()))
 
 

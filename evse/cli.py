@@ -32,6 +32,28 @@ def _config_arg(parser: argparse.ArgumentParser, *, top_level: bool = False) -> 
     )
 
 
+def _positive_seconds(text: str) -> float:
+    """An ``--interval`` value: seconds, finite and at least 0.1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.1 <= value <= 3600.0:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"{text} s: expected 0.1 to 3600 s")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    """A ``--count`` value: a whole number of refreshes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected at least 1")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evse.daemon import run_daemon
 
@@ -56,36 +78,24 @@ def _send(args: argparse.Namespace, command: str, **params: Any) -> dict[str, An
     return request(config.control_socket, command, **params)
 
 
-def _print_status(status: dict[str, Any]) -> None:
-    link = status["csms"]
-    print(f"station {status['station_id']}  CSMS {link['state']}  ({link['url']})")
-    if "queued" in link:
-        print(f"  queue {link['queued']} message(s), {link.get('dropped', 0)} dropped, "
-              f"{link.get('thinned', 0)} thinned")
-    for conn in status["connectors"]:
-        line = (
-            f"  connector {conn['id']}: {conn['state']:<17} pilot {conn['pilot']}  "
-            f"contactor {'closed' if conn['contactor_closed'] else 'open'}  "
-            f"offered {conn['offered_current_a']:.1f} A"
-        )
-        if conn.get("fault"):
-            line += f"  fault {conn['fault']}"
-        print(line)
-        session = conn.get("session")
-        if session:
-            print(
-                f"    session {session['session_id']} idTag {session['id_tag']} "
-                f"transactionId {session.get('transaction_id')} "
-                f"energy {session['energy_wh']:.0f} Wh"
-            )
-
-
 def _cmd_status(args: argparse.Namespace) -> int:
+    from evse import status_view
+
+    if args.watch:
+        config = load_config(args.config)
+        interval = args.interval
+
+        def fetch() -> dict[str, Any]:
+            return request(config.control_socket, "status", timeout_s=max(2.0, interval))
+
+        return status_view.watch(
+            fetch, sys.stdout, interval_s=interval, count=args.count, as_json=args.json,
+            ansi=sys.stdout.isatty(), unreachable=ControlError)
     status = _send(args, "status")
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
-        _print_status(status)
+        print("\n".join(status_view.render_status(status)))
     return 0
 
 
@@ -97,6 +107,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
             "connector_id": args.connector,
             "max_current_a": args.max_current,
             "phases": args.phases,
+            "soc_percent": args.soc,
         }
     elif action == "unplug":
         params = {"connector_id": args.connector}
@@ -106,6 +117,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         params = {"connector_id": args.connector, "action": args.ev_action}
     elif action in ("fault", "clear"):
         params = {"connector_id": args.connector, "kind": args.kind}
+    elif action == "power-fail":
+        action, params = "power_fail", {"lost": not args.restore}
     _send(args, f"sim.{action}", **params)
     return 0
 
@@ -213,9 +226,15 @@ def _add_commissioning(sub: Any) -> None:
     )
     _config_arg(safe_off)
     safe_off.set_defaults(func=_cmd_hw_safe_off)
+
+
 def _cmd_fault_reset(args: argparse.Namespace) -> int:
-    _send(args, "fault.reset", connector_id=args.connector)
-    return 0
+    from evse.status_view import render_fault_reset
+
+    lines, still_active = render_fault_reset(
+        _send(args, "fault.reset", connector_id=args.connector))
+    print("\n".join(lines))
+    return 1 if still_active else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,10 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
 
     status = sub.add_parser(
-        "status", help="connectors, states, sessions, energy and CSMS link of the daemon"
+        "status", help="per connector state, IEC state, CP voltage, offered and drawn "
+        "current, lock, session and faults (recovery, retry countdown, trips); station "
+        "firmware, uptime, CSMS link (last contact, last error, next retry), queue, storage "
+        "(exit 2: daemon unreachable)"
     )
     _config_arg(status)
-    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--json", action="store_true",
+                        help="print JSON (with --watch: one JSON object per line and refresh)")
+    status.add_argument("--watch", action="store_true",
+                        help="refresh in place until Ctrl-C; an unreachable daemon is shown, "
+                        "not fatal")
+    status.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+                        help="seconds between refreshes with --watch (default 1)")
+    status.add_argument("--count", type=_positive_count, default=None, metavar="N",
+                        help="with --watch: stop after N refreshes (scripts); exit 2 if the "
+                        "daemon was unreachable at the last one")
     status.set_defaults(func=_cmd_status)
 
     sim = sub.add_parser("sim", help="drive the simulator of a running daemon")
@@ -252,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="EV's maximum current per phase, A (default 32)")
     plug.add_argument("--phases", type=int, default=3, choices=(1, 2, 3),
                       help="phases the EV draws on (default 3)")
+    plug.add_argument("--soc", type=float, default=None, metavar="PERCENT",
+                      help="state of charge the EV reports, %% (default: it reports none)")
     unplug = sim_sub.add_parser("unplug", help="unplug the EV from CONNECTOR")
     unplug.add_argument("connector", type=int, metavar="CONNECTOR")
     swipe = sim_sub.add_parser("swipe", help="present an RFID card with idTag TAG")
@@ -267,7 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("rcd", "diode", "weld", "overcurrent", "overtemp", "meter", "lock",
                      "cp_short", "stuck_open"),
         )
-    for p in (plug, unplug, swipe, ev, *[sim_sub.choices[n] for n in ("fault", "clear")]):
+    power = sim_sub.add_parser(
+        "power-fail", help="the mains-loss input reports the supply lost: running "
+        "transactions stop with reason PowerLoss (--restore: the supply is back)")
+    power.add_argument("--restore", action="store_true", help="the supply is back")
+    for p in (plug, unplug, swipe, ev, power,
+              *[sim_sub.choices[n] for n in ("fault", "clear")]):
         _config_arg(p)
     sim.set_defaults(func=_cmd_sim)
     _add_commissioning(sub)
@@ -276,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     fault_sub = fault_cmd.add_subparsers(dest="fault_action", required=True, metavar="ACTION")
     reset = fault_sub.add_parser(
         "reset", help="clear latched faults (welded contactor, RCD) on CONNECTOR (0 = all); "
-        "causes still present fault again at once")
+        "causes still present fault again at once. Prints what was cleared and what is "
+        "still active and why; exit 1 when a fault is still active")
     reset.add_argument("connector", type=int, metavar="CONNECTOR")
     _config_arg(reset)
     reset.set_defaults(func=_cmd_fault_reset)
@@ -296,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ControlError as exc:
         print(f"evse: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a watch loop: no traceback
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `evse status | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,14 @@ from jsonschema.exceptions import ValidationError
 
 from evse.config_schema import SCHEMA, Schema
 from evse.iec61851 import Iec61851Settings
-from evse.settings import LoggingSettings, OcppSettings, StationSettings, SystemSettings
+from evse.settings import (
+    LoggingSettings,
+    Ocpp201Settings,
+    OcppSettings,
+    SecuritySettings,
+    StationSettings,
+    SystemSettings,
+)
 from hal.settings import ConnectorSettings, HardwareSettings
 
 #: A configuration file larger than this is refused (a TOML config is a few kB), bytes.
@@ -67,6 +74,9 @@ class Config:
     system: SystemSettings
     state_dir: Path
     control_socket: Path
+    security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
+    #: ``[ocpp201]``: OCPP 2.0.1 variable defaults (used when ``[ocpp] version = "2.0.1"``).
+    ocpp201: Ocpp201Settings = dataclasses.field(default_factory=Ocpp201Settings)
 
     @property
     def station_id(self) -> str:
@@ -198,6 +208,8 @@ def _describe(error: ValidationError, file: Path) -> list[str]:
         "maxLength": f"at most {schema.get('maxLength')} characters",
         "minLength": f"at least {schema.get('minLength')} characters",
         "minItems": f"at least {schema.get('minItems')} entries",
+        "contains": str(schema.get("x-contains", f"an entry matching {schema.get('contains')}")),
+        "uniqueItems": "no entry twice",
     }.get(str(error.validator), error.message)
     return [f"{where}: found {_shown(error.instance)}, expected {expected}"]
 
@@ -505,4 +517,6 @@ def load_config(path: str | Path) -> Config:
         system=typed(SystemSettings, raw["system"]),
         state_dir=state_dir,
         control_socket=socket,
+        security=typed(SecuritySettings, raw["security"]),
+        ocpp201=typed(Ocpp201Settings, raw["ocpp201"]),
     )

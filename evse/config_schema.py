@@ -117,9 +117,11 @@ OCPP = _table(
             "A password in it (ws://user:password@host/) is never shown in messages.",
         },
         "version": {
-            "enum": ["1.6"],
+            "enum": ["1.6", "2.0.1"],
             "default": "1.6",
-            "description": "OCPP version spoken: \"1.6\" (OCPP-J 1.6, subprotocol ocpp1.6).",
+            "description": "OCPP version spoken: \"1.6\" (OCPP-J 1.6, subprotocol ocpp1.6) "
+            "or \"2.0.1\" (OCPP 2.0.1, subprotocol ocpp2.0.1; variables from "
+            "[ocpp201.variables]).",
         },
         "call_timeout_s": _num(
             30.0, 1.0, 600.0, "s", "How long to wait for a CALLRESULT before the CALL fails."
@@ -142,6 +144,21 @@ OCPP = _table(
             "Bound of the transaction-message queue in payload megabytes (MiB); thinned as "
             "for queue_max_messages when exceeded.",
         ),
+        "feature_profiles": {
+            "type": "array",
+            "items": {"type": "string",
+                      "pattern": "^(Core|FirmwareManagement|LocalAuthListManagement|"
+                                 "Reservation|SmartCharging|RemoteTrigger)$"},
+            "uniqueItems": True,
+            "contains": {"const": "Core"},
+            "x-contains": 'a list that includes "Core"',
+            "default": ["Core", "FirmwareManagement", "LocalAuthListManagement",
+                        "Reservation", "SmartCharging", "RemoteTrigger"],
+            "description": "OCPP 1.6 feature profiles the station offers (reported in the "
+            "read-only key SupportedFeatureProfiles). Core is required. A profile left out is "
+            "switched off: its CSMS calls are answered NotSupported and its configuration keys "
+            "are left out of GetConfiguration (OCPP 1.6 §9).",
+        },
         "configuration": {
             "type": "object",
             "default": {},
@@ -154,6 +171,24 @@ OCPP = _table(
     "The link to the CSMS.",
     required=["url"],
 )
+
+OCPP201 = _table(
+    "Ocpp201Settings",
+    {
+        "variables": {
+            "type": "object",
+            "default": {},
+            "description": "OCPP 2.0.1 only: defaults for device model variables, keyed "
+            "\"Component.Variable\" (e.g. \"OCPPCommCtrlr.HeartbeatInterval\" = 300, "
+            "\"TxCtrlr.TxStartPoint\" = \"PowerPathClosed\"; see "
+            "docs/ocpp201-device-model.md for the key syntax with instances, EVSEs and "
+            "attributes). A value the CSMS sets overrides it until the value here changes.",
+            "additionalProperties": {"type": ["boolean", "integer", "number", "string"]},
+        },
+    },
+    "OCPP 2.0.1 settings (used with [ocpp] version = \"2.0.1\").",
+)
+
 
 def _pin(default: int, description: str) -> Schema:
     return _int(default, -1, 53, "BCM GPIO", description + " (-1 = not wired).")
@@ -205,6 +240,13 @@ HARDWARE = _table(
         },
         "pigpio_host": _str("localhost", "pigpio daemon host (pin_factory = \"pigpio\")."),
         "pigpio_port": _int(8888, 1, 65535, "TCP port", "pigpio daemon port."),
+        "power_fail_pin": _pin(-1, "Mains-loss input of a gpio board (UPS \"on battery\" "
+                               "or supply-monitor output): when it goes active, running "
+                               "transactions stop with reason PowerLoss while the hold-up "
+                               "supply lasts"),
+        "power_fail_active_high": _bool(
+            True, "The level of power_fail_pin that means \"mains lost\" is high (false: "
+            "low, e.g. an open-collector output with a pull-up)."),
         "reader": READER,
     },
     "The controller board.",
@@ -328,6 +370,22 @@ METER = _table(
     },
     "The connector's energy meter.",
 )
+
+# [station] keys of load balancing (issue 11), added here because the grid meter is a METER.
+STATION["properties"].update({
+    "nominal_voltage_v": _num(
+        230.0, 100.0, 400.0, "V", "Nominal phase-to-neutral voltage: converts charging "
+        "profile limits in W to A per phase (W = A × V × phases)."),
+    "grid_limit_a": _num(
+        0.0, 0.0, 10000.0, "A", "Grid connection limit per phase for dynamic load "
+        "balancing with [station.grid_meter]: the connectors share min(max_current_a, "
+        "grid_limit_a − measured non-EV load). 0 = no grid meter."),
+    "grid_meter": {
+        **METER,
+        "description": "The grid-side meter (any meter backend; read when grid_limit_a > 0): "
+        "its per-phase current minus the connectors' is the non-EV load.",
+    },
+})
 
 PILOT = _table(
     "PilotSettings",
@@ -549,6 +607,46 @@ IEC61851 = _table(
     "is bounded to the range the standard allows.",
 )
 
+SECURITY = _table(
+    "SecuritySettings",
+    {
+        "authorization_key_file": _str(
+            "",
+            "File holding the AuthorizationKey (HTTP Basic auth password of security "
+            "profiles 1 and 2; 16-40 printable ASCII characters), mode 0600; the key itself "
+            "never goes into the TOML. A key the CSMS sets with ChangeConfiguration "
+            "replaces it (kept in the state directory, 0600). Relative paths resolve against "
+            "the config file's directory. Empty = none (OCPP 1.6 security whitepaper ed. 3).",
+        ),
+        "csms_root_ca": _str(
+            "",
+            "PEM file of the root certificate(s) trusted for the CSMS's TLS server "
+            "certificate (profiles 2 and 3), imported once into the certificate store; the "
+            "CSMS manages them from then on (InstallCertificate CentralSystemRootCertificate). "
+            "The system trust store is not used. Empty = none.",
+        ),
+        "client_cert": _str(
+            "",
+            "PEM file of the charge point's TLS client certificate (profile 3; chain, leaf "
+            "first) used until the CSMS installs one through SignCertificate / "
+            "CertificateSigned. Empty = none.",
+        ),
+        "client_key": _str(
+            "",
+            "PEM file of the private key of client_cert, mode 0600. Empty = none.",
+        ),
+        "use_system_trust_store": _bool(
+            False,
+            "Also trust the operating system's root certificates for the CSMS's TLS server "
+            "certificate (profiles 2 and 3). Off by default: only the CSMS roots of the "
+            "certificate store. With SecurityProfile 0, a wss:// URL and no csms_root_ca "
+            "the system store is used (no security profile promises anything there).",
+        ),
+    },
+    "OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for "
+    "[ocpp.configuration] SecurityProfile 1-3.",
+)
+
 LOGGING = _table(
     "LoggingSettings",
     {
@@ -556,6 +654,21 @@ LOGGING = _table(
             "enum": ["debug", "info", "warning", "error"],
             "default": "info",
             "description": "Log level of the daemon.",
+        },
+        "diagnostics_units": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "default": ["evse.service"],
+            "description": "systemd units whose journal goes into a diagnostics archive "
+            "(OCPP 1.6 GetDiagnostics) when journalctl is available.",
+        },
+        "diagnostics_files": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "pattern": "^/"},
+            "default": [],
+            "description": "Absolute paths of log files put into a diagnostics archive when "
+            "the journal is not available (lines outside the requested window left out). "
+            "Configuration, key, certificate and database files are never included.",
         },
     },
     "Logging.",
@@ -601,6 +714,7 @@ SCHEMA: Schema = {
     "properties": {
         "station": STATION,
         "ocpp": OCPP,
+        "ocpp201": OCPP201,
         "hardware": HARDWARE,
         "connector": {
             "type": "array",
@@ -611,5 +725,6 @@ SCHEMA: Schema = {
         "iec61851": IEC61851,
         "logging": LOGGING,
         "system": SYSTEM,
+        "security": SECURITY,
     },
 }

@@ -7,7 +7,8 @@ Protocol (one request per connection, UTF-8, newline-terminated JSON):
 
 Commands: ``status``; ``fault.reset`` {connector_id}; ``sim.plug`` {connector_id,
 max_current_a, phases}; ``sim.unplug`` {connector_id}; ``sim.swipe`` {id_tag}; ``sim.ev``
-{connector_id, action: pause|resume}; ``sim.fault`` / ``sim.clear`` {connector_id, kind}.
+{connector_id, action: pause|resume}; ``sim.fault`` / ``sim.clear`` {connector_id, kind};
+``sim.power_fail`` {lost}.
 
 Who may do what (docs/deploy.md, "Who may use the control socket"):
 

@@ -16,25 +16,33 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
+from evse import __version__
+from evse.charging_limits import GridSupply
+from evse.clock import Clock
 from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
-from evse.domain import StopCause
-from evse.logging_setup import configure_logging
+from evse.diagnostics import Diagnostics, LogSources
+from evse.domain import DomainEvent, StopCause, TransactionStarted, TransactionStopped
+from evse.firmware_update import FirmwareUpdate, FirmwareUpdateRequest
+from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
 from evse.station import Station
 from evse.system_actions import SOFT_RESET_EXIT_STATUS, SystemActionError, SystemActions
+from evse.timers import Clock as TimerClock
 from evse.watchdog import board_liveness, run_watchdog
 from hal.board import Board
-from hal.registry import BackendError, create_board
+from hal.registry import BackendError, create_board, create_meter
 
 log = logging.getLogger("evse")
 
 #: ``[ocpp] version`` → adapter package (with ``create_adapter`` and ``check_config``).
-PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16"}
+PROTOCOL_ADAPTERS = {"1.6": "ocpp_client.v16", "2.0.1": "ocpp_client.v201"}
 
 
 class ProtocolAdapter(Protocol):
@@ -84,26 +92,59 @@ def load_checked_config(path: str) -> Config:
     return config
 
 
+def _smart_charging_kwargs(config: Config) -> dict[str, Any]:
+    """The Station's smart-charging arguments from ``[station]``: the nominal voltage and,
+    with ``grid_limit_a`` > 0, the grid-side meter (built by its backend's name).
+
+    Raises:
+        BackendError: the grid meter is the simulator's or cannot be built.
+    """
+    station = config.station
+    grid = None
+    if station.grid_limit_a > 0:
+        if station.grid_meter.driver == "sim":
+            raise BackendError("station.grid_meter: driver \"sim\" measures no grid; set "
+                               "a meter backend (modbus-tcp, modbus-rtu, can) or "
+                               "grid_limit_a = 0")
+        grid = GridSupply(create_meter(station.grid_meter), station.grid_limit_a)
+    return {"nominal_voltage_v": station.nominal_voltage_v, "grid": grid}
+
+
 class Daemon:
-    """One running charge point: board, station, adapter, control socket."""
+    """One running charge point: board, station, adapter, control socket.
+
+    Args:
+        config: the checked configuration.
+        notifier: systemd notifications (a fresh one if None).
+        clock: the clock of the core's timers (default: the loop's; tests pass a manual
+            one).
+        utc_clock: the UTC clock of timestamps and charging profiles (a fresh one if None).
+    """
 
     #: Longest a pilot sampler may go without completing a cycle before the safety
     #: liveness check fails (and the systemd watchdog stops being pinged), seconds.
     SAMPLER_MAX_AGE_S = 0.5
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, notifier: Notifier | None = None,
+                 clock: TimerClock | None = None, utc_clock: Clock | None = None) -> None:
         self.config = config
+        self._timer_clock = clock
+        self._utc_clock = utc_clock
         self.notifier = notifier or Notifier()
         self.actions = SystemActions.from_config(config.system)
         self._watchdog: asyncio.Task[None] | None = None
         self.board: Board | None = None
         self.station: Station | None = None
+        self.firmware: FirmwareUpdate | None = None
+        self.diagnostics: Diagnostics | None = None
         self.adapter: ProtocolAdapter | None = None
         self.db: sqlite3.Connection | None = None
         self.control: ControlServer | None = None
         self.reset_kind: str | None = None
         self._stop = asyncio.Event()
         self._link_task: asyncio.Task[None] | None = None
+        #: Monotonic time the daemon was built (``evse status`` uptime), s.
+        self.started_at = time.monotonic()
 
     async def start(self) -> None:
         """Bring everything up; contactors are verified open before the station runs.
@@ -114,6 +155,8 @@ class Daemon:
         config = self.config
         self.db = open_state_db(config.state_dir)
         self.board = create_board(config.hardware, config.connectors)
+        if self.board.simulator is not None:
+            self.board.simulator.keep_meter_registers(config.state_dir)
         for hw in self.board.connectors:
             hw.contactor.open()
             if hw.contactor.feedback_closed:
@@ -128,7 +171,11 @@ class Daemon:
             settings=config.iec61851,
             ventilation=frozenset(c.id for c in config.connectors if c.ventilation),
             evse_ids={c.id: c.evse_id for c in config.connectors if c.evse_id is not None},
+            clock=self._timer_clock,
+            utc_clock=self._utc_clock,
+            **_smart_charging_kwargs(config),
         )
+        self._build_file_services(self.station, self.db)
         adapter_module = _adapter_module(config)
         self.adapter = adapter_module.create_adapter(self.station, config, self.db)
         assert self.adapter is not None
@@ -136,12 +183,20 @@ class Daemon:
         loop = asyncio.get_running_loop()
         station = self.station
         for reader in self.board.id_readers:
-            reader.add_listener(lambda tag: station.on_card_hw(loop, tag))
+            station.attach_id_reader(reader)  # cards, and its health (ReaderFailure)
             reader.start()
+        if self.board.power_fail is not None:
+            self.board.power_fail.add_listener(
+                lambda lost: station.on_power_fail_hw(loop, lost))
         await self.station.start()
+        if self.firmware is not None:
+            # An update the last run left (e.g. Installed after its reboot): its status is
+            # queued for the CSMS and goes out once the link is up.
+            await self.firmware.resume()
         self.control = ControlServer(config.control_socket, self._handlers())
         await self.control.start()
-        self._link_task = loop.create_task(self.adapter.run())
+        # Supervised: a crash of the link (or its sender) is logged and it starts again.
+        self._link_task = self.station.supervisor.run("OCPP link", self.adapter.run)
         # READY=1 only now: hardware initialised, every contactor verified open.
         self.notifier.ready(self.status_line())
         liveness = board_liveness(self.board, max_age_s=self.SAMPLER_MAX_AGE_S)
@@ -150,6 +205,49 @@ class Daemon:
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
                  config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
+
+    def _build_file_services(self, station: Station, db: sqlite3.Connection) -> None:
+        """The firmware update flow and the diagnostics upload (docs/firmware-update.md),
+        with the station's ports; their statuses become the station's domain events."""
+        config = self.config
+        self.firmware = FirmwareUpdate(
+            conn=db, download_dir=config.state_dir / "firmware", clock=station.timer_clock,
+            wall=station.clock.now, install=self.actions.install_firmware,
+            reboot=self._firmware_reboot, transaction_running=station.transaction_running,
+            on_status=station.publish_firmware_status, running_version=__version__,
+            hold_transactions=station.hold_transactions, verify=self._verify_firmware)
+        logging_settings = config.logging
+        self.diagnostics = Diagnostics(
+            work_dir=config.state_dir / "diagnostics",
+            sources=LogSources(journal_units=tuple(logging_settings.diagnostics_units),
+                               files=tuple(Path(f) for f in logging_settings.diagnostics_files)),
+            station_id=config.station_id, clock=station.timer_clock, wall=station.clock.now,
+            on_status=station.publish_diagnostics_status)
+        station.firmware, station.diagnostics = self.firmware, self.diagnostics
+        firmware = self.firmware
+
+        def transactions_changed(event: DomainEvent) -> None:
+            if isinstance(event, TransactionStarted | TransactionStopped):
+                firmware.transactions_changed()
+
+        station.subscribe(transactions_changed)
+
+    async def _verify_firmware(self, path: Path, request: FirmwareUpdateRequest) -> bool:
+        """The firmware flow's ``verify`` port for a signed update: the protocol adapter's
+        verifier (e.g. the 1.6 security extensions: signing certificate against the
+        ManufacturerRootCertificate, then the signature). The adapter is built after the
+        flow, so it is looked up here; without one a signed image is never installed."""
+        verify = getattr(self.adapter, "verify_firmware", None)
+        if verify is None:
+            log.error("signed firmware update but the protocol adapter cannot verify it")
+            return False
+        return bool(await verify(path, request))
+
+    async def _firmware_reboot(self) -> None:
+        """The firmware flow's reboot port: as a Reset Hard, transactions stopped (none runs
+        by then), then ``[system] reboot_command`` (see :meth:`shutdown`)."""
+        log.warning("firmware installed: rebooting")
+        self._on_reset("Hard")
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: CSMS link and every connector's session state."""
@@ -182,8 +280,14 @@ class Daemon:
             cause = {"Hard": StopCause.RESET_HARD, "Soft": StopCause.RESET_SOFT}.get(
                 self.reset_kind or "", StopCause.REBOOT)
             await self.station.stop_all(cause)
+        for engine in (self.firmware, self.diagnostics):
+            if engine is not None:
+                await engine.close()
         if self.adapter is not None:
-            await self.adapter.close()
+            try:
+                await self.adapter.close()
+            except sqlite3.Error as exc:  # a full disk must not stop the shutdown
+                log.error("state not stored at shutdown: %s", exc)
         if self._link_task is not None:
             # Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the ocpp
             # library's call) can swallow a cancellation that races with its result, which
@@ -214,6 +318,8 @@ class Daemon:
             assert self.station is not None and self.adapter is not None
             result: dict[str, Any] = {
                 "station_id": self.config.station_id,
+                "firmware_version": __version__,
+                "uptime_s": round(time.monotonic() - self.started_at, 1),
                 "csms": self.adapter.describe(),
                 **self.station.describe(),
             }
@@ -244,31 +350,25 @@ class Daemon:
         async def fault_reset(params: dict[str, Any]) -> dict[str, Any]:
             assert self.station is not None
             connector_id = int(params.get("connector_id", 0))
-            if not self.station.technician_reset(connector_id):
+            report = await self.station.technician_reset_report(connector_id)
+            if report is None:
                 raise ValueError(f"no connector {connector_id}")
-            return {}
+            return {"connectors": report}
 
         return {
             "status": status,
             "fault.reset": fault_reset,
-            "sim.plug": sim(lambda s, p: s.plug(int(p["connector_id"]),
-                                                float(p.get("max_current_a", 32.0)),
-                                                int(p.get("phases", 3)))),
+            "sim.plug": sim(lambda s, p: s.plug(
+                int(p["connector_id"]), float(p.get("max_current_a", 32.0)),
+                int(p.get("phases", 3)),
+                None if p.get("soc_percent") is None else float(p["soc_percent"]))),
+            "sim.power_fail": sim(lambda s, p: s.power_fail(bool(p.get("lost", True)))),
             "sim.unplug": sim(lambda s, p: s.unplug(int(p["connector_id"]))),
             "sim.swipe": sim(lambda s, p: s.swipe(str(p["id_tag"]))),
             "sim.ev": sim(ev),
             "sim.fault": sim(lambda s, p: s.fault(int(p["connector_id"]), str(p["kind"]))),
             "sim.clear": sim(lambda s, p: s.clear(int(p["connector_id"]), str(p["kind"]))),
         }
-
-
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
-    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame; the ocpp library's
-    # own frame lines (INFO) are dropped, its warnings and errors kept.
-    logging.getLogger("ocpp").setLevel(logging.WARNING)
-    for noisy in ("websockets", "transitions", "pymodbus"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _main(config: Config) -> str | None:
@@ -295,7 +395,14 @@ def run_daemon(config_path: str) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
-    _configure_logging(config.logging.level)
+    configure_logging(config.logging.level)
+    try:
+        return _run(config)
+    finally:
+        stop_logging()  # write what is queued (up to 5 s) before the process ends
+
+
+def _run(config: Config) -> int:
     try:
         reset_kind = asyncio.run(_main(config))
     except BackendError as exc:
@@ -310,6 +417,7 @@ def run_daemon(config_path: str) -> int:
                         reset_kind, SOFT_RESET_EXIT_STATUS)
             return SOFT_RESET_EXIT_STATUS
         log.warning("%s reset: restarting", reset_kind)
+        stop_logging()
         os.execv(sys.executable, [sys.executable, "-m", "evse", "run", "--config",
                                   str(config.path)])
     return 0

@@ -11,7 +11,7 @@ uploads it to the CSMS's location (:mod:`evse.file_transfer`, with retries):
   such as traceback lines, go with the line before).
 
 Secrets never leave the station: every line is passed through
-:func:`evse.logging_setup.redact` (passwords, AuthorizationKey values, URL credentials,
+`evse.text_redaction.redact` (passwords, AuthorizationKey values, URL credentials,
 private keys), and files that may hold secrets or personal data (TOML configuration, keys,
 certificates, the state database) are refused as sources.
 
@@ -47,7 +47,7 @@ from evse.file_transfer import (
     upload,
     with_retries,
 )
-from evse.logging_setup import redact
+from evse.text_redaction import redact
 from evse.timers import Clock
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hal.meter import MeterReading
+
+if TYPE_CHECKING:
+    from evse.diagnostics import DiagnosticsStatus
+    from evse.firmware_update import FirmwareStatus
 
 
 class IdTokenType(enum.Enum):
@@ -74,6 +79,8 @@ class Fault(enum.Enum):
     #: The board's interlock inhibited the contactor for a cause the core has no input of
     #: its own for: a dead safety input (liveness) or a pilot co-processor fault.
     INTERLOCK = "interlock"
+    #: A card reader cannot read (station-wide, EVSE 0): reported only, never stops power.
+    READER = "reader"
 
 
 class StopCause(enum.Enum):
@@ -99,6 +106,8 @@ class ReadingContext(enum.Enum):
     PERIODIC = "periodic"
     TRANSACTION_END = "transaction_end"
     TRIGGER = "trigger"
+    #: At a clock-aligned instant (every interval since UTC midnight).
+    CLOCK_ALIGNED = "clock_aligned"
 
 
 # -- events --------------------------------------------------------------------------------
@@ -268,6 +277,8 @@ class MeterSample:
     reading: MeterReading
     context: ReadingContext
     evse_id: int = 0
+    #: The EV's state of charge, %, when the EV reports it (None: not known).
+    soc_percent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -334,12 +345,45 @@ class ReservationExpired:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class PowerSupplyChanged:
+    """The mains supply was lost (``lost``; the station runs on its hold-up supply, its
+    transactions were stopped) or is back."""
+
+    lost: bool
+    timestamp: float
+
+
 SessionEvent = (
     SessionStateChanged | EvConnected | EvDisconnected | Authorized | Deauthorized
     | PowerPathClosed | PowerPathOpened | EnergyTransferStarted | EnergyTransferSuspendedByEV
     | EnergyTransferSuspendedByEVSE | EnergyTransferResumed | TransactionStarted
     | TransactionStopped | MeterSample | FaultRaised | FaultCleared | AvailabilityChanged
     | ReservationPlaced | ReservationUsed | ReservationExpired
+    | PowerSupplyChanged
 )
+
+
+@dataclass(frozen=True)
+class FirmwareStatusChanged:
+    """The firmware update flow (:mod:`evse.firmware_update`) reached ``status``;
+    ``request_id`` is the CSMS's id of the request (None for an unsigned 1.6 update)."""
+
+    status: FirmwareStatus
+    request_id: int | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class DiagnosticsStatusChanged:
+    """The diagnostics upload (:mod:`evse.diagnostics`) reached ``status``."""
+
+    status: DiagnosticsStatus
+    request_id: int | None
+    timestamp: float
+
+
+#: Events of the station as a whole (not of one EVSE's session).
+StationEvent = FirmwareStatusChanged | DiagnosticsStatusChanged
 #: Every event the core publishes (kept as the subscribers' type name).
-DomainEvent = SessionEvent
+DomainEvent = SessionEvent | StationEvent

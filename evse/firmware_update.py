@@ -47,7 +47,7 @@ from evse.file_transfer import (
     redact_url,
     with_retries,
 )
-from evse.state_db import transaction
+from evse.sql_transaction import transaction
 from evse.timers import Clock
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,12 @@ class FirmwareUpdate:
         """The current status: the last one reported while an update runs, else IDLE (what a
         triggered FirmwareStatusNotification reports, OCPP 1.6 §4.5 / §5.17)."""
         return self._status
+
+    @property
+    def request_id(self) -> int | None:
+        """The CSMS's id of the running update (signed update / 2.0.1), None when idle or
+        for an unsigned 1.6 UpdateFirmware."""
+        return None if self._status is FirmwareStatus.IDLE else self._request_id
 
     @property
     def busy(self) -> bool:

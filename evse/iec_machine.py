@@ -204,6 +204,8 @@ class IecMachine:
                                              - self.settings.overtemp_hysteresis_c)
         #: Charging limit per phase from above (smart charging, invalid IdToken), A.
         self.limit_a: float | None = None
+        #: What sets ``limit_a`` (``evse status``): e.g. "profile 7", "load balancing".
+        self.limit_source = "charging_limit"
         self.pilot: PilotReading = hw.pilot.read()
         #: The session keeps the socket locked in ``standby`` (cable held for a user).
         self.keep_locked = False
@@ -211,6 +213,9 @@ class IecMachine:
         self.last_reading: MeterReading | None = None
         self.meter_fault: str | None = None
         self.faults = FaultLatch(self.settings)
+        #: Times each fault was raised (its cause detected) since start or the last
+        #: technician reset (``evse status``).
+        self.trip_counts: dict[Fault, int] = {}
         #: Blocking hardware calls of this EVSE (lock, unlock, RCD reset / self-test).
         self.worker = ThreadPoolExecutor(max_workers=1,
                                          thread_name_prefix=f"evse{self.id}-hw")
@@ -284,6 +289,7 @@ class IecMachine:
             cable_ampacity_a=cable,
             charging_limit_a=self.limit_a,
             derating_a=derating_limit_a(self.temperature_c, self.max_current_a, self.settings),
+            charging_limit_source=self.limit_source,
         )
 
     def offered_current_a(self) -> float:
@@ -649,6 +655,7 @@ class IecMachine:
         """Loop: enter (or stay in) ``fault`` for ``fault``; the contactor is opened again."""
         self.hw.contactor.open()
         self._sync_power_path()
+        self.trip_counts[fault] = self.trip_counts.get(fault, 0) + 1
         entry = self.faults.raise_fault(fault, info)
         log.error("EVSE %d: fault %s (%s): %s", self.id, fault.value,
                   entry.recovery.value, entry.info)
@@ -681,6 +688,7 @@ class IecMachine:
         and the RCD trip count go; the RCD is reset on the worker, and causes still present
         are detected again at once after that."""
         self.faults.technician_reset()
+        self.trip_counts.clear()
         self.retry_timer.cancel()
         self.overcurrent_timer.cancel()
         self._announce_faults()
@@ -831,16 +839,24 @@ class IecMachine:
         return reading
 
     def read_temperature_hw(self) -> None:
-        """Worker thread: sample the temperature sensor (if any) into the safety path."""
+        """Worker thread: sample the temperature sensor (if any) into the safety path.
+
+        Raises:
+            OSError (or any driver error): the sensor is lost; the Station's supervisor
+            raises a HighTemperature fault, which stops charging, and retries.
+        """
         sensor = self.hw.temperature
         if sensor is None:
             return
-        try:
-            value = sensor.read_c()
-        except OSError as exc:
-            log.warning("EVSE %d: temperature sensor: %s", self.id, exc)
-            return
-        self.on_temperature_hw(value)
+        self.on_temperature_hw(sensor.read_c())
+
+    def retry_in_s(self, entry: ActiveFault) -> float | None:
+        """Seconds until ``entry`` is retried (its cause checked again and, if gone, the
+        fault left); None for a fault that is not retried on a timer (``CONDITION``,
+        ``TECHNICIAN``) or while no retry is armed (e.g. an RCD reset running)."""
+        if entry.recovery is not Recovery.RETRY:
+            return None
+        return self.retry_timer.remaining_s()
 
     def timers(self) -> dict[str, float | None]:
         """Running timers and their remaining seconds (``evse status``)."""

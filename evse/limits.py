@@ -40,6 +40,7 @@ def resolve_current(
     cable_ampacity_a: float | None = None,
     charging_limit_a: float | None = None,
     derating_a: float | None = None,
+    charging_limit_source: str = "charging_limit",
 ) -> CurrentLimit:
     """The lowest of the applicable limits per phase, amperes (never negative).
 
@@ -49,12 +50,14 @@ def resolve_current(
         cable_ampacity_a: cable ampacity read from the PP resistor (IEC 61851-1 B.5), if any.
         charging_limit_a: limit from the protocol side (charging profile), if any.
         derating_a: temperature derating limit, if derating is active.
+        charging_limit_source: the name reported when ``charging_limit_a`` sets the
+            result (e.g. ``"profile 7"``, ``"load balancing"``).
     """
     candidates: list[tuple[float, str]] = [
         (connector_max_a, "connector"),
         (station_limit_a, "station"),
     ]
-    for value, name in ((cable_ampacity_a, "cable"), (charging_limit_a, "charging_limit"),
+    for value, name in ((cable_ampacity_a, "cable"), (charging_limit_a, charging_limit_source),
                         (derating_a, "derating")):
         if value is not None:
             candidates.append((value, name))

@@ -1,4 +1,12 @@
-"""Daemon logging: one stream handler, syslog priority prefixes for journald, secrets redacted.
+"""Daemon logging: through a queue, syslog priority prefixes for journald, secrets kept out.
+
+**No thread ever blocks on log I/O** (DESIGN.md, Safety first). Every record goes to a
+bounded in-memory queue (:class:`logging.handlers.QueueHandler`); one listener thread
+(:class:`logging.handlers.QueueListener`) writes them to the stream. A stalled stream (a
+full journald pipe) stalls only that thread; when the queue is full, records are dropped
+and counted, and the listener says how many once it can write again. The caller pays only
+for merging the message with its arguments (and a traceback), cut to
+:data:`MAX_RECORD_CHARS`.
 
 Under systemd, stdout/stderr go to journald, which reads a ``<N>`` prefix on each line as the
 syslog priority of that line (``sd-daemon(3)``: ``SD_ERR`` = ``<3>`` … ``SD_DEBUG`` = ``<7>``),
@@ -6,20 +14,20 @@ so ``journalctl -p warning -u evse`` works. The prefix is added when journald is
 end (``$JOURNAL_STREAM`` is set, ``systemd.exec(5)``) or when asked for; in a terminal lines get
 a timestamp instead. Every line of a multi-line record (a traceback) carries the prefix.
 
-Secrets never reach the log: :func:`redact` masks the OCPP ``AuthorizationKey`` (and OCPP 2.0.1
-``BasicAuthPassword``) values in ChangeConfiguration / GetConfiguration frames, HTTP
-``Authorization`` header credentials, passwords in URLs (``ws://user:pass@host``), fields
-named like passwords or private keys, and PEM private key blocks. The handler's formatter
-redacts the finished line (message, arguments and traceback); :class:`RedactingFilter` does the
-same to a record for any other handler.
+**Secrets are masked where they are logged**, not by scanning every line: OCPP frames by
+:mod:`ocpp_client.frame_log` (``AuthorizationKey`` / ``BasicAuthPassword`` values, password
+fields), the CSMS URL by :func:`evse.config.redact_url` (basic-auth userinfo). Nothing else
+the daemon logs carries a secret.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
-import re
+import queue
 import sys
+import threading
 from typing import TextIO
 
 #: What a secret is replaced with.
@@ -29,65 +37,21 @@ MASK = "***"
 #: AuthorizationKey; OCPP 2.0.1 SecurityCtrlr.BasicAuthPassword).
 SECRET_CONFIG_KEYS = ("AuthorizationKey", "BasicAuthPassword")
 
-_Q = r"""["']"""  # a quote, JSON or Python repr
-_KEYS = "|".join(SECRET_CONFIG_KEYS)
-# key=AuthorizationKey ... value=SECRET inside one object / call (no nested braces between).
-_KEY_THEN_VALUE = re.compile(
-    rf"""(?P<pre>{_Q}?key{_Q}?\s*[:=]\s*{_Q}(?:{_KEYS}){_Q}[^{{}}()]*?"""
-    rf"""{_Q}?value{_Q}?\s*[:=]\s*)(?P<q>{_Q})(?P<secret>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
-)
-# value=SECRET ... key=AuthorizationKey (JSON objects are unordered).
-_VALUE_THEN_KEY = re.compile(
-    rf"""(?P<pre>{_Q}?value{_Q}?\s*[:=]\s*)(?P<q>{_Q})(?P<secret>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
-    rf"""(?P<post>[^{{}}()]*?{_Q}?key{_Q}?\s*[:=]\s*{_Q}(?:{_KEYS}){_Q})"""
-)
-# "password": "x", password='x', private_key = "x", authorization_key: "x", ...
-_SECRET_FIELD = re.compile(
-    rf"""(?P<pre>{_Q}?(?:\w*pass(?:word|wd)|\w*secret|private_?key|authorization_?key)"""
-    rf"""{_Q}?\s*[:=]\s*)(?P<q>{_Q})(?P<secret>(?:\\.|(?!(?P=q)).)*)(?P=q)""",
-    re.IGNORECASE,
-)
-# Authorization: Basic Q1AwMDE6c2VjcmV0  /  ('Authorization', 'Bearer abc')
-_AUTH_HEADER = re.compile(
-    r"""(?P<pre>Authorization['"]?\s*[:,]\s*['"]?(?:Basic|Bearer|Digest)\s+)[^\s'",)]+""",
-    re.IGNORECASE,
-)
-# scheme://user:password@host
-_URL_PASSWORD = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@/'\"]+(?=@)", re.I)
-# PEM private keys (RSA, EC, ENCRYPTED, PKCS#8), also when cut off before the END line.
-_PEM_KEY = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----"
-    r"(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*\Z)",
-    re.DOTALL,
-)
+#: Longest log record (message + traceback) put on the queue, characters; longer ones keep
+#: their head and tail (journald's default LineMax is 48 KiB).
+MAX_RECORD_CHARS = 16_000
+
+#: Records held while the stream is stalled; more are dropped (and counted).
+QUEUE_CAPACITY = 10_000
 
 
-def redact(text: str) -> str:
-    """``text`` with every secret it contains replaced by :data:`MASK`."""
-    if "PRIVATE KEY-----" in text:
-        text = _PEM_KEY.sub(
-            lambda m: f"-----BEGIN {m['kind']}PRIVATE KEY-----{MASK}"
-            f"-----END {m['kind']}PRIVATE KEY-----",
-            text,
-        )
-    if any(key in text for key in SECRET_CONFIG_KEYS):
-        text = _KEY_THEN_VALUE.sub(lambda m: f"{m['pre']}{m['q']}{MASK}{m['q']}", text)
-        text = _VALUE_THEN_KEY.sub(lambda m: f"{m['pre']}{m['q']}{MASK}{m['q']}{m['post']}", text)
-    text = _SECRET_FIELD.sub(lambda m: f"{m['pre']}{m['q']}{MASK}{m['q']}", text)
-    text = _AUTH_HEADER.sub(lambda m: f"{m['pre']}{MASK}", text)
-    return _URL_PASSWORD.sub(lambda m: f"{m['pre']}{MASK}", text)
-
-
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message (arguments merged in) before any handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
-        return True
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to about ``limit`` characters: head and tail kept, the middle
+    replaced by a note saying how much was left out. Linear in ``limit``, not ``len(text)``."""
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    return f"{text[:half]} …[{len(text) - 2 * half} characters cut]… {text[-half:]}"
 
 
 def syslog_priority(levelno: int) -> int:
@@ -106,7 +70,8 @@ def syslog_priority(levelno: int) -> int:
 
 
 class JournalFormatter(logging.Formatter):
-    """Formats a record, redacts it, and prefixes every line with ``<priority>``."""
+    """Formats a record and prefixes every line with ``<priority>`` (journald) or a
+    timestamp (terminal)."""
 
     def __init__(self, syslog_prefix: bool) -> None:
         fmt = "%(name)s: %(message)s" if syslog_prefix else (
@@ -116,11 +81,108 @@ class JournalFormatter(logging.Formatter):
         self.syslog_prefix = syslog_prefix
 
     def format(self, record: logging.LogRecord) -> str:
-        text = redact(super().format(record))
+        text = super().format(record)
         if not self.syslog_prefix:
             return text
         prefix = f"<{syslog_priority(record.levelno)}>"
         return "\n".join(prefix + line for line in text.split("\n"))
+
+
+class NonBlockingQueueHandler(logging.handlers.QueueHandler):
+    """A QueueHandler that never waits: merges the message (cut to MAX_RECORD_CHARS) in
+    the caller, drops the record when the queue is full, and can be flushed / stopped.
+
+    Attributes:
+        listener: the thread writing the records to the real handler.
+        dropped: records dropped because the queue was full.
+    """
+
+    def __init__(self, target: logging.Handler, capacity: int = QUEUE_CAPACITY) -> None:
+        self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
+        super().__init__(self._queue)
+        self.target = target
+        self.dropped = 0
+        self._dropped_lock = threading.Lock()
+        self.listener = logging.handlers.QueueListener(self._queue, _DropReporter(self, target))
+        self._listening = False
+
+    def start(self) -> None:
+        """Start the listener thread."""
+        if not self._listening:
+            self.listener.start()
+            self._listening = True
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = super().prepare(record)
+        if len(record.msg) > MAX_RECORD_CHARS:
+            record.msg = record.message = cut(record.msg, MAX_RECORD_CHARS)
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            with self._dropped_lock:
+                self.dropped += 1
+
+    def take_dropped(self) -> int:
+        """Dropped records since the last call (the listener reports them)."""
+        with self._dropped_lock:
+            count, self.dropped = self.dropped, 0
+        return count
+
+    def flush(self) -> None:
+        """Wait (up to 5 s) until every record queued so far is written."""
+        self.drain()
+
+    def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait up to ``timeout_s`` seconds until every record queued so far is written
+        (tests, shutdown); False when the output stayed stalled that long."""
+        if not self._listening:
+            return True
+        written = threading.Event()
+        marker = logging.makeLogRecord({"msg": "", "flush_event": written})
+        try:
+            self._queue.put(marker, timeout=timeout_s)
+        except queue.Full:
+            return False
+        return written.wait(timeout_s)
+
+    def close(self) -> None:
+        """Write what is queued (up to 5 s), stop the listener thread, close the target."""
+        if self._listening:
+            self._listening = False
+            if self.drain():
+                self.listener.stop()  # a stalled output keeps its (daemon) thread
+        self.target.close()
+        super().close()
+
+
+class _DropReporter(logging.Handler):
+    """The listener's handler: says how many records were dropped, then writes."""
+
+    def __init__(self, owner: NonBlockingQueueHandler, target: logging.Handler) -> None:
+        super().__init__()
+        self._owner, self._target = owner, target
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        flushed = getattr(record, "flush_event", None)
+        if flushed is not None:
+            self._target.flush()
+            flushed.set()
+            return True
+        try:
+            dropped = self._owner.take_dropped()
+            if dropped:
+                self._target.handle(logging.makeLogRecord({
+                    "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
+                    "msg": f"{dropped} log record(s) dropped: the log output was stalled"}))
+            return bool(self._target.handle(record))
+        except Exception:  # a broken output must not end the listener thread
+            return False
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does it
+        self._target.emit(record)
 
 
 def under_journald(stream: TextIO) -> bool:
@@ -139,20 +201,22 @@ def under_journald(stream: TextIO) -> bool:
     return (st.st_dev, st.st_ino) == (dev, ino)
 
 
-_HANDLER_NAME = "evse-stream"
+_HANDLER_NAME = "evse-queue"
 
 
 def configure_logging(
     level: str,
     stream: TextIO | None = None,
     syslog_prefix: bool | None = None,
-) -> logging.Handler:
-    """Set up the root logger for the daemon and return the handler it installed.
+    target: logging.Handler | None = None,
+) -> NonBlockingQueueHandler:
+    """Set up the root logger for the daemon and return the queue handler it installed.
 
     ``level`` is the ``[logging] level`` config value (``debug``, ``info``, ``warning``,
     ``error``; case-insensitive). ``stream`` defaults to ``sys.stdout``. ``syslog_prefix``
-    None means "when journald is on the other end" (:func:`under_journald`). Calling it again
-    replaces the handler installed before (no duplicate lines).
+    None means "when journald is on the other end" (:func:`under_journald`). ``target``
+    replaces the stream handler the listener writes to (tests). Calling it again replaces
+    the handler installed before and stops its listener (no duplicate lines).
 
     Raises:
         ValueError: unknown level name.
@@ -161,15 +225,42 @@ def configure_logging(
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
     out = sys.stdout if stream is None else stream
-    prefix = under_journald(out) if syslog_prefix is None else syslog_prefix
-    handler = logging.StreamHandler(out)
+    if target is None:
+        prefix = under_journald(out) if syslog_prefix is None else syslog_prefix
+        target = logging.StreamHandler(out)
+        target.setFormatter(JournalFormatter(prefix))
+    handler = NonBlockingQueueHandler(target)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JournalFormatter(prefix))
-    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
+        old.close()
+    handler.start()
     root.addHandler(handler)
     root.setLevel(numeric)
+    # Frames are logged once, at DEBUG, by ocpp_client.frames.log_frame (secrets masked);
+    # the ocpp library's own frame lines (INFO) are dropped, its warnings and errors kept.
+    # websockets logs handshake headers (basic-auth credentials) at DEBUG: never.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    for noisy in ("websockets", "transitions", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)
+    threading.excepthook = _log_thread_death
     return handler
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A thread ended with an exception (a driver's reader or sampler thread): log it with
+    its traceback at CRITICAL instead of a bare print to stderr (nothing dies silently)."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("evse.threads").critical("thread %s died", name, exc_info=args.exc_value)
+
+
+def stop_logging() -> None:
+    """Write every queued record and stop the listener (end of the daemon)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+        old.close()

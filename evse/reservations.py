@@ -40,7 +40,7 @@ from evse.domain import (
     ReservationPlaced,
     ReservationUsed,
 )
-from evse.state_db import transaction
+from evse.sql_transaction import transaction
 from evse.timers import Clock, Timer
 
 log = logging.getLogger(__name__)

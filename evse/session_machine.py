@@ -46,6 +46,7 @@ from evse.sessions import Session
 from evse.tx_policy import TxPoint, TxPolicy
 from hal.board import ConnectorHardware
 from hal.meter import MeterReading
+from hal.pilot import current_for_duty
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ SESSION_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "plug", "source": [IDLE, RESERVED], "dest": PENDING},
     # A user is authorized before connecting (card-then-plug, remote start before plug),
     # or a new user after a finished transaction while the EV stays connected.
-    {"trigger": "authorize", "source": [IDLE, ENDED], "dest": PENDING},
+    {"trigger": "authorize", "source": [IDLE, ENDED, RESERVED], "dest": PENDING},
     # The authorization waited too long for an EV (e.g. OCPP 1.6 ConnectionTimeOut).
     {"trigger": "timeout", "source": PENDING, "dest": IDLE, "unless": "plugged"},
     # The transaction begins: power is offered according to EV state and current limit.
@@ -361,6 +362,15 @@ class SessionMachine:
         if self.state not in TRANSACTION_STATES:
             self.iec.release_lock()
 
+    def _pilot_voltages(self) -> dict[str, float | None] | None:
+        """The CP line's plateaus as the pilot driver last measured them, V (None: not
+        measured by this driver)."""
+        volts = self.hw.pilot.line_voltages()
+        if volts is None:
+            return None
+        high, low = volts
+        return {"positive": round(high, 2), "negative": None if low is None else round(low, 2)}
+
     def describe(self) -> dict[str, Any]:
         """JSON-able snapshot for ``evse status``."""
         iec = self.iec
@@ -393,9 +403,18 @@ class SessionMachine:
             "limited_by": limit.limited_by,
             "temperature_c": iec.temperature_c,
             "operative": self.operative,
-            "faults": [{"fault": e.fault.value, "info": e.info, "recovery": e.recovery.value}
+            "faults": [{"fault": e.fault.value, "info": e.info, "recovery": e.recovery.value,
+                        "retry_in_s": iec.retry_in_s(e),
+                        "trips": iec.trip_counts.get(e.fault, 0)}
                        for e in iec.faults.active.values()],
             "rcd_trips": iec.faults.rcd_trips,
+            "rcd_max_trips": iec.settings.rcd_max_trips,
+            "pilot_voltage_v": self._pilot_voltages(),
+            "announced_current_a": current_for_duty(self.hw.pilot.duty_percent),
+            "drawn_current_a": None if reading is None else list(reading.current_a),
+            "lock": None if self.hw.lock is None else (
+                "locked" if self.hw.lock.locked else "unlocked"),
+            "lock_held_for": self.lock_held_for,
             "timers_s": iec.timers(),
             "meter": None if reading is None else {
                 "energy_active_import_wh": reading.energy_active_import_wh,

@@ -1,8 +1,12 @@
 """Durable record of charging sessions, so a power cut never loses one (DESIGN.md, Persistence).
 
-A session row is written before the transaction proceeds and updated with each meter
-reading; a row still open at start-up belongs to a session the power cut interrupted, and is
-closed with the cause "power loss" from its last persisted reading (OCPP 1.6 §4.10).
+A session row is written before the transaction proceeds and updated with each committed
+meter *sample* (not every meter poll: flash wears); a row still open at start-up belongs to
+a session the power cut interrupted, and is closed with reason PowerLoss (OCPP 1.6 §4.10
+Reason). Its meterStop is the meter's own energy register read at restart when that is
+plausible, else the last committed sample; its stop time the later of that sample and the
+station's low-rate *alive stamp* (:meth:`SessionStore.stamp_alive`), the last instant the
+station is known to have run.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class SessionStore:
                 stop_reason TEXT
             )"""
         )
+        db.execute("CREATE TABLE IF NOT EXISTS station_alive"
+                   " (id INTEGER PRIMARY KEY CHECK (id = 1), ts REAL NOT NULL)")
 
     def begin(
         self,
@@ -74,13 +80,20 @@ class SessionStore:
                        start_ts, float(meter_start_wh), start_ts)
 
     def record_meter(self, session: Session, energy_wh: float, ts: float) -> None:
-        """Remember the latest reading (the meterStop used after a power cut)."""
+        """Remember the latest committed sample, Wh at UTC epoch s (the meterStop after a
+        power cut when the meter keeps no register)."""
         session.last_meter_wh = energy_wh
         session.last_ts = ts
         self._db.execute(
             "UPDATE sessions SET last_meter_wh = ?, last_ts = ? WHERE session_id = ?",
             (energy_wh, ts, session.session_id),
         )
+
+    def set_parent(self, session: Session, parent_id_tag: str) -> None:
+        """Record the group (parent IdToken) of a running session, learnt after its start."""
+        session.parent_id_tag = parent_id_tag
+        self._db.execute("UPDATE sessions SET parent_id_tag = ? WHERE session_id = ?",
+                         (parent_id_tag, session.session_id))
 
     def finish(self, session: Session, reason: str) -> None:
         """Mark the session closed."""
@@ -98,10 +111,22 @@ class SessionStore:
             (session.start_ts, session.last_ts, session.session_id),
         )
 
+    def stamp_alive(self, ts: float) -> None:
+        """Persist "the station ran at ``ts``" (UTC epoch s): the stop time of sessions a
+        power cut interrupts later. Always writes a page, so it also probes the disk."""
+        self._db.execute("INSERT OR REPLACE INTO station_alive (id, ts) VALUES (1, ?)", (ts,))
+
+    def alive_ts(self) -> float:
+        """The last alive stamp (UTC epoch s; 0 when none)."""
+        row = self._db.execute("SELECT ts FROM station_alive WHERE id = 1").fetchone()
+        return float(row[0]) if row else 0.0
+
     def latest_ts(self) -> float:
-        """The newest timestamp persisted in any session (UTC epoch s; 0 when none)."""
+        """The newest timestamp persisted in any session or alive stamp (UTC epoch s;
+        0 when none)."""
         row = self._db.execute("SELECT MAX(last_ts) FROM sessions").fetchone()
-        return float(row[0]) if row and row[0] is not None else 0.0
+        newest = float(row[0]) if row and row[0] is not None else 0.0
+        return max(newest, self.alive_ts())
 
     def interrupted(self) -> list[Session]:
         """Sessions left open by a crash or power cut, oldest first."""

@@ -1,4 +1,5 @@
-"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``.
+"""Typed settings of the core: ``[station]``, ``[ocpp]``, ``[ocpp201]``, ``[logging]``,
+``[system]``, ``[security]``.
 
 ``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked against the
 schema by the tests); the hardware tables are in :mod:`hal.settings`.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from hal.settings import MeterSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +43,19 @@ class StationSettings:
     #: Station / grid limit per phase, shared by all connectors. [A]
     max_current_a: float = 32.0
 
+    #: Nominal phase-to-neutral voltage: converts charging profile limits in W to A per phase (W
+    #: = A × V × phases). [V]
+    nominal_voltage_v: float = 230.0
+
+    #: Grid connection limit per phase for dynamic load balancing with [station.grid_meter]: the
+    #: connectors share min(max_current_a, grid_limit_a − measured non-EV load). 0 = no grid
+    #: meter. [A]
+    grid_limit_a: float = 0.0
+
+    #: The grid-side meter (any meter backend; read when grid_limit_a > 0): its per-phase
+    #: current minus the connectors' is the non-EV load.
+    grid_meter: MeterSettings = field(default_factory=MeterSettings)
+
 
 @dataclass(frozen=True, kw_only=True)
 class OcppSettings:
@@ -50,8 +66,9 @@ class OcppSettings:
     #: (ws://user:password@host/) is never shown in messages.
     url: str
 
-    #: OCPP version spoken: "1.6" (OCPP-J 1.6, subprotocol ocpp1.6).
-    version: Literal["1.6"] = "1.6"
+    #: OCPP version spoken: "1.6" (OCPP-J 1.6, subprotocol ocpp1.6) or "2.0.1" (OCPP 2.0.1,
+    #: subprotocol ocpp2.0.1; variables from [ocpp201.variables]).
+    version: Literal["1.6", "2.0.1"] = "1.6"
 
     #: How long to wait for a CALLRESULT before the CALL fails. [s]
     call_timeout_s: float = 30.0
@@ -72,10 +89,34 @@ class OcppSettings:
     #: queue_max_messages when exceeded. [MB]
     queue_max_mb: float = 64.0
 
+    #: OCPP 1.6 feature profiles the station offers (reported in the read-only key
+    #: SupportedFeatureProfiles). Core is required. A profile left out is switched off: its CSMS
+    #: calls are answered NotSupported and its configuration keys are left out of
+    #: GetConfiguration (OCPP 1.6 §9).
+    feature_profiles: tuple[str, ...] = (
+        "Core",
+        "FirmwareManagement",
+        "LocalAuthListManagement",
+        "Reservation",
+        "SmartCharging",
+        "RemoteTrigger",
+    )
+
     #: Defaults for OCPP configuration keys, by the specification's key names and types (e.g.
     #: MeterValueSampleInterval = 60). A key the CSMS changes overrides it until the value here
     #: changes.
     configuration: Mapping[str, bool | int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ocpp201Settings:
+    """OCPP 2.0.1 settings (used with [ocpp] version = "2.0.1")."""
+
+    #: OCPP 2.0.1 only: defaults for device model variables, keyed "Component.Variable" (e.g.
+    #: "OCPPCommCtrlr.HeartbeatInterval" = 300, "TxCtrlr.TxStartPoint" = "PowerPathClosed"; see
+    #: docs/ocpp201-device-model.md for the key syntax with instances, EVSEs and attributes). A
+    #: value the CSMS sets overrides it until the value here changes.
+    variables: Mapping[str, bool | int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +125,15 @@ class LoggingSettings:
 
     #: Log level of the daemon.
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+    #: systemd units whose journal goes into a diagnostics archive (OCPP 1.6 GetDiagnostics)
+    #: when journalctl is available.
+    diagnostics_units: tuple[str, ...] = ("evse.service",)
+
+    #: Absolute paths of log files put into a diagnostics archive when the journal is not
+    #: available (lines outside the requested window left out). Configuration, key, certificate
+    #: and database files are never included.
+    diagnostics_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,3 +154,36 @@ class SystemSettings:
 
     #: How long the firmware install command may run before it is killed. [s]
     firmware_install_timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecuritySettings:
+    """OCPP security (1.6 security whitepaper ed. 3): credentials and trust anchors for
+    [ocpp.configuration] SecurityProfile 1-3.
+    """
+
+    #: File holding the AuthorizationKey (HTTP Basic auth password of security profiles 1 and 2;
+    #: 16-40 printable ASCII characters), mode 0600; the key itself never goes into the TOML. A
+    #: key the CSMS sets with ChangeConfiguration replaces it (kept in the state directory,
+    #: 0600). Relative paths resolve against the config file's directory. Empty = none (OCPP 1.6
+    #: security whitepaper ed. 3).
+    authorization_key_file: str = ""
+
+    #: PEM file of the root certificate(s) trusted for the CSMS's TLS server certificate
+    #: (profiles 2 and 3), imported once into the certificate store; the CSMS manages them from
+    #: then on (InstallCertificate CentralSystemRootCertificate). The system trust store is not
+    #: used. Empty = none.
+    csms_root_ca: str = ""
+
+    #: PEM file of the charge point's TLS client certificate (profile 3; chain, leaf first) used
+    #: until the CSMS installs one through SignCertificate / CertificateSigned. Empty = none.
+    client_cert: str = ""
+
+    #: PEM file of the private key of client_cert, mode 0600. Empty = none.
+    client_key: str = ""
+
+    #: Also trust the operating system's root certificates for the CSMS's TLS server certificate
+    #: (profiles 2 and 3). Off by default: only the CSMS roots of the certificate store. With
+    #: SecurityProfile 0, a wss:// URL and no csms_root_ca the system store is used (no security
+    #: profile promises anything there).
+    use_system_trust_store: bool = False

@@ -16,9 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from evse.firmware_update import migrate_firmware_update
+from evse.reservations import migrate_reservations
+from evse.sql_transaction import on_rollback, transaction
+
+__all__ = ["DB_MODE", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "Migration",
+           "SchemaVersionError", "migrate", "on_rollback", "open_state_db", "schema_version",
+           "transaction"]
 
 #: File name of the database inside the state directory.
 DB_NAME = "evse.db"
@@ -94,10 +102,63 @@ def _baseline(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
 
+#: The charging profiles table (the same text as ``evse.profile_store.CREATE_CHARGING_PROFILES``,
+#: which the tests compare; repeated here so this module stays free of the engine's imports).
+CREATE_CHARGING_PROFILES = (
+    "CREATE TABLE IF NOT EXISTS charging_profiles ("
+    " profile_id INTEGER PRIMARY KEY,"
+    " evse_id INTEGER NOT NULL,"
+    " purpose TEXT NOT NULL,"
+    " stack_level INTEGER NOT NULL,"
+    " transaction_id TEXT,"
+    " profile TEXT NOT NULL)"
+)
+
+#: The bounded local security log (OCPP 1.6 security whitepaper ed. 3, "Security events").
+SECURITY_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS security_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " timestamp REAL NOT NULL, type TEXT NOT NULL, tech_info TEXT)"
+)
+
+#: The OCPP 2.0.1 device model's table: a copy of
+#: ``ocpp_client.v201.device_model.CREATE_TABLE_SQL`` (evse may not import ocpp_client; a test
+#: keeps the two equal).
+OCPP201_VARIABLES_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_variable_attributes ("
+    " component TEXT NOT NULL, component_instance TEXT NOT NULL,"
+    " evse_id INTEGER NOT NULL, connector_id INTEGER NOT NULL,"
+    " variable TEXT NOT NULL, variable_instance TEXT NOT NULL,"
+    " attribute TEXT NOT NULL, value TEXT, toml_default TEXT,"
+    " PRIMARY KEY (component, component_instance, evse_id, connector_id, variable,"
+    " variable_instance, attribute))"
+)
+
+#: The OCPP 2.0.1 transactions: a copy of
+#: ``ocpp_client.v201.transactions.CREATE_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_TRANSACTIONS_SQL = (
+    "CREATE TABLE IF NOT EXISTS ocpp201_transactions ("
+    " transaction_id TEXT PRIMARY KEY, evse_id INTEGER NOT NULL,"
+    " connector_id INTEGER NOT NULL, session_id INTEGER, next_seq_no INTEGER NOT NULL,"
+    " open INTEGER NOT NULL, remote_start_id INTEGER, started REAL NOT NULL)"
+)
+
+#: The OCPP 2.0.1 boot reason after a reset: a copy of
+#: ``ocpp_client.v201.adapter.BOOT_TABLE_SQL`` (a test keeps the two equal).
+OCPP201_BOOT_SQL = "CREATE TABLE IF NOT EXISTS ocpp201_boot (key TEXT PRIMARY KEY, value TEXT)"
+
 #: Every schema step, in order; ``MIGRATIONS[i].version == i + 1``. Append, never edit a
 #: released step (a board in the field may already be past it).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: the tables of the first release", _baseline),
+    Migration(2, "charging profiles", (CREATE_CHARGING_PROFILES,)),
+    # The same statement as ocpp_client.security.security_log.create_security_log_table
+    # (evse may not import ocpp_client; a test checks the two agree). The certificate store
+    # keeps its certificates as files in <state_dir>/certificates, not in tables.
+    Migration(3, "security log (OCPP security events)", (SECURITY_LOG_TABLE,)),
+    Migration(4, "the pending firmware update", migrate_firmware_update),
+    Migration(5, "reservations", migrate_reservations),
+    Migration(6, "ocpp 2.0.1 device model", (OCPP201_VARIABLES_SQL,)),
+    Migration(7, "ocpp 2.0.1 transactions", (OCPP201_TRANSACTIONS_SQL, OCPP201_BOOT_SQL)),
 )
 
 #: The schema version this code writes.
@@ -177,6 +238,7 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         _check_not_newer(conn, SCHEMA_VERSION, str(path))  # before anything is written
+        _incremental_vacuum(conn)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -187,22 +249,14 @@ def open_state_db(state_dir: Path) -> sqlite3.Connection:
     return conn
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block atomically: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error).
-
-    The connection is in autocommit mode, where ``with conn:`` does *not* open a
-    transaction; use this instead. Nested use joins the outer transaction, so a caller can
-    make several modules' writes (e.g. a session row and its queued StartTransaction) one
-    durable unit: after a power cut either all of them exist or none does.
-    """
-    if conn.in_transaction:
-        yield conn
+def _incremental_vacuum(conn: sqlite3.Connection) -> None:
+    """Put the file in ``auto_vacuum=INCREMENTAL`` mode, so free pages can be given back
+    (the outbox does after a large queue drained). A new file takes the mode at once; a
+    file of an older release is rebuilt once with ``VACUUM`` (outside any transaction,
+    which is why this is not one of the :data:`MIGRATIONS`). A power cut during the
+    ``VACUUM`` leaves the old file intact (SQLite's journal), and it runs again next time."""
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:  # INCREMENTAL
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        conn.execute("VACUUM")

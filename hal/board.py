@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from hal.contactor import Contactor
@@ -11,6 +13,7 @@ from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock
 from hal.meter import EnergyMeter
 from hal.pilot import ControlPilot
+from hal.power_fail import PowerFailInput
 from hal.rcd import Rcd
 from hal.temperature import TemperatureSensor
 
@@ -30,6 +33,9 @@ class ConnectorHardware:
     #: The board's interlock on this connector's contactor (None: a bare set of parts,
     #: e.g. built by a test; every board backend wires one).
     interlock: ConnectorInterlock | None = None
+    #: The EV's state of charge, %, when the EV reports it (a digital link, the simulator);
+    #: None when this connector cannot know it or the EV does not say.
+    ev_state_of_charge: Callable[[], float | None] | None = None
 
 
 class SimulatorControl(Protocol):
@@ -61,6 +67,13 @@ class SimulatorControl(Protocol):
     def describe(self) -> dict[str, object]:
         """JSON-able state of the simulated EVs, for ``evse status``."""
 
+    def keep_meter_registers(self, directory: Path) -> None:
+        """Keep each simulated meter's energy register in a file in ``directory``, so it
+        survives a restart the way a real meter's non-volatile register does."""
+
+    def power_fail(self, lost: bool) -> None:
+        """The mains-loss input says the supply is lost (``lost``) or back."""
+
 
 @dataclass
 class Board:
@@ -71,6 +84,8 @@ class Board:
     simulator: SimulatorControl | None = None
     #: The board's interlock (started by the backend before the board is returned).
     interlock: Interlock | None = None
+    #: The mains-loss signal (UPS / supply monitor), if wired.
+    power_fail: PowerFailInput | None = None
 
     def close(self) -> None:
         """Open every contactor, stop the interlock's threads, then release all hardware."""
@@ -85,3 +100,5 @@ class Board:
             hw.contactor.close_hw()
         for reader in self.id_readers:
             reader.close()
+        if self.power_fail is not None:
+            self.power_fail.close()

@@ -35,6 +35,12 @@ class PilotState(enum.Enum):
     F = "F"
 
 
+#: Nominal positive-plateau level of each state (IEC 61851-1 Table A.3), volts.
+NOMINAL_LEVEL_V: dict[PilotState, float] = {
+    PilotState.A: 12.0, PilotState.B: 9.0, PilotState.C: 6.0, PilotState.D: 3.0,
+    PilotState.E: 0.0, PilotState.F: -12.0,
+}
+
 #: Lowest current a PWM duty can announce (IEC 61851-1 Table A.7), amperes.
 MIN_CURRENT_A = 6.0
 #: Highest current a PWM duty can announce (IEC 61851-1 Table A.7), amperes.
@@ -159,6 +165,15 @@ class ControlPilot(ABC):
     @abstractmethod
     def read(self) -> PilotReading:
         """The latest classified pilot reading."""
+
+    def line_voltages(self) -> tuple[float, float | None] | None:
+        """The CP line as last measured, V: (positive plateau, negative plateau while PWM
+        runs, else None), for the technician's view (``evse status``). None when the driver
+        measures no voltage (e.g. a co-processor that reports states only). Default: None.
+
+        Informational only: no safety decision reads it (they use :meth:`read`).
+        """
+        return None
 
     def cable_ampacity_a(self) -> float | None:
         """Ampacity of a plugged cable from its PP resistor (IEC 61851-1 Annex B.5), A;

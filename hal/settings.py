@@ -66,6 +66,15 @@ class HardwareSettings:
     #: pigpio daemon port. [TCP port]
     pigpio_port: int = 8888
 
+    #: Mains-loss input of a gpio board (UPS "on battery" or supply-monitor output): when it
+    #: goes active, running transactions stop with reason PowerLoss while the hold-up supply
+    #: lasts (-1 = not wired). [BCM GPIO]
+    power_fail_pin: int = -1
+
+    #: The level of power_fail_pin that means "mains lost" is high (false: low, e.g. an
+    #: open-collector output with a pull-up).
+    power_fail_active_high: bool = True
+
     #: Station RFID reader ([hardware] driver = "gpio"); idTags are uppercase hex without
     #: separators.
     reader: ReaderSettings = field(default_factory=ReaderSettings)

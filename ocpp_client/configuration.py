@@ -45,6 +45,8 @@ class KeyDef:
         minimum: smallest int value accepted (inclusive).
         maximum: largest int value accepted (inclusive).
         check: further rule on the parsed value (True = fine).
+        write_only: GetConfiguration lists the key without its value (a secret such as
+            AuthorizationKey, 1.6 security whitepaper ed. 3).
     """
 
     name: str
@@ -55,6 +57,12 @@ class KeyDef:
     minimum: int = -INT32_MAX - 1
     maximum: int = INT32_MAX
     check: Callable[[Any], bool] | None = None
+    write_only: bool = False
+
+
+#: A key whose ChangeConfiguration is decided elsewhere (e.g. SecurityProfile: raised only,
+#: stored after a successful reconnect): given the value text, returns the answer.
+ChangeHandler = Callable[[str], str]
 
 
 def format_value(value: Value) -> str:
@@ -150,6 +158,7 @@ class ConfigurationStore:
         self._fixed = dict(fixed or {})
         self._table = table
         self._listeners: list[Callable[[str, Value], None]] = []
+        self._handlers: dict[str, ChangeHandler] = {}
         db.execute(f"CREATE TABLE IF NOT EXISTS {table} ("
                    " key TEXT PRIMARY KEY, value TEXT NOT NULL, toml_default TEXT)")
         self._csms: dict[str, Value] = {}
@@ -180,6 +189,14 @@ class ConfigurationStore:
     def on_change(self, listener: Callable[[str, Value], None]) -> None:
         """Call ``listener(key, value)`` after a key changes."""
         self._listeners.append(listener)
+
+    def handle_change(self, name: str, handler: ChangeHandler) -> None:
+        """ChangeConfiguration of ``name`` is answered by ``handler(text)`` instead of
+        being stored (the handler stores with :meth:`store` when, and if, it should)."""
+        key = self.key(name)
+        if key is None:
+            raise KeyError(name)
+        self._handlers[key.name] = handler
 
     def _default(self, name: str) -> Value:
         return self._toml[name] if name in self._toml else self._keys[name].default
@@ -216,11 +233,13 @@ class ConfigurationStore:
             if key is None:
                 unknown.append(name)
                 continue
-            known.append({
+            entry: dict[str, Any] = {
                 "key": key.name,
                 "readonly": key.readonly or key.name in self._fixed,
-                "value": format_value(self.get(key.name)),
-            })
+            }
+            if not key.write_only:
+                entry["value"] = format_value(self.get(key.name))
+            known.append(entry)
         return known, unknown
 
     def change(self, name: str, text: str) -> str:
@@ -232,10 +251,24 @@ class ConfigurationStore:
             return "NotSupported"
         if key.readonly or key.name in self._fixed:
             return "Rejected"
+        handler = self._handlers.get(key.name)
+        if handler is not None:
+            return handler(text)
+        return self.store(key.name, text)
+
+    def store(self, name: str, text: str) -> str:
+        """Parse, range-check and persist ``text`` as the CSMS value of ``name`` (no
+        change handler consulted): "Accepted", "RebootRequired", "Rejected" (invalid) or
+        "NotSupported" (unknown key)."""
+        key = self.key(name)
+        if key is None:
+            return "NotSupported"
         try:
             value = parse_value(key, text)
         except ValueError as exc:
-            log.warning("ChangeConfiguration %s rejected: %s", key.name, exc)
+            # A write-only key's value is a secret: its error text is not logged.
+            log.warning("ChangeConfiguration %s rejected: %s", key.name,
+                        "invalid value" if key.write_only else exc)
             return "Rejected"
         self._db.execute(
             f"INSERT OR REPLACE INTO {self._table} (key, value, toml_default) VALUES (?, ?, ?)",

@@ -44,6 +44,8 @@ from typing import Any, Protocol
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from ocpp_client.frame_log import redact_frame
+
 log = logging.getLogger(__name__)
 frame_log = logging.getLogger("ocpp_client.frames")
 
@@ -64,9 +66,13 @@ _LEADING_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
 def log_frame(direction: str, station_id: str, frame: str) -> None:
     """Log one OCPP-J frame at DEBUG (``direction``: "in" from the CSMS, "out" to it).
 
-    The one place frames are logged, so redaction has one place to go."""
+    The one place frames are logged, so redaction has one place to go: secret values
+    (AuthorizationKey, BasicAuthPassword, password fields) are masked and the frame cut to
+    :data:`~ocpp_client.frame_log.MAX_FRAME_CHARS` by :func:`~ocpp_client.frame_log.redact_frame`,
+    in linear time, before a record exists."""
     if frame_log.isEnabledFor(logging.DEBUG):
-        frame_log.debug("%s %s %.2000s", station_id, "<-" if direction == "in" else "->", frame)
+        frame_log.debug("%s %s %s", station_id, "<-" if direction == "in" else "->",
+                        redact_frame(frame))
 
 
 class FrameError(Exception):
@@ -173,10 +179,14 @@ class FrameGuard:
         connection: the open WebSocket.
         rules: the version's rules.
         station_id: for the frame log.
+        on_refused: told (with the CALLERROR text) of every frame refused with a
+            CALLERROR, e.g. to record an InvalidMessages security event (rate-limited there).
     """
 
-    def __init__(self, connection: Connection, rules: FrameRules, station_id: str = "") -> None:
+    def __init__(self, connection: Connection, rules: FrameRules, station_id: str = "",
+                 on_refused: Callable[[str], object] | None = None) -> None:
         self._connection = connection
+        self._on_refused = on_refused
         self.rules = rules
         self.station_id = station_id
         #: Unique id of our outstanding CALL (OCPP-J: one at a time), None when none.
@@ -217,6 +227,8 @@ class FrameGuard:
                 self.refused += 1
                 log.warning("refused frame from CSMS (%s: %s): %.120r", error.code,
                             error.description, raw)
+                if self._on_refused is not None:
+                    self._on_refused(f"{error.code}: {error.description}")
                 await self._send_error(error)
 
     async def send(self, message: str) -> None:

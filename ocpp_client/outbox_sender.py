@@ -60,7 +60,7 @@ class OutboxSender:
         while True:
             message, wait = outbox.next_message()
             if message is None:
-                outbox.flush()
+                # No flush here: acknowledgements ride with the next commit (Outbox.done).
                 outbox.changed.clear()
                 message, wait = outbox.next_message()
                 if message is None:

@@ -12,9 +12,13 @@ Guarantees (docs/offline-delivery.md states them for operators):
   the CSMS's CALLRESULT, or when the OCPP 1.6 §4.10 retry rule gives up. Every row keeps
   its CALL's unique id, so a CALL whose CALLRESULT was lost (link cut, power cut) is re-sent
   *identical* — same unique id, same payload — and the CSMS can deduplicate it.
-  Acknowledgements of MeterValues are committed in small batches (:data:`ACK_BATCH`
-  messages or :data:`ACK_DELAY_S`), so a power cut may re-send up to one batch, always as
-  identical re-sends; StartTransaction / StopTransaction acknowledgements commit at once.
+  Acknowledgements of MeterValues are committed in batches (:data:`ACK_BATCH` messages, or
+  with the next queued message's commit, at the latest :data:`ACK_DELAY_S` after the first
+  one), so a power cut may re-send up to one batch, always as identical re-sends;
+  StartTransaction / StopTransaction acknowledgements commit at once.
+- **A failing disk loses nothing.** When a commit fails (disk full, I/O error) the rows and
+  this object's in-memory state roll back together (:func:`evse.state_db.on_rollback`):
+  unsaved acknowledgements stay pending and are committed again later.
 - **Bounded.** ``[ocpp] queue_max_messages`` / ``queue_max_mb``; over the bound the
   queue is *thinned* (see :meth:`Outbox._thin`): every second periodic MeterValues of the
   session with the most periodic samples goes first; StartTransaction, StopTransaction and
@@ -24,6 +28,7 @@ Guarantees (docs/offline-delivery.md states them for operators):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -35,14 +40,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evse.state_db import transaction
+from evse.state_db import on_rollback, transaction
 
 log = logging.getLogger(__name__)
 
 #: MeterValues acknowledgements committed together (bounded re-send after a power cut).
 ACK_BATCH = 64
-#: Longest time an acknowledgement waits for its batch commit, s.
-ACK_DELAY_S = 0.25
+#: Longest time an acknowledgement waits for its batch commit, s. Long enough that at a
+#: MeterValueSampleInterval up to this the acknowledgements ride with the next sample's
+#: commit (one commit per sample, DESIGN.md Persistence) instead of one of their own.
+ACK_DELAY_S = 30.0
 #: Rows read ahead per connector.
 _PREFETCH = 128
 
@@ -130,6 +137,17 @@ class Outbox:
         self._pending_acks: list[tuple[int, int]] = []  # (id, payload bytes)
         self._first_pending = 0.0
         self._clock_unsynced = False
+        self._ack_timer: asyncio.TimerHandle | None = None
+
+    def _undo_on_rollback(self) -> None:
+        """Restore counters and pending acknowledgements if the open transaction fails."""
+        saved = (self._count, self._bytes, list(self._pending_acks), self._first_pending)
+
+        def undo() -> None:
+            self._count, self._bytes, pending, self._first_pending = saved
+            self._pending_acks[:] = pending
+            self._reset_readahead()
+        on_rollback(self._db, undo)
 
     # -- producing ----------------------------------------------------------------------
     def put(self, action: str, payload: dict[str, Any], connector_id: int,
@@ -143,6 +161,7 @@ class Outbox:
         """
         text = json.dumps(payload, separators=(",", ":"))
         with transaction(self._db):
+            self._undo_on_rollback()
             self._flush_acks()
             cur = self._db.execute(
                 "INSERT INTO outbox (action, payload, connector_id, session_id, unique_id,"
@@ -242,6 +261,12 @@ class Outbox:
             return message, 0.0
         return None, wait
 
+    def holds(self, action: str, connector_id: int) -> bool:
+        """Whether a message ``action`` of ``connector_id`` is still queued."""
+        return self._db.execute(
+            "SELECT 1 FROM outbox WHERE connector_id = ? AND action = ? LIMIT 1",
+            (connector_id, action)).fetchone() is not None
+
     def peek(self) -> QueuedMessage | None:
         """The oldest message of all (tests, status)."""
         row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id LIMIT 1").fetchone()
@@ -264,12 +289,53 @@ class Outbox:
         if (commit_now or len(self._pending_acks) >= ACK_BATCH
                 or time.monotonic() - self._first_pending >= ACK_DELAY_S):
             self.flush()
+        elif self._ack_timer is None:
+            with contextlib.suppress(RuntimeError):  # no loop (tests): next put/flush
+                self._ack_timer = asyncio.get_running_loop().call_later(
+                    ACK_DELAY_S, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._ack_timer = None
+        try:
+            self.flush()
+        except sqlite3.ProgrammingError:
+            return  # the database was closed (shutdown)
+        except sqlite3.Error as exc:
+            log.warning("acknowledgements not committed (%s): kept, retrying", exc)
+            if self._pending_acks:
+                self._ack_timer = asyncio.get_running_loop().call_later(
+                    ACK_DELAY_S, self._flush_due)
 
     def flush(self) -> None:
-        """Commit pending acknowledgements now."""
+        """Commit pending acknowledgements now; once the queue is empty, give the pages
+        it used back to the file system (:meth:`reclaim_space`).
+
+        Raises:
+            sqlite3.Error: the commit failed; the acknowledgements stay pending.
+        """
         if self._pending_acks:
             with transaction(self._db):
+                self._undo_on_rollback()
                 self._flush_acks()
+        if not self._pending_acks and self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if not self._pending_acks and self._count == 0:
+            self.reclaim_space()
+
+    def reclaim_space(self) -> int:
+        """Shrink the database file by its free pages (``PRAGMA incremental_vacuum``, with
+        ``auto_vacuum=INCREMENTAL`` set by :func:`evse.state_db.open_state_db`) and
+        truncate the WAL: a large offline queue that drained must not keep its megabytes
+        on the SD card. Returns the free pages released (0 when there were none)."""
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free == 0 or self._db.in_transaction:
+            return 0
+        # sqlite3_exec steps it to the end (one execute() frees a single page).
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        log.info("outbox empty: %d free page(s) of the state database released", free)
+        return free
 
     def _flush_acks(self) -> None:
         if not self._pending_acks:
@@ -305,6 +371,7 @@ class Outbox:
         log.error("dropping %s (session %s, unique id %s): %s", message.action,
                   message.session_id, message.unique_id, why)
         with transaction(self._db):
+            self._undo_on_rollback()
             self._flush_acks()
             size = self._db.execute("SELECT LENGTH(payload) FROM outbox WHERE id = ?",
                                     (message.id,)).fetchone()
@@ -319,8 +386,12 @@ class Outbox:
         self._blocked_until.pop(message.connector_id, None)
 
     def release(self) -> None:
-        """The link went down: forget retry waits and read-ahead (re-read on reconnect)."""
-        self.flush()
+        """The link went down: forget retry waits and read-ahead (re-read on reconnect).
+        Pending acknowledgements are committed, or kept for later if the disk fails."""
+        try:
+            self.flush()
+        except sqlite3.Error as exc:
+            log.warning("acknowledgements not committed (%s): kept, retrying", exc)
         self._blocked_until.clear()
         self._reset_readahead()
 

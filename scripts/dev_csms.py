@@ -3,7 +3,9 @@
 
 Accepts every BootNotification, authorizes the configured idTags, hands out transaction ids,
 validates every frame against the OCPP 1.6 JSON schemas (the library's default) and logs
-every message. Tests import it (``DevCsms``) as the real peer on loopback; ``scripts/demo``
+every message. ``version="2.0.1"`` (``--ocpp 2.0.1``) speaks OCPP 2.0.1 instead (subprotocol
+ocpp2.0.1, the library's v201 side and its 2.0.1 schemas): TransactionEvent, NotifyReport, ...
+Tests import it (``DevCsms``) as the real peer on loopback; ``scripts/demo``
 runs it as a process:
 
     python scripts/dev_csms.py --port 9000 --accept-tag DEMO01
@@ -17,10 +19,12 @@ import contextlib
 import itertools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import websockets
@@ -28,6 +32,9 @@ from ocpp.messages import unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
 from websockets.asyncio.server import serve
 
 log = logging.getLogger("dev_csms")
@@ -52,6 +59,24 @@ class Frame:
         return frame
 
 
+async def _screen(cp: Any, raw_msg: Any) -> bool:
+    """Log an incoming frame, remember a CALL for dedupe, answer an injected CALLERROR;
+    False when the frame is answered here."""
+    cp.csms.record(Frame(cp.id, "in", raw_msg))
+    try:
+        msg = unpack(raw_msg)
+        if msg.message_type_id == 2:  # CALL: remember for dedupe
+            cp.csms.calls.append((cp.id, msg.action, msg.payload, msg.unique_id))
+            if cp.csms.reject.get(msg.action, 0) > 0:  # injected CALLERROR
+                cp.csms.reject[msg.action] -= 1
+                await cp._send(json.dumps(
+                    [4, msg.unique_id, cp.csms.reject_code, "rejected by test", {}]))
+                return False
+    except Exception:
+        pass
+    return True
+
+
 class CsmsChargePoint(ChargePoint):
     """The CSMS's view of one connected charge point."""
 
@@ -60,19 +85,8 @@ class CsmsChargePoint(ChargePoint):
         self.csms = csms
 
     async def route_message(self, raw_msg: Any) -> None:
-        self.csms.record(Frame(self.id, "in", raw_msg))
-        try:
-            msg = unpack(raw_msg)
-            if msg.message_type_id == 2:  # CALL: remember for dedupe
-                self.csms.calls.append((self.id, msg.action, msg.payload, msg.unique_id))
-                if self.csms.reject.get(msg.action, 0) > 0:  # injected CALLERROR
-                    self.csms.reject[msg.action] -= 1
-                    await self._send(json.dumps(
-                        [4, msg.unique_id, self.csms.reject_code, "rejected by test", {}]))
-                    return
-        except Exception:
-            pass
-        await super().route_message(raw_msg)
+        if await _screen(self, raw_msg):
+            await super().route_message(raw_msg)
 
     async def _send(self, message: str) -> None:
         self.csms.record(Frame(self.id, "out", message))
@@ -118,18 +132,118 @@ class CsmsChargePoint(ChargePoint):
                   ) -> call_result.StatusNotification:
         return call_result.StatusNotification()
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="UnknownVendorId")
 
+    # -- 1.6 security extensions (whitepaper ed. 3) ----------------------------------------
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **_: Any
+                          ) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str) -> call_result.SignCertificate:
+        return call_result.SignCertificate(status="Accepted")
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, status: str, **_: Any) -> call_result.LogStatusNotification:
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, status: str, **_: Any
+                                  ) -> call_result.SignedFirmwareStatusNotification:
+        return call_result.SignedFirmwareStatusNotification()
+
+
+class CsmsChargePoint201(ChargePoint201):
+    """The CSMS's view of one connected OCPP 2.0.1 charging station (frames logged as for
+    1.6; TransactionEvents answered with the IdTokenInfo when they carry an IdToken)."""
+
+    def __init__(self, station_id: str, connection: Any, csms: DevCsms) -> None:
+        super().__init__(station_id, connection, response_timeout=10)
+        self.csms = csms
+
+    async def route_message(self, raw_msg: Any) -> None:
+        if await _screen(self, raw_msg):
+            await super().route_message(raw_msg)
+
+    async def _send(self, message: str) -> None:
+        self.csms.record(Frame(self.id, "out", message))
+        await super()._send(message)
+
+    def _info(self, id_token: dict[str, Any]) -> dict[str, Any]:
+        info = self.csms.id_tag_info(id_token["id_token"])
+        out: dict[str, Any] = {"status": str(info["status"])}
+        group = info.get("parentIdTag") or info.get("parent_id_tag")
+        if group:
+            out["group_id_token"] = {"id_token": group, "type": "Central"}
+        return out
+
+    @on(Action201.boot_notification)
+    def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any
+                ) -> result201.BootNotification:
+        return result201.BootNotification(current_time=_now(), interval=self.csms.heartbeat_s,
+                                          status=str(self.csms.boot_status))
+
+    @on(Action201.heartbeat)
+    def on_heartbeat(self, **_: Any) -> result201.Heartbeat:
+        return result201.Heartbeat(current_time=_now())
+
+    @on(Action201.authorize)
+    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> result201.Authorize:
+        return result201.Authorize(id_token_info=self._info(id_token))
+
+    @on(Action201.transaction_event)
+    def on_transaction_event(self, event_type: str, id_token: dict[str, Any] | None = None,
+                             **_: Any) -> result201.TransactionEvent:
+        if id_token is None:
+            return result201.TransactionEvent()
+        return result201.TransactionEvent(id_token_info=self._info(id_token))
+
+    @on(Action201.status_notification)
+    def on_status(self, **_: Any) -> result201.StatusNotification:
+        return result201.StatusNotification()
+
+    @on(Action201.meter_values)
+    def on_meter_values(self, **_: Any) -> result201.MeterValues:
+        return result201.MeterValues()
+
+    @on(Action201.notify_report)
+    def on_notify_report(self, **_: Any) -> result201.NotifyReport:
+        return result201.NotifyReport()
+
+    @on(Action201.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
+        return result201.DataTransfer(status="UnknownVendorId")
+
 
 class DevCsms:
-    """The server: ``await start()``, connected charge points in ``stations``."""
+    """The server: ``await start()``, connected charge points in ``stations``.
+
+    ``version``: "1.6" (subprotocol ocpp1.6) or "2.0.1" (ocpp2.0.1)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9000,
                  accept_tags: tuple[str, ...] = ("DEMO01",),
-                 on_frame: Callable[[Frame], None] | None = None) -> None:
+                 on_frame: Callable[[Frame], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 authorization: str | None = None, version: str = "1.6") -> None:
+        """``ssl_context``: serve wss:// (security profiles 2 and 3); ``authorization``:
+        the only HTTP ``Authorization`` header accepted (profiles 1 and 2; others get 401);
+        ``version``: "1.6" or "2.0.1" (the subprotocol and the library's ChargePoint side)."""
         self.host, self.port = host, port
+        self.ssl_context = ssl_context
+        self.authorization = authorization
+        self.version = version
+        self.subprotocol = "ocpp2.0.1" if version == "2.0.1" else "ocpp1.6"
         self.accept_tags = set(accept_tags)
         self.blocked_tags: set[str] = set()
         #: Action → how many of its next CALLs to answer with a CALLERROR (InternalError).
@@ -142,7 +256,7 @@ class DevCsms:
         self.heartbeat_s = 300
         self.frames: list[Frame] = []
         self.calls: list[tuple[str, str, dict[str, Any], str]] = []
-        self.stations: dict[str, CsmsChargePoint] = {}
+        self.stations: dict[str, Any] = {}
         self.transaction_ids: dict[tuple[Any, ...], int] = {}
         self.next_transaction_id = itertools.count(1000)
         self._on_frame = on_frame
@@ -187,10 +301,11 @@ class DevCsms:
 
     async def _handle(self, connection: Any) -> None:
         station_id = connection.request.path.strip("/").split("/")[-1]
-        if connection.subprotocol != "ocpp1.6":
-            await connection.close(1002, "subprotocol ocpp1.6 required")
+        if connection.subprotocol != self.subprotocol:
+            await connection.close(1002, f"subprotocol {self.subprotocol} required")
             return
-        cp = CsmsChargePoint(station_id, connection, self)
+        cp: Any = (CsmsChargePoint201(station_id, connection, self) if self.version == "2.0.1"
+                   else CsmsChargePoint(station_id, connection, self))
         self.stations[station_id] = cp
         log.info("%s connected", station_id)
         try:
@@ -201,11 +316,20 @@ class DevCsms:
             if self.stations.get(station_id) is cp:
                 del self.stations[station_id]
 
+    def _check_auth(self, connection: Any, request: Any) -> Any:
+        if self.authorization is None:
+            return None
+        if request.headers.get("Authorization") != self.authorization:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        return None
+
     async def start(self) -> None:
         # The new asyncio server (connection.request): websockets.serve is it from 14 on; on
         # 13.x (pyproject's floor) that name is still the legacy server.
         self._server = await serve(
-            self._handle, self.host, self.port, subprotocols=[websockets.Subprotocol("ocpp1.6")])
+            self._handle, self.host, self.port,
+            subprotocols=[websockets.Subprotocol(self.subprotocol)],
+            ssl=self.ssl_context, process_request=self._check_auth)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -221,7 +345,8 @@ def _print_frame(frame: Frame) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    csms = DevCsms(args.host, args.port, tuple(args.accept_tag), on_frame=_print_frame)
+    csms = DevCsms(args.host, args.port, tuple(args.accept_tag), on_frame=_print_frame,
+                   version=args.ocpp)
     await csms.start()
     print(f"dev CSMS listening on ws://{args.host}:{csms.port}/ (accepting "
           f"{', '.join(sorted(csms.accept_tags))})", flush=True)
@@ -232,6 +357,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--ocpp", choices=("1.6", "2.0.1"), default="1.6",
+                        help="OCPP version to speak (default 1.6)")
     parser.add_argument("--accept-tag", action="append", default=[],
                         help="idTag to accept (repeatable; default DEMO01)")
     args = parser.parse_args()

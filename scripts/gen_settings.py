@@ -43,10 +43,12 @@ TARGETS: dict[str, tuple[str, list[Schema]]] = {
         [SCHEMA["properties"]["hardware"], SCHEMA["properties"]["connector"]["items"]],
     ),
     "evse/settings.py": (
-        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[logging]``, ``[system]``.\n\n"
+        "Typed settings of the core: ``[station]``, ``[ocpp]``, ``[ocpp201]``, ``[logging]``,\n"
+        "``[system]``, ``[security]``.\n\n"
         "``[iec61851]`` is :class:`evse.iec61851.Iec61851Settings` (hand-written, checked "
         "against the\nschema by the tests); the hardware tables are in :mod:`hal.settings`.",
-        [SCHEMA["properties"][k] for k in ("station", "ocpp", "logging", "system")],
+        [SCHEMA["properties"][k] for k in ("station", "ocpp", "ocpp201", "logging",
+                                                  "system", "security")],
     ),
 }
 
@@ -126,17 +128,52 @@ def _class(name: str, node: Schema, classes: dict[str, Schema]) -> list[str]:
             kind += " | None"
         out.append("")
         out.extend(_comment(sub))
-        out.append(f"    {key}: {kind}" + (f" = {default}" if default is not None else ""))
+        line = f"    {key}: {kind}" + (f" = {default}" if default is not None else "")
+        if len(line) > 100 and isinstance(sub.get("default"), list):
+            # A long list default: one item per line (the house line length is 100).
+            out.append(f"    {key}: {kind} = (")
+            out.extend(f"        {_lit(v)}," for v in sub["default"])
+            out.append("    )")
+        else:
+            out.append(line)
     return out
 
 
+def _emitted(path: str) -> list[str]:
+    """The class names generated into ``path``, dependencies first."""
+    _doc, roots = TARGETS[path]
+    names: list[str] = []
+
+    def walk(node: Schema) -> None:
+        name = str(node["x-class"])
+        if name in names:
+            return
+        nested: dict[str, Schema] = {}
+        _class(name, node, nested)
+        for child in nested.values():
+            walk(child)
+        names.append(name)
+
+    for root in roots:
+        walk(root)
+    return names
+
+
 def render(path: str) -> str:
-    """The generated text of ``path`` (a key of :data:`TARGETS`)."""
+    """The generated text of ``path`` (a key of :data:`TARGETS`). A class an earlier
+    target generates (e.g. ``MeterSettings`` for ``[station.grid_meter]``) is imported from
+    it, not generated twice."""
     doc, roots = TARGETS[path]
     blocks: dict[str, list[str]] = {}
+    earlier = list(TARGETS)[:list(TARGETS).index(path)]
+    foreign = {name: other for other in earlier for name in _emitted(other)}
+    used_foreign: dict[str, str] = {}
 
     def emit(node: Schema) -> None:
         name = str(node["x-class"])
+        if name in foreign:
+            used_foreign[name] = foreign[name]
+            return
         if name in blocks:
             return
         nested: dict[str, Schema] = {}
@@ -157,6 +194,9 @@ def render(path: str) -> str:
                    (", field" if any("field(" in line for line in body) else ""))
     if any("Literal[" in line for line in body):
         imports.append("from typing import Literal")
+    for name, other in sorted(used_foreign.items()):
+        module = other.removesuffix(".py").replace("/", ".")
+        imports.extend(["", f"from {module} import {name}"])
     return "\n".join([*text, *imports, *body]) + "\n"
 
 

@@ -146,8 +146,11 @@ async def test_misc_commands(csms: DevCsms, daemon_factory: DaemonFactory) -> No
     before = len(csms.actions("Heartbeat"))
     assert (await cp.call(call.TriggerMessage(requested_message="Heartbeat"))).status == "Accepted"
     await csms.wait_for(lambda: len(csms.actions("Heartbeat")) > before)
+    # Remote Trigger is complete (issue 12): nothing uploads, so the triggered status is Idle.
     answer = await cp.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
-    assert answer.status == "NotImplemented"
+    assert answer.status == "Accepted"
+    await csms.wait_for(lambda: csms.actions("DiagnosticsStatusNotification"))
+    assert csms.actions("DiagnosticsStatusNotification") == [{"status": "Idle"}]
     before = len(csms.actions("StatusNotification"))
     answer = await cp.call(call.TriggerMessage(requested_message="StatusNotification",
                                                connector_id=1))

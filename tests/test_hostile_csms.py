@@ -53,7 +53,8 @@ FRAMES: dict[str, tuple[str, str, str]] = {
             "FormationViolation"),
     "payload is a list": ('[2,"h14","ClearCache",[]]', "h14", "FormationViolation"),
     "CALL of 3 elements": ('[2,"h15","ClearCache"]', "h15", "ProtocolError"),
-    "known action not supported": ('[2,"h16","ReserveNow",{}]', "h16", "NotSupported"),
+    # Authorize goes charge point → CSMS only: known to OCPP 1.6, never handled here.
+    "known action not supported": ('[2,"h16","Authorize",{}]', "h16", "NotSupported"),
     # Refused by the library's own schema check (decimal schema): the code is respelled.
     "library's FormatViolation": ('[2,"h17","RemoteStartTransaction",{"idTag":"A","x":1}]',
                                   "h17", "FormationViolation"),

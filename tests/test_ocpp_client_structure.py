@@ -51,17 +51,18 @@ def test_shared_parts_know_no_protocol_version() -> None:
 
 
 def test_handlers_hold_no_back_reference_to_the_adapter() -> None:
-    for name in ("charge_point", "commands", "events"):
-        imported = _imports(PACKAGE / "v16" / f"{name}.py")
-        assert "ocpp_client.v16.adapter" not in imported, name
+    for version in ("v16", "v201"):
+        for name in ("charge_point", "commands", "events"):
+            imported = _imports(PACKAGE / version / f"{name}.py")
+            assert f"ocpp_client.{version}.adapter" not in imported, (version, name)
 
 
 def test_unknown_ocpp_version_is_a_config_error_naming_the_key(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_config(tmp_path, "ws://127.0.0.1:9/", ocpp_extra='version = "2.0.1"')
+    path = write_config(tmp_path, "ws://127.0.0.1:9/", ocpp_extra='version = "2.1"')
     with pytest.raises(ConfigError) as schema_error:
         load_checked_config(str(path))
-    assert any("ocpp.version" in line and "2.0.1" in line for line in schema_error.value.errors)
+    assert any("ocpp.version" in line and "2.1" in line for line in schema_error.value.errors)
     # A version the schema allows but no adapter package serves: the daemon's own error.
     monkeypatch.setattr(daemon_module, "PROTOCOL_ADAPTERS", {"2.0.1": "ocpp_client.v201"})
     path = write_config(tmp_path, "ws://127.0.0.1:9/")

@@ -1,11 +1,12 @@
 """The safety rows, written by hand from IEC 61851-1 and DESIGN.md "Safety first" — not
-derived from ``evse.connector.TRANSITIONS`` or ``OUTPUTS``.
+derived from the machines' tables (``evse.iec_machine`` / ``evse.session_machine``).
 
 Each row: a trip input injected in a connector state → whether the contactor is open
 *before the event loop ran* (the board interlock on the simulator's thread), whether a close
 is then refused, and after the loop ran: the contactor, the pilot the EVSE drives, the
-status and error code the CSMS is told. Runs on the simulated board (which carries the same
-interlock as the gpio board) under a Station with a manual clock.
+status and error code the CSMS is told (OCPP 1.6, through the adapter's mapping). Runs on the
+simulated board (which carries the same interlock as the gpio board) under a Station with a
+manual clock.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def test_safety_row(row: Row) -> None:
     rig = await station_rig()
     try:
         await enter(rig, row.state)
-        assert rig.conn().state == row.state
+        assert rig.state16() == row.state
         assert rig.closed() is (row.state == "charging")
         if row.trip == "ev_pause":
             rig.sim.ev_pause(1)
@@ -103,7 +104,7 @@ async def test_released_only_when_the_cause_is_gone() -> None:
         assert "rcd_trip" in {c.value for c in interlock.release()}
         rig.sim.clear(1, "rcd")
         await rig.advance(301.0)  # rcd_retry_s
-        assert rig.conn().state == "finishing"
+        assert rig.state16() == "finishing"
         assert {c.value for c in interlock.inhibits} <= {"pilot_not_ready"}
     finally:
         await rig.close()

@@ -29,11 +29,13 @@ from hal.gpio.lock import GpioLock
 from hal.gpio.pilot_adc import AdcPilot, PilotThresholds
 from hal.gpio.pilot_uart import UartPilot
 from hal.gpio.pins import create_pin_factory
+from hal.gpio.power_fail import GpioPowerFail
 from hal.gpio.rcd import GpioRcd
 from hal.gpio.temperature import AdcTemperature, Ds18b20
 from hal.id_reader import IdReader
 from hal.interlock import ConnectorInterlock, Interlock, TemperatureSampler
 from hal.pilot import ControlPilot
+from hal.power_fail import PowerFailInput
 from hal.readers.line_reader import LineReader
 from hal.readers.normalise import UidFormat
 from hal.readers.pn532 import Pn532Reader
@@ -200,6 +202,7 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
     factory = create_pin_factory(hardware.pin_factory, **options)
     built: list[ConnectorHardware] = []
     interlock: Interlock | None = None
+    power_fail: PowerFailInput | None = None
     try:
         for conn in connectors:
             built.append(_build_connector(conn, factory))
@@ -208,12 +211,17 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
         # or not any core code ever attaches.
         interlock.start()
         readers = [r for r in [build_reader(hardware.reader)] if r is not None]
+        # Optional mains-loss input (UPS / supply monitor), [hardware] power_fail_pin.
+        power_pin = _pin(hardware.power_fail_pin, "", required=False)
+        if power_pin is not None:
+            power_fail = GpioPowerFail(power_pin, hardware.power_fail_active_high, factory)
     except Exception:
         partial = Board(connectors=built, interlock=interlock)
         with contextlib.suppress(Exception):
             partial.close()
         raise
-    return Board(connectors=built, id_readers=readers, interlock=interlock)
+    return Board(connectors=built, id_readers=readers, interlock=interlock,
+                 power_fail=power_fail)
 
 
 def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> list[str]:

@@ -242,6 +242,7 @@ class AdcPilot(ControlPilot):
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._last_cycle = time.monotonic()
         self.thread_nice = thread_nice
+        self._volts: tuple[float, float | None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
         self._thread.start()
@@ -288,6 +289,9 @@ class AdcPilot(ControlPilot):
                 duty = self._duty
                 pwm_running = 0.0 < duty < 100.0
                 samples = self._burst(pwm_running)
+                # For ``evse status`` only (one tuple, replaced whole: read without a lock).
+                self._volts = ((max(samples), min(samples)) if pwm_running
+                               else (statistics.median(samples), None))
                 reading = classify_burst(samples, pwm_running, self._reading.state,
                                          self.thresholds)
                 self._blind = self._blind + 1 if reading is None and pwm_running else 0
@@ -376,6 +380,10 @@ class AdcPilot(ControlPilot):
 
     def read(self) -> PilotReading:
         return self._reading
+
+    def line_voltages(self) -> tuple[float, float | None] | None:
+        """The last burst: (highest, lowest) sample while PWM runs, else (median, None), V."""
+        return self._volts
 
     def sampler_age_s(self) -> float:
         """Seconds since the sampling thread last completed a burst."""

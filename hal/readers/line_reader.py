@@ -4,26 +4,33 @@ readers, RDM6300-style modules set to ASCII output)."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import serial
 
-from hal.id_reader import IdReader
 from hal.readers.normalise import Debouncer, UidFormat, normalise_uid
+from hal.readers.serial_reader import SerialReader
 
 log = logging.getLogger(__name__)
 
 
-class LineReader(IdReader):
+class LineReader(SerialReader):
     """Reads lines from a serial port; each line is one UID.
+
+    The reader is working as soon as its port is open (it says nothing without a card);
+    a lost port or a driver bug restarts the read loop with backoff
+    (:class:`hal.readers.serial_reader.SerialReader`).
 
     Args:
         device: serial device path.
         baudrate: bit/s.
         fmt: UID normalisation.
         debounce_s: the same card is reported again only after this long without reads, s.
+        backoff_initial_s: first wait before reopening a failed port, s.
+        backoff_max_s: longest wait before reopening, s.
     """
+
+    thread_name = "rfid-line"
 
     def __init__(
         self,
@@ -31,33 +38,19 @@ class LineReader(IdReader):
         baudrate: int = 9600,
         fmt: UidFormat | None = None,
         debounce_s: float = 2.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
     ) -> None:
-        super().__init__()
-        self.device = device
-        self.baudrate = baudrate
+        super().__init__(device, baudrate, read_timeout_s=0.1,
+                         backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
         self.fmt = fmt or UidFormat()
         self._debounce = Debouncer(debounce_s)
-        self._port: serial.Serial | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Open the port and start the reader thread."""
-        self._port = serial.Serial(self.device, baudrate=self.baudrate, timeout=0.1)
-        self._thread = threading.Thread(target=self._run, name="rfid-line", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        assert self._port is not None
+    def _serve(self, port: serial.Serial) -> None:
+        self._report_working()
         buffer = b""
         while not self._stop.is_set():
-            try:
-                buffer += self._port.read(64)
-            except (serial.SerialException, OSError) as exc:
-                if not self._stop.is_set():
-                    log.error("RFID reader %s: %s", self.device, exc)
-                    self._stop.wait(1.0)
-                continue
+            buffer += port.read(64)
             while True:
                 cut = min((i for i in (buffer.find(b"\n"), buffer.find(b"\r")) if i >= 0),
                           default=-1)
@@ -81,10 +74,3 @@ class LineReader(IdReader):
             return
         if self._debounce.accept(id_tag, time.monotonic()):
             self._emit(id_tag)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
-        if self._port is not None:
-            self._port.close()

@@ -17,13 +17,12 @@ NFCID1 of each new card as an idTag. Bytes that are not a valid frame are skippe
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import serial
 
-from hal.id_reader import IdReader
 from hal.readers.normalise import Debouncer, UidFormat, uid_to_id_tag
+from hal.readers.serial_reader import SerialReader
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +132,13 @@ def parse_in_list_passive_target(data: bytes) -> list[bytes]:
     return uids
 
 
-class Pn532Reader(IdReader):
+class Pn532Reader(SerialReader):
     """PN532 on a UART.
+
+    A PN532 that does not answer its configuration, a lost port or a driver bug is a
+    reader failure: the read loop restarts with backoff
+    (:class:`hal.readers.serial_reader.SerialReader`). One bad answer to a poll (line
+    noise) is only logged, and the chip configured again.
 
     Args:
         device: serial device (e.g. "/dev/serial0" or "/dev/ttyUSB1").
@@ -144,7 +148,11 @@ class Pn532Reader(IdReader):
         timeout_s: answer timeout per command, s.
         debounce_s: a card kept on the reader is reported again only after it was absent
             this long, s.
+        backoff_initial_s: first wait before reopening a failed reader, s.
+        backoff_max_s: longest wait before reopening, s.
     """
+
+    thread_name = "rfid-pn532"
 
     def __init__(
         self,
@@ -154,26 +162,18 @@ class Pn532Reader(IdReader):
         poll_interval_s: float = 0.2,
         timeout_s: float = 1.0,
         debounce_s: float = 2.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
     ) -> None:
-        super().__init__()
-        self.device = device
-        self.baudrate = baudrate
+        super().__init__(device, baudrate, read_timeout_s=0.05,
+                         backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
         self.fmt = fmt or UidFormat()
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self._debounce = Debouncer(debounce_s)
         self._parser = FrameParser()
         self._pending: list[bytes | str] = []
-        self._port: serial.Serial | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._configured = False
-
-    def start(self) -> None:
-        """Open the port and start polling on the reader thread."""
-        self._port = serial.Serial(self.device, baudrate=self.baudrate, timeout=0.05)
-        self._thread = threading.Thread(target=self._run, name="rfid-pn532", daemon=True)
-        self._thread.start()
 
     def _next_item(self, deadline: float) -> bytes | str:
         assert self._port is not None
@@ -188,6 +188,7 @@ class Pn532Reader(IdReader):
 
         Raises:
             Pn532Error: no ACK, no response, NACK or an unexpected response.
+            serial.SerialException: the port failed.
         """
         assert self._port is not None
         self._port.reset_input_buffer()
@@ -219,27 +220,20 @@ class Pn532Reader(IdReader):
         data = self.command(CMD_IN_LIST_PASSIVE_TARGET, bytes([0x01, 0x00]))
         return [uid_to_id_tag(uid, self.fmt) for uid in parse_in_list_passive_target(data)]
 
-    def _run(self) -> None:
+    def _serve(self, port: serial.Serial) -> None:
+        self._configured = False
         while not self._stop.is_set():
+            if not self._configured:
+                self._configure()  # no answer: a reader failure (backoff, reopen)
             try:
-                if not self._configured:
-                    self._configure()
-                for id_tag in self.poll_once():
-                    if self._debounce.accept(id_tag, time.monotonic()):
-                        self._emit(id_tag)
+                tags = self.poll_once()
             except (Pn532Error, ValueError) as exc:
                 log.error("PN532 on %s: %s", self.device, exc)
                 self._configured = False
-            except (serial.SerialException, OSError) as exc:
-                if self._stop.is_set():
-                    return
-                log.error("PN532 on %s: %s", self.device, exc)
-                self._configured = False
+                tags = []
+            else:
+                self._report_working()  # configured and polled: the reader reads
+            for id_tag in tags:
+                if self._debounce.accept(id_tag, time.monotonic()):
+                    self._emit(id_tag)
             self._stop.wait(self.poll_interval_s)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
-        if self._port is not None:
-            self._port.close()

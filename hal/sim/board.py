@@ -6,9 +6,13 @@ or a test), the way a GPIO callback fires on the pin library's thread.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from hal.board import Board, ConnectorHardware
 from hal.contactor import Contactor, InhibitCause
@@ -16,7 +20,8 @@ from hal.id_reader import IdReader
 from hal.interlock import ConnectorInterlock, Interlock
 from hal.lock import ConnectorLock, ConnectorLockFailure
 from hal.meter import EnergyMeter, MeterReading, PowerMeterFailure
-from hal.pilot import ControlPilot, PilotReading, PilotState
+from hal.pilot import NOMINAL_LEVEL_V, ControlPilot, PilotReading, PilotState
+from hal.power_fail import PowerFailInput
 from hal.rcd import Rcd
 from hal.registry import create_meter
 from hal.settings import ConnectorSettings, HardwareSettings
@@ -50,6 +55,9 @@ class SimConnector:
         self.cable_locked = False
         self.temperature_c = AMBIENT_C
         self._energy_wh = 0.0
+        #: File keeping the energy register across restarts (a real meter's register is
+        #: non-volatile); None: the register starts at 0 Wh with every run.
+        self.register_file: Path | None = None
         self._power_w = 0.0
         self._last_t = time.monotonic()
         self.pilot = SimPilot(self)
@@ -86,8 +94,16 @@ class SimConnector:
     def integrate(self) -> None:
         """Advance the energy register to now at the power drawn since the last change."""
         now = time.monotonic()
-        self._energy_wh += self._power_w * (now - self._last_t) / 3600.0
+        added_wh = self._power_w * (now - self._last_t) / 3600.0
+        self._energy_wh += added_wh
+        self.ev.charged(added_wh)
         self._last_t = now
+
+    def ev_state_of_charge(self) -> float | None:
+        """The SoC the plugged EV reports, % (None: unplugged or it reports none)."""
+        with self.lock:
+            self.integrate()
+            return self.ev.soc_percent if self.ev.plugged else None
 
     def changed(self) -> None:
         """Recompute power and pilot after any change; emit a pilot change if there is one."""
@@ -101,9 +117,31 @@ class SimConnector:
         if emit:
             self.pilot._emit(reading)
 
+    def keep_register(self, path: Path) -> None:
+        """Keep the energy register in ``path`` (read now, written on every reading)."""
+        with self.lock:
+            self.register_file = path
+            # No register yet (or unreadable): it starts at 0 Wh.
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                self._energy_wh = float(json.loads(path.read_text())["energy_wh"])
+
+    def _save_register(self) -> None:
+        # Written, not fsync'd: it survives a killed daemon (the page cache does), which is
+        # what the simulation needs; a real meter keeps its register itself.
+        path = self.register_file
+        if path is None:
+            return
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"energy_wh": self._energy_wh}))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a full disk must not make the simulated meter fail
+
     def snapshot(self) -> MeterReading:
         with self.lock:
             self.integrate()
+            self._save_register()
             amps = self.current_per_phase()
             phases = self.ev.phases
             return MeterReading(
@@ -121,6 +159,7 @@ class SimConnector:
                 "ev_max_current_a": self.ev.max_current_a,
                 "phases": self.ev.phases,
                 "ev_wants_energy": self.ev.wants_energy,
+                "ev_soc_percent": self.ev.soc_percent,
                 "pilot": self.pilot_reading().state.value,
                 "duty_percent": round(self.duty_percent, 2),
                 "contactor_closed": self.contactor_closed,
@@ -161,6 +200,16 @@ class SimPilot(ControlPilot):
 
     def read(self) -> PilotReading:
         return self._conn.pilot_reading()
+
+    def line_voltages(self) -> tuple[float, float | None]:
+        """The nominal levels of the simulated line, V; the negative plateau is −12 V while
+        PWM runs, or the positive level mirrored when the EV's diode is missing."""
+        reading = self._conn.pilot_reading()
+        high = NOMINAL_LEVEL_V[reading.state]
+        duty = self.duty_percent
+        if not 0.0 < duty < 100.0 or reading.state in (PilotState.E, PilotState.F):
+            return high, None
+        return high, -high if reading.diode_fault else -12.0
 
 
 class SimContactor(Contactor):
@@ -291,9 +340,11 @@ class SimIdReader(IdReader):
 class SimBoard:
     """The :class:`hal.board.SimulatorControl` of a simulated board."""
 
-    def __init__(self, connectors: Sequence[SimConnector], reader: SimIdReader) -> None:
+    def __init__(self, connectors: Sequence[SimConnector], reader: SimIdReader,
+                 power: SimPowerFail | None = None) -> None:
         self._connectors = {c.connector_id: c for c in connectors}
         self._reader = reader
+        self._power = power or SimPowerFail()
 
     def connector(self, connector_id: int) -> SimConnector:
         try:
@@ -301,15 +352,20 @@ class SimBoard:
         except KeyError:
             raise ValueError(f"no connector {connector_id}") from None
 
-    def plug(self, connector_id: int, max_current_a: float, phases: int) -> None:
+    def plug(self, connector_id: int, max_current_a: float, phases: int,
+             soc_percent: float | None = None) -> None:
+        """Plug an EV; ``soc_percent``: the state of charge it reports (None: none)."""
         if phases not in (1, 2, 3):
             raise ValueError("phases must be 1, 2 or 3")
+        if soc_percent is not None and not 0.0 <= soc_percent <= 100.0:
+            raise ValueError("soc_percent must be 0..100")
         conn = self.connector(connector_id)
         with conn.lock:
             conn.ev.plugged = True
             conn.ev.max_current_a = max_current_a
             conn.ev.phases = phases
             conn.ev.wants_energy = True
+            conn.ev.soc_percent = soc_percent
         conn.changed()
 
     def unplug(self, connector_id: int) -> None:
@@ -359,6 +415,32 @@ class SimBoard:
     def describe(self) -> dict[str, object]:
         return {str(cid): c.describe() for cid, c in self._connectors.items()}
 
+    def keep_meter_registers(self, directory: Path) -> None:
+        for cid, conn in self._connectors.items():
+            conn.keep_register(directory / f"sim-meter-{cid}.json")
+
+    def power_fail(self, lost: bool) -> None:
+        """The simulated mains-loss input (``evse sim power-fail``)."""
+        self._power.set(lost)
+
+
+class SimPowerFail(PowerFailInput):
+    """The simulated board's mains-loss input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._failing = False
+
+    @property
+    def failing(self) -> bool:
+        return self._failing
+
+    def set(self, failing: bool) -> None:
+        """Change the signal (edges only reach the listeners)."""
+        if failing != self._failing:
+            self._failing = failing
+            self._emit(failing)
+
 
 def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> Board:
     """Build a simulated board for the ``[[connector]]`` settings (``id``, ``max_current_a``,
@@ -378,6 +460,7 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
                 lock=sim.cable_lock if cfg.lock else None,
                 temperature=sim.temperature,
                 interlock=sim.interlock,
+                ev_state_of_charge=sim.ev_state_of_charge,
             )
         )
         sim.interlock.ventilation = cfg.ventilation
@@ -385,8 +468,9 @@ def create_board(hardware: HardwareSettings, connectors: Sequence[ConnectorSetti
     interlock.start()
     for sim in sims:
         sim.interlock.on_temperature(sim.temperature_c)
-    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader),
-                 interlock=interlock)
+    power = SimPowerFail()
+    return Board(connectors=parts, id_readers=[reader], simulator=SimBoard(sims, reader, power),
+                 interlock=interlock, power_fail=power)
 
 
 def safe_off(hardware: HardwareSettings, connectors: Sequence[ConnectorSettings]) -> list[str]:

@@ -26,6 +26,15 @@ class SimEV:
     ignore_pwm_off: bool = False
     #: Ampacity coded by the cable's PP resistor, A; None = tethered / not read.
     cable_ampacity_a: float | None = None
+    #: State of charge the EV reports, %; None = it reports none (plain IEC 61851 EVs).
+    soc_percent: float | None = None
+    #: Usable battery energy, Wh (how fast the reported SoC rises).
+    battery_wh: float = 60_000.0
+
+    def charged(self, energy_wh: float) -> None:
+        """``energy_wh`` went into the battery: the reported SoC rises (at most 100 %)."""
+        if self.soc_percent is not None and energy_wh > 0:
+            self.soc_percent = min(100.0, self.soc_percent + 100.0 * energy_wh / self.battery_wh)
 
     def pilot_state(self, duty_percent: float) -> PilotState:
         """State this EV presents on the CP line for the EVSE's current duty."""

@@ -15,19 +15,34 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ocpp.v16 import call_result
+from ocpp.v16.enums import ReservationStatus
+
 from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
+from evse.diagnostics import DiagnosticsStatus
 from evse.domain import AuthSource, IdToken, IdTokenType, MeterSample, ReadingContext, StopCause
+from evse.firmware_update import FirmwareStatus
 from evse.station import Station
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import TransactionIds
+from ocpp_client.v16 import firmware as v16_firmware
+from ocpp_client.v16 import reservation as v16_reservation
+from ocpp_client.v16.configuration import FEATURE_PROFILES
 
 log = logging.getLogger(__name__)
 
-#: TriggerMessage requestedMessage values this charge point sends (§5.17).
-TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "MeterValues", "StatusNotification"})
+#: TriggerMessage requestedMessage values this charge point sends (§5.17): every
+#: MessageTrigger of OCPP 1.6.
+TRIGGERABLE = frozenset({"BootNotification", "DiagnosticsStatusNotification",
+                         "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+                         "StatusNotification"})
+
+#: Triggered messages that belong to a feature profile other than Core.
+_TRIGGER_PROFILE = {"DiagnosticsStatusNotification": "FirmwareManagement",
+                    "FirmwareStatusNotification": "FirmwareManagement"}
 
 
 class StationCommands16:
@@ -43,6 +58,7 @@ class StationCommands16:
         send_boot: send a BootNotification now (TriggerMessage).
         send_heartbeat: send a Heartbeat now (TriggerMessage).
         queue_meter_values: send MeterValues for a sample (TriggerMessage).
+        send_station_status: send connector 0's StatusNotification (TriggerMessage).
     """
 
     def __init__(self, station: Station, configuration: ConfigurationStore,
@@ -50,7 +66,8 @@ class StationCommands16:
                  authorize: Callable[[IdToken], Awaitable[AuthResult]],
                  send_boot: Callable[[], Awaitable[None]],
                  send_heartbeat: Callable[[], Awaitable[None]],
-                 queue_meter_values: Callable[[MeterSample], None]) -> None:
+                 queue_meter_values: Callable[[MeterSample], None],
+                 send_station_status: Callable[[], None] | None = None) -> None:
         self.station = station
         self.configuration = configuration
         self.auth = auth
@@ -60,8 +77,15 @@ class StationCommands16:
         self._send_boot = send_boot
         self._send_heartbeat = send_heartbeat
         self._queue_meter_values = queue_meter_values
+        self._send_station_status = send_station_status
         #: The daemon's hook for Reset (kind "Hard" / "Soft").
         self.on_reset: Callable[[str], None] | None = None
+        #: The enabled feature profiles (``[ocpp] feature_profiles``; set by the adapter).
+        self.feature_profiles: frozenset[str] = frozenset(FEATURE_PROFILES)
+        #: Sends a CALL now, not queued (set by the adapter; TriggerMessage answers).
+        self.send_call: Callable[[Any], Awaitable[None]] | None = None
+        #: Queues a firmware / diagnostics status CALL durably (set by the adapter).
+        self.queue_call: Callable[[Any], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -75,6 +99,50 @@ class StationCommands16:
         """Cancel every command still running."""
         for task in list(self._tasks):
             task.cancel()
+
+    def feature_enabled(self, profile: str) -> bool:
+        """True when the OCPP 1.6 feature ``profile`` is switched on (``[ocpp]
+        feature_profiles``); the handlers of a switched-off profile answer NotSupported."""
+        return profile in self.feature_profiles
+
+    # -- Firmware Management (§5.19 UpdateFirmware, §5.9 GetDiagnostics) ---------------------
+    def update_firmware(self, location: str, retrieve_date: str, retries: int | None,
+                        retry_interval: int | None) -> None:
+        """Start a firmware update (after the empty UpdateFirmware.conf); a request that
+        cannot start is reported DownloadFailed."""
+        engine = self.station.firmware
+        refusal = (v16_firmware.update_firmware(engine, location, retrieve_date, retries,
+                                                retry_interval)
+                   if engine is not None else v16_firmware.firmware_status_notification(
+                       FirmwareStatus.DOWNLOAD_FAILED))
+        if refusal is not None and self.queue_call is not None:
+            self.queue_call(refusal)
+
+    def get_diagnostics(self, location: str, retries: int | None, retry_interval: int | None,
+                        start_time: str | None, stop_time: str | None) -> Any:
+        """Start a diagnostics upload: GetDiagnostics.conf with the file name (none when
+        nothing can be uploaded)."""
+        engine = self.station.diagnostics
+        if engine is None:
+            return call_result.GetDiagnostics()
+        return v16_firmware.get_diagnostics(engine, location, retries, retry_interval,
+                                            start_time, stop_time)
+
+    # -- Reservation (§5.13 ReserveNow, §5.3 CancelReservation) ------------------------------
+    def reserve_now(self, connector_id: int, expiry_date: str, id_tag: str,
+                    reservation_id: int, parent_id_tag: str | None) -> Any:
+        """ReserveNow.conf for the request (the Reserved status follows the answer)."""
+        reservations = self.station.reservations
+        if connector_id != 0 and connector_id not in self.station.connectors:
+            return call_result.ReserveNow(
+                ReservationStatus.rejected)
+        evse_id = 0 if connector_id == 0 else self.station.connectors[connector_id].evse_id
+        return v16_reservation.reserve_now(reservations, evse_id, expiry_date, id_tag,
+                                           reservation_id, parent_id_tag)
+
+    def cancel_reservation(self, reservation_id: int) -> Any:
+        """CancelReservation.conf: Accepted when the reservation existed."""
+        return v16_reservation.cancel_reservation(self.station.reservations, reservation_id)
 
     # -- RemoteStartTransaction (§5.11) ---------------------------------------------------
     def remote_start(self, id_tag: str, connector_id: int | None) -> bool:
@@ -149,16 +217,33 @@ class StationCommands16:
             return "Rejected"
         if requested not in TRIGGERABLE:
             return "NotImplemented"
+        profile = _TRIGGER_PROFILE.get(requested)
+        if profile is not None and not self.feature_enabled(profile):
+            return "NotImplemented"
         return "Accepted"
 
     async def triggered(self, requested: str, connector_id: int | None) -> None:
-        """Send the message a TriggerMessage asked for (after the CALLRESULT)."""
+        """Send the message a TriggerMessage asked for (after the CALLRESULT); nothing when
+        the answer was not Accepted."""
+        if self.trigger_answer(requested, connector_id) != "Accepted":
+            return
         try:
             if requested == "BootNotification":
                 await self._send_boot()
             elif requested == "Heartbeat":
                 await self._send_heartbeat()
+            elif requested == "FirmwareStatusNotification" and self.send_call is not None:
+                firmware = self.station.firmware
+                await self.send_call(v16_firmware.triggered_firmware_status_notification(
+                    FirmwareStatus.IDLE if firmware is None else firmware.status))
+            elif requested == "DiagnosticsStatusNotification" and self.send_call is not None:
+                diagnostics = self.station.diagnostics
+                await self.send_call(v16_firmware.triggered_diagnostics_status_notification(
+                    DiagnosticsStatus.IDLE if diagnostics is None
+                    else diagnostics.status))
             elif requested == "StatusNotification":
+                if connector_id in (None, 0) and self._send_station_status is not None:
+                    self._send_station_status()  # connector 0: the station itself (§5.17)
                 for conn in self.station.connectors.values():
                     if connector_id in (None, 0, conn.id):
                         conn.publish()
@@ -169,6 +254,7 @@ class StationCommands16:
                         reading = dataclasses.replace(conn.last_reading,
                                                       timestamp=self.clock.now())
                         self._queue_meter_values(MeterSample(
-                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id))
+                            conn.id, sid, reading, ReadingContext.TRIGGER, conn.evse_id,
+                            self.station.ev_state_of_charge(conn.id)))
         except LINK_ERRORS as exc:
             log.warning("triggered %s not sent: %s", requested, exc)

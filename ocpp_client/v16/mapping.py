@@ -56,6 +56,7 @@ ERROR_CODE: dict[Fault, ErrorCode] = {
     Fault.LOCK: ErrorCode.connector_lock_failure,
     Fault.STATION: ErrorCode.other_error,
     Fault.INTERLOCK: ErrorCode.other_error,
+    Fault.READER: ErrorCode.reader_failure,  # on connector 0, status stays Available
 }
 
 #: Neutral stop cause → Reason (§7.39); :attr:`StopCause.FAULT` is refined by
@@ -82,6 +83,7 @@ CONTEXT: dict[ReadingContext, enums.ReadingContext] = {
     ReadingContext.PERIODIC: enums.ReadingContext.sample_periodic,
     ReadingContext.TRANSACTION_END: enums.ReadingContext.transaction_end,
     ReadingContext.TRIGGER: enums.ReadingContext.trigger,
+    ReadingContext.CLOCK_ALIGNED: enums.ReadingContext.sample_clock,
 }
 
 AUTH_STATUS: dict[str, AuthorizationStatus] = {

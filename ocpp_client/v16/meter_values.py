@@ -16,7 +16,12 @@ SUPPORTED_MEASURANDS = (
     enums.Measurand.current_import.value,
     enums.Measurand.voltage.value,
     enums.Measurand.current_offered.value,
+    enums.Measurand.power_offered.value,
+    enums.Measurand.soc.value,
 )
+
+#: Line-to-neutral voltage assumed for Power.Offered when the meter measures none, V.
+NOMINAL_VOLTAGE_V = 230.0
 
 _PHASES_I = ("L1", "L2", "L3")
 _PHASES_V = ("L1-N", "L2-N", "L3-N")
@@ -57,13 +62,13 @@ def shift_timestamps(payload: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 
 def _value(value: float, measurand: str, unit: str, context: str,
-           phase: str | None = None) -> dict[str, Any]:
+           phase: str | None = None, location: str = "Outlet") -> dict[str, Any]:
     sampled: dict[str, Any] = {
         "value": f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}",
         "context": context,
         "format": "Raw",
         "measurand": measurand,
-        "location": "Outlet",
+        "location": location,
         "unit": unit,
     }
     if phase is not None:
@@ -77,11 +82,15 @@ def meter_value(
     context: str,
     phases: int = 3,
     offered_current_a: float | None = None,
+    soc_percent: float | None = None,
 ) -> dict[str, Any]:
     """One MeterValue (camelCase dict) with the sampled values of ``measurands``.
 
     Energy in Wh (register), power in W, current in A per phase, voltage in V per phase
-    (L-N); ``phases`` limits per-phase values to the phases wired.
+    (L-N); ``phases`` limits per-phase values to the phases wired. Power.Offered (W) is the
+    offered current per phase (A) times the measured L-N voltages of the wired phases
+    (:data:`NOMINAL_VOLTAGE_V` each when not measured); SoC (Percent, location EV) only
+    when the EV reports it (``soc_percent``). Measurands without a value are left out.
     """
     values: list[dict[str, Any]] = []
     for measurand in measurands:
@@ -98,4 +107,17 @@ def meter_value(
         elif (measurand == enums.Measurand.current_offered.value
               and offered_current_a is not None):
             values.append(_value(offered_current_a, measurand, "A", context))
+        elif (measurand == enums.Measurand.power_offered.value
+              and offered_current_a is not None):
+            line_v = reading.voltage_v[:phases] or (NOMINAL_VOLTAGE_V,) * phases
+            values.append(_value(offered_current_a * sum(line_v), measurand, "W", context))
+        elif measurand == enums.Measurand.soc.value and soc_percent is not None:
+            values.append(_value(soc_percent, measurand, "Percent", context, location="EV"))
     return {"timestamp": iso_timestamp(reading.timestamp), "sampledValue": values}
+
+
+def energy_value(energy_wh: float, timestamp: float, context: str) -> dict[str, Any]:
+    """A MeterValue with the Energy.Active.Import.Register alone (Wh): the end value of a
+    transaction closed from its last persisted reading (PowerLoss)."""
+    return {"timestamp": iso_timestamp(timestamp), "sampledValue": [_value(
+        energy_wh, enums.Measurand.energy_active_import_register.value, "Wh", context)]}

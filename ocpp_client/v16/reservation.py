@@ -16,7 +16,7 @@ from ocpp.v16 import call_result, enums
 
 from evse.domain import IdToken, IdTokenType
 from evse.reservations import ReservationAnswer, Reservations
-from ocpp_client.v16.configuration import KeyDef
+from ocpp_client.configuration import KeyDef
 from ocpp_client.v16.meter_values import parse_timestamp
 
 log = logging.getLogger(__name__)

@@ -168,7 +168,8 @@ class chip_polled:
 
 
 def test_pn532_survives_pure_garbage(pty: PtyDevice, caplog: pytest.LogCaptureFixture) -> None:
-    reader = Pn532Reader(pty.path, poll_interval_s=0.01, timeout_s=0.1)
+    reader = Pn532Reader(pty.path, poll_interval_s=0.01, timeout_s=0.1,
+                         backoff_initial_s=0.02, backoff_max_s=0.1)
     reader.start()
     try:
         with caplog.at_level(logging.ERROR, logger="hal.readers.pn532"):

@@ -112,7 +112,7 @@ async def test_local_pre_authorize_online(rig_factory: Any) -> None:
 
 async def test_cache_offline_expiry_clear_and_disable(rig_factory: Any) -> None:
     rig: Rig = await rig_factory()
-    rig.csms.tag_info["TAG-SOON"] = {"status": "Accepted", "expiryDate": _iso(1.0)}
+    rig.csms.tag_info["TAG-SOON"] = {"status": "Accepted", "expiryDate": _iso(30.0)}
     assert await _decide(rig, "TAG-A") is A.ACCEPTED
     assert await _decide(rig, "TAG-B") is A.ACCEPTED
     assert await _decide(rig, "TAG-SOON") is A.ACCEPTED
@@ -125,9 +125,12 @@ async def test_cache_offline_expiry_clear_and_disable(rig_factory: Any) -> None:
     assert await _decide(rig, "STRANGER") is A.ACCEPTED  # unknown: allowed offline
     rig.adapter.configuration.change("AllowOfflineTxForUnknownId", "false")
     assert await _decide(rig, "STRANGER") is A.INVALID
-    # Expiry honoured (the CSMS said the idTag is valid for one second).
-    import asyncio
-    await asyncio.sleep(1.2)
+    # Expiry honoured (the CSMS said the idTag is valid for 30 s): still valid now, Expired
+    # once the station's clock — the one every decision reads — has passed the expiryDate.
+    # The clock moves as a CSMS time would move it (Clock.sync), not by waiting.
+    clock = rig.station.clock
+    assert await _decide(rig, "TAG-SOON") is A.ACCEPTED
+    clock.sync(clock.now() + 31.0)
     assert await _decide(rig, "TAG-SOON") is A.EXPIRED
     # ClearCache (§5.4) empties it: TAG-A is unknown offline now.
     await rig.online()

@@ -71,6 +71,9 @@ async def test_stalled_link_resends_identical_message(rig_factory: Any) -> None:
                                  ocpp_keys="TransactionMessageRetryInterval = 0\n"
                                            "LocalPreAuthorize = true")
     await rig.adapter.authorize("TAG-A")  # cached: the card needs no Authorize.req later
+    # StartupOfTheDevice (queued at start) delivered first: the stalled CALL is the session's.
+    await rig.csms.wait_for(lambda: rig.csms.actions("SecurityEventNotification"))
+    await until(lambda: len(rig.adapter.outbox) == 0)
     rig.proxy.stall()
     await _session(rig)
     await until(lambda: rig.adapter.outbox.next_message()[0] is not None
@@ -137,6 +140,9 @@ async def test_timestamps_before_clock_sync_are_corrected(
     rig: Rig = await rig_factory(ocpp_keys="AllowOfflineTxForUnknownId = true")
     # The first boot synchronized it: take the link down and restart a fresh clock run.
     assert rig.station.clock.synced
+    # StartupOfTheDevice (queued at start) is delivered: the queue head is the session's.
+    await rig.csms.wait_for(lambda: rig.csms.actions("SecurityEventNotification"))
+    await until(lambda: len(rig.adapter.outbox) == 0)
     await rig.offline()
     clock = clock_module.Clock(wall=lambda: 0.0)
     rig.station.clock = clock

@@ -109,6 +109,7 @@ RDEPENDS:${PN} = " \
     python3-sqlite3 \
     python3-statistics \
     python3-stringold \
+    python3-threading \
     python3-tomllib \
     python3-transitions \
     python3-websockets \
