@@ -183,6 +183,7 @@ class Rig:
         assert self.wiring.coil.state == 1
 
     def close(self) -> None:
+        self.wiring.line.running.set()  # a hung conversion would hold the SPI bus
         self.board.close()
         self.wiring.close()
 
