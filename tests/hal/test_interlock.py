@@ -694,8 +694,6 @@ async def test_station_interlock_holds_while_logging_stalled(
     drive.join(5)
 
 
-@pytest.mark.xfail(strict=True, reason="core follow-up: IecMachine.on_pilot does not "
-                   "re-energize when the pilot re-affirms C in SUPPLY with the contactor open")
 async def test_station_unconfirmed_excursion_recloses_through_the_core(
         station: tuple[Daemon, Wiring]) -> None:
     """Charging; two conversions at 9 V on the C line: the coil drops at once; the debounce
