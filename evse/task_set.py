@@ -8,6 +8,7 @@ mid-run; keeping it here (and dropping it when done) prevents that."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -37,3 +38,13 @@ class TaskSet:
     def __len__(self) -> int:
         """How many tasks are still kept (not yet done)."""
         return len(self._tasks)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (None: nothing runs) and wait until it has ended; its
+    CancelledError is swallowed, so a caller's close() returns normally."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
