@@ -22,7 +22,6 @@ Statuses in neutral names (:class:`DiagnosticsStatus`); the 1.6 mapping lives in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import enum
 import io
@@ -47,6 +46,7 @@ from evse.file_transfer import (
     upload,
     with_retries,
 )
+from evse.task_set import cancel_and_wait
 from evse.text_redaction import redact
 from evse.timers import Clock
 
@@ -281,11 +281,8 @@ class Diagnostics:
 
     async def close(self) -> None:
         """Cancel a running upload."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def _emit(self, status: DiagnosticsStatus, request_id: int | None) -> None:
         self._status = status

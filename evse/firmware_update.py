@@ -27,7 +27,6 @@ running", a status callback, clocks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import re
@@ -48,6 +47,7 @@ from evse.file_transfer import (
     with_retries,
 )
 from evse.sql_transaction import transaction
+from evse.task_set import cancel_and_wait
 from evse.timers import Clock
 
 log = logging.getLogger(__name__)
@@ -291,11 +291,8 @@ class FirmwareUpdate:
 
     async def close(self) -> None:
         """Stop the running flow (its persisted state stays for :meth:`resume`)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # --- the flow ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from evse.charging_profiles import (
     SchedulePeriod,
     validate_profile,
 )
-from evse.state_db import transaction
+from evse.sql_transaction import transaction
 
 #: The table's schema; :func:`migrate` runs it (idempotent).
 CREATE_CHARGING_PROFILES = (

@@ -38,25 +38,28 @@ class Session:
         """The IdToken that started the session."""
         return IdToken(self.id_tag, self.id_token_type)
 
+#: The ``sessions`` table; also the state database's baseline migration
+#: (:mod:`evse.state_db`) runs it. A change to the table is a new migration there, never an
+#: edit of this text (a board in the field already has the table).
+CREATE_SESSIONS = """CREATE TABLE IF NOT EXISTS sessions (
+    session_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    connector_id INTEGER NOT NULL,
+    id_tag TEXT NOT NULL,
+    parent_id_tag TEXT,
+    meter_start_wh INTEGER NOT NULL,
+    start_ts REAL NOT NULL,
+    last_meter_wh REAL NOT NULL,
+    last_ts REAL NOT NULL,
+    stop_reason TEXT
+)"""
+
 
 class SessionStore:
     """The ``sessions`` table of the state database."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS sessions (
-                session_id INTEGER PRIMARY KEY AUTOINCREMENT,
-                connector_id INTEGER NOT NULL,
-                id_tag TEXT NOT NULL,
-                parent_id_tag TEXT,
-                meter_start_wh INTEGER NOT NULL,
-                start_ts REAL NOT NULL,
-                last_meter_wh REAL NOT NULL,
-                last_ts REAL NOT NULL,
-                stop_reason TEXT
-            )"""
-        )
+        db.execute(CREATE_SESSIONS)
         db.execute("CREATE TABLE IF NOT EXISTS station_alive"
                    " (id INTEGER PRIMARY KEY CHECK (id = 1), ts REAL NOT NULL)")
 

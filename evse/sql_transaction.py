@@ -1,7 +1,7 @@
 """One SQLite transaction on an autocommit connection (the state database's unit of
 durability, DESIGN.md Persistence). Its own module so that the engines that keep tables in
-the state database (firmware update, reservations) can use it while :mod:`evse.state_db`
-lists their migrations, without an import circle."""
+the state database (firmware update, reservations, charging profiles) can use it while
+:mod:`evse.state_db` lists their migrations, without an import circle."""
 
 from __future__ import annotations
 

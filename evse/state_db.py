@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evse.firmware_update import migrate_firmware_update
+from evse.profile_store import CREATE_CHARGING_PROFILES
 from evse.reservations import migrate_reservations
+from evse.sessions import CREATE_SESSIONS
 from evse.sql_transaction import on_rollback, transaction
 
 __all__ = ["DB_MODE", "DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "Migration",
@@ -57,17 +59,7 @@ def _baseline(db: sqlite3.Connection) -> None:
     ``user_version`` (0). ``IF NOT EXISTS`` makes this the same step for a new file and for
     a release-0 file; columns the release-0 outbox added over time are added when missing."""
     for sql in (
-        """CREATE TABLE IF NOT EXISTS sessions (
-            session_id INTEGER PRIMARY KEY AUTOINCREMENT,
-            connector_id INTEGER NOT NULL,
-            id_tag TEXT NOT NULL,
-            parent_id_tag TEXT,
-            meter_start_wh INTEGER NOT NULL,
-            start_ts REAL NOT NULL,
-            last_meter_wh REAL NOT NULL,
-            last_ts REAL NOT NULL,
-            stop_reason TEXT
-        )""",
+        CREATE_SESSIONS,
         "CREATE TABLE IF NOT EXISTS connector_availability"
         " (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL)",
         """CREATE TABLE IF NOT EXISTS outbox (
@@ -101,18 +93,6 @@ def _baseline(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
     db.execute("CREATE INDEX IF NOT EXISTS outbox_connector ON outbox (connector_id, id)")
 
-
-#: The charging profiles table (the same text as ``evse.profile_store.CREATE_CHARGING_PROFILES``,
-#: which the tests compare; repeated here so this module stays free of the engine's imports).
-CREATE_CHARGING_PROFILES = (
-    "CREATE TABLE IF NOT EXISTS charging_profiles ("
-    " profile_id INTEGER PRIMARY KEY,"
-    " evse_id INTEGER NOT NULL,"
-    " purpose TEXT NOT NULL,"
-    " stack_level INTEGER NOT NULL,"
-    " transaction_id TEXT,"
-    " profile TEXT NOT NULL)"
-)
 
 #: The bounded local security log (OCPP 1.6 security whitepaper ed. 3, "Security events").
 SECURITY_LOG_TABLE = (

@@ -77,20 +77,29 @@ async def _screen(cp: Any, raw_msg: Any) -> bool:
     return True
 
 
-class CsmsChargePoint(ChargePoint):
-    """The CSMS's view of one connected charge point."""
+class _CsmsLink:
+    """What the CSMS does with every frame of a connection, whichever OCPP version: the
+    injected faults (:func:`_screen`) on the way in, the frame log on the way out. Put
+    before the ``ocpp`` library's ChargePoint class in the bases."""
+
+    csms: DevCsms
+    id: str
 
     def __init__(self, station_id: str, connection: Any, csms: DevCsms) -> None:
-        super().__init__(station_id, connection, response_timeout=10)
+        super().__init__(station_id, connection, response_timeout=10)  # type: ignore[call-arg]
         self.csms = csms
 
     async def route_message(self, raw_msg: Any) -> None:
         if await _screen(self, raw_msg):
-            await super().route_message(raw_msg)
+            await super().route_message(raw_msg)  # type: ignore[misc]
 
     async def _send(self, message: str) -> None:
         self.csms.record(Frame(self.id, "out", message))
-        await super()._send(message)
+        await super()._send(message)  # type: ignore[misc]
+
+
+class CsmsChargePoint(_CsmsLink, ChargePoint):
+    """The CSMS's view of one connected charge point."""
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any
@@ -164,21 +173,9 @@ class CsmsChargePoint(ChargePoint):
         return call_result.SignedFirmwareStatusNotification()
 
 
-class CsmsChargePoint201(ChargePoint201):
+class CsmsChargePoint201(_CsmsLink, ChargePoint201):
     """The CSMS's view of one connected OCPP 2.0.1 charging station (frames logged as for
     1.6; TransactionEvents answered with the IdTokenInfo when they carry an IdToken)."""
-
-    def __init__(self, station_id: str, connection: Any, csms: DevCsms) -> None:
-        super().__init__(station_id, connection, response_timeout=10)
-        self.csms = csms
-
-    async def route_message(self, raw_msg: Any) -> None:
-        if await _screen(self, raw_msg):
-            await super().route_message(raw_msg)
-
-    async def _send(self, message: str) -> None:
-        self.csms.record(Frame(self.id, "out", message))
-        await super()._send(message)
 
     def _info(self, id_token: dict[str, Any]) -> dict[str, Any]:
         info = self.csms.id_tag_info(id_token["id_token"])

@@ -17,9 +17,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from dev_csms import DevCsms  # noqa: E402
 
+from evse.clock import Clock  # noqa: E402
 from evse.daemon import Daemon, load_checked_config  # noqa: E402
 from evse.domain import DomainEvent, SessionStateChanged  # noqa: E402
 from evse.station import Station  # noqa: E402
+from evse.timers import ManualClock  # noqa: E402
 
 
 def free_port() -> int:
@@ -102,12 +104,15 @@ class EventLog:
 
 @pytest.fixture
 async def daemon_factory(tmp_path: Path) -> AsyncIterator[DaemonFactory]:
-    """``await start(url, **write_config kwargs)`` → a started in-process Daemon."""
+    """``await start(url, clock=None, **write_config kwargs)`` → a started in-process Daemon
+    on ``tmp_path``'s state directory (on ``clock``, a ManualClock, when given; a restart is
+    ``daemon.shutdown()`` + start); every one started is shut down after the test."""
     started: list[Daemon] = []
 
-    async def start(url: str, **kwargs: Any) -> Daemon:
-        path = write_config(tmp_path, url, **kwargs)
-        daemon = Daemon(load_checked_config(str(path)))
+    async def start(url: str, clock: ManualClock | None = None, **kwargs: Any) -> Daemon:
+        config = load_checked_config(str(write_config(tmp_path, url, **kwargs)))
+        daemon = (Daemon(config) if clock is None else
+                  Daemon(config, clock=clock, utc_clock=Clock(monotonic=clock.monotonic)))
         await daemon.start()
         started.append(daemon)
         return daemon

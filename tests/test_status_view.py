@@ -334,32 +334,26 @@ def test_adc_pilot_reports_the_plateaus_it_measured() -> None:
     """The GPIO board's pilot (MockFactory PWM pin, MCP3008 on a mock SPI peer) reports the
     CP voltages of its last burst: both plateaus while PWM runs, the level when it does not
     (within the 10-bit ADC's resolution: 3.3 V / 1023 × 8 ≈ 26 mV)."""
-    from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
+    from tests.hal.gpio_peers import mock_pin_factory
     from tests.hal.test_gpio import PilotRig
 
-    previous = Device.pin_factory
-    factory = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = factory
-    rig = PilotRig(factory)
-    try:
-        rig.line.high_v = 9.0
-        rig.wait_for(PilotReading(PilotState.B))
-        deadline = time.monotonic() + 3
-        while (volts := rig.pilot.line_voltages()) is None or abs(volts[0] - 9.0) > 0.05:
-            assert time.monotonic() < deadline, volts
-            time.sleep(0.005)
-        assert volts[1] is None  # constant +12 V drive: no negative plateau
-        rig.line.high_v, rig.line.low_v = 6.0, -11.5
-        rig.pilot.set_duty(50.0)
-        rig.wait_for(PilotReading(PilotState.C))
-        while (volts := rig.pilot.line_voltages()) is None or volts[1] is None \
-                or abs(volts[0] - 6.0) > 0.05:
-            assert time.monotonic() < deadline + 3, volts
-            time.sleep(0.005)
-        assert volts[1] == pytest.approx(-11.5, abs=0.05)
-    finally:
-        rig.close()
-        factory.reset()
-        Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        rig = PilotRig(factory)
+        try:
+            rig.line.high_v = 9.0
+            rig.wait_for(PilotReading(PilotState.B))
+            deadline = time.monotonic() + 3
+            while (volts := rig.pilot.line_voltages()) is None or abs(volts[0] - 9.0) > 0.05:
+                assert time.monotonic() < deadline, volts
+                time.sleep(0.005)
+            assert volts[1] is None  # constant +12 V drive: no negative plateau
+            rig.line.high_v, rig.line.low_v = 6.0, -11.5
+            rig.pilot.set_duty(50.0)
+            rig.wait_for(PilotReading(PilotState.C))
+            while (volts := rig.pilot.line_voltages()) is None or volts[1] is None \
+                    or abs(volts[0] - 6.0) > 0.05:
+                assert time.monotonic() < deadline + 3, volts
+                time.sleep(0.005)
+            assert volts[1] == pytest.approx(-11.5, abs=0.05)
+        finally:
+            rig.close()

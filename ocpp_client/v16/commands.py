@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ocpp.v16 import call_result
@@ -24,6 +24,7 @@ from evse.diagnostics import DiagnosticsStatus
 from evse.domain import AuthSource, IdToken, IdTokenType, MeterSample, ReadingContext, StopCause
 from evse.firmware_update import FirmwareStatus
 from evse.station import Station
+from evse.task_set import TaskSet
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
@@ -86,19 +87,15 @@ class StationCommands16:
         self.send_call: Callable[[Any], Awaitable[None]] | None = None
         #: Queues a firmware / diagnostics status CALL durably (set by the adapter).
         self.queue_call: Callable[[Any], None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task this object keeps (and :meth:`cancel_all` ends)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)
 
     def cancel_all(self) -> None:
         """Cancel every command still running."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     def feature_enabled(self, profile: str) -> bool:
         """True when the OCPP 1.6 feature ``profile`` is switched on (``[ocpp]

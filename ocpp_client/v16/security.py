@@ -43,6 +43,7 @@ from evse.clock import Clock
 from evse.config import Config
 from evse.file_transfer import TransferError, check_url
 from evse.firmware_update import FirmwareStatus, FirmwareUpdateBusy, FirmwareUpdateRequest
+from evse.task_set import TaskSet
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
@@ -126,7 +127,7 @@ class Security16:
         configuration.handle_change("SecurityProfile", self._change_profile)
         configuration.handle_change("AuthorizationKey", self._change_key)
         self._reconnect_after_answer = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._upload: asyncio.Task[Any] | None = None
         self._log_status: tuple[UploadLogStatus, int | None] = (UploadLogStatus.idle, None)
         #: The SignedUpdateFirmware accepted by the last answer, started after it.
@@ -156,16 +157,9 @@ class Security16:
             self.record(SecurityEventType.SETTING_SYSTEM_TIME,
                         f"clock set from the Central System time by {correction_s:+.0f} s")
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def cancel_all(self) -> None:
         """Cancel running uploads and CALLs of this port."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     # -- ChangeConfiguration SecurityProfile / AuthorizationKey ------------------------
     def _change_profile(self, text: str) -> str:
@@ -399,7 +393,7 @@ class Security16:
             status = "AcceptedCanceled"
         since = _epoch(log.get("oldest_timestamp"))
         until = _epoch(log.get("latest_timestamp"))
-        self._upload = self._spawn(self._upload_security_log(
+        self._upload = self._tasks.spawn(self._upload_security_log(
             filename, location, request_id, since, until,
             max(0, retries or 0), max(0, retry_interval or 0)))
         return status, filename

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,40 +18,17 @@ from dev_csms import DevCsms
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from evse.clock import Clock
 from evse.config import ConfigError
 from evse.daemon import Daemon, load_checked_config
 from evse.timers import ManualClock
-from tests.conftest import EventLog, write_config
+from tests.conftest import DaemonFactory, EventLog, write_config
 from tests.features.servers import FtpServer, HttpServer
 
 IMAGE = b"evse firmware 9.9 " * 2000
 
-Starter = Callable[..., Any]
-
-
 def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
-
-
-@pytest.fixture
-async def daemons(tmp_path: Path) -> AsyncIterator[Starter]:
-    """``await start(url, **write_config kwargs)``: a started daemon on ``tmp_path``'s state
-    directory; ``await stop(daemon)`` shuts one down (a restart is stop + start)."""
-    running: list[Daemon] = []
-
-    async def start(url: str, clock: ManualClock | None = None, **kwargs: Any) -> Daemon:
-        config = load_checked_config(str(write_config(tmp_path, url, **kwargs)))
-        daemon = (Daemon(config) if clock is None else
-                  Daemon(config, clock=clock, utc_clock=Clock(monotonic=clock.monotonic)))
-        await daemon.start()
-        running.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in running:
-        await daemon.shutdown()
 
 
 async def stop(daemons_running: Daemon, csms: DevCsms) -> None:
@@ -65,7 +41,7 @@ def statuses(csms: DevCsms, connector_id: int = 1) -> list[str]:
             if p["connectorId"] == connector_id]
 
 
-async def connected(csms: DevCsms, start: Starter, **kwargs: Any) -> tuple[Daemon, Any]:
+async def connected(csms: DevCsms, start: DaemonFactory, **kwargs: Any) -> tuple[Daemon, Any]:
     seen = len(csms.actions("BootNotification"))
     daemon = await start(f"ws://127.0.0.1:{csms.port}/", **kwargs)
     await csms.wait_for(lambda: len(csms.actions("BootNotification")) > seen
@@ -77,9 +53,9 @@ async def connected(csms: DevCsms, start: Starter, **kwargs: Any) -> tuple[Daemo
 
 
 async def test_reservation_is_for_its_id_tag_and_its_group_only(
-        csms: DevCsms, daemons: Starter) -> None:
+        csms: DevCsms, daemon_factory: DaemonFactory) -> None:
     csms.tag_info["TAG-C"] = {"status": "Accepted", "parentIdTag": "FLEET-7"}
-    daemon, cp = await connected(csms, daemons)
+    daemon, cp = await connected(csms, daemon_factory)
     assert daemon.station is not None and daemon.board is not None
     sim = daemon.board.simulator
     assert sim is not None
@@ -112,8 +88,8 @@ async def test_reservation_is_for_its_id_tag_and_its_group_only(
     assert (await cp.call(call.CancelReservation(reservation_id=41))).status == "Rejected"
 
 
-async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -> None:
-    daemon, cp = await connected(csms, daemons)
+async def test_reservation_survives_a_restart(csms: DevCsms, daemon_factory: DaemonFactory) -> None:
+    daemon, cp = await connected(csms, daemon_factory)
     answer = await cp.call(call.ReserveNow(connector_id=1, expiry_date=iso(time.time() + 3600),
                                            id_tag="TAG-A", reservation_id=7))
     assert answer.status == "Accepted"
@@ -121,7 +97,7 @@ async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -
 
     await stop(daemon, csms)  # a real restart on the same state directory
     sent = len(statuses(csms))
-    daemon, cp = await connected(csms, daemons)
+    daemon, cp = await connected(csms, daemon_factory)
     # After the restart the connector reports Reserved, never Available first.
     await csms.wait_for(lambda: len(statuses(csms)) > sent)
     assert statuses(csms)[sent:] == ["Reserved"]
@@ -141,9 +117,9 @@ async def test_reservation_survives_a_restart(csms: DevCsms, daemons: Starter) -
     assert start["idTag"] == "TAG-A" and start["reservationId"] == 7
 
 
-async def test_reservation_expires(csms: DevCsms, daemons: Starter) -> None:
+async def test_reservation_expires(csms: DevCsms, daemon_factory: DaemonFactory) -> None:
     clock = ManualClock()  # the daemon's timers and UTC clock
-    daemon, cp = await connected(csms, daemons, clock=clock)
+    daemon, cp = await connected(csms, daemon_factory, clock=clock)
     station = daemon.station
     assert station is not None
     answer = await cp.call(call.ReserveNow(connector_id=1,
@@ -161,8 +137,8 @@ async def test_reservation_expires(csms: DevCsms, daemons: Starter) -> None:
     assert station.reservations.get(8) is None
 
 
-async def test_reservation_cancelled(csms: DevCsms, daemons: Starter) -> None:
-    _daemon, cp = await connected(csms, daemons)
+async def test_reservation_cancelled(csms: DevCsms, daemon_factory: DaemonFactory) -> None:
+    _daemon, cp = await connected(csms, daemon_factory)
     assert (await cp.call(call.ReserveNow(connector_id=2, expiry_date=iso(time.time() + 600),
                                           id_tag="TAG-A", reservation_id=2))
             ).status == "Rejected"  # no connector 2
@@ -204,10 +180,10 @@ def firmware_statuses(csms: DevCsms) -> list[str]:
 
 @pytest.mark.parametrize("transport", ["http", "ftp"])
 async def test_firmware_update_through_install_and_reboot(
-        csms: DevCsms, daemons: Starter, tmp_path: Path, transport: str) -> None:
+        csms: DevCsms, daemon_factory: DaemonFactory, tmp_path: Path, transport: str) -> None:
     script, marker = install_script(tmp_path)
     extra = system_table(script)
-    daemon, cp = await connected(csms, daemons, extra=extra)
+    daemon, cp = await connected(csms, daemon_factory, extra=extra)
 
     async def update(location: str) -> None:
         await cp.call(call.UpdateFirmware(location=location, retrieve_date=iso(time.time()),
@@ -230,7 +206,7 @@ async def test_firmware_update_through_install_and_reboot(
     assert marker.read_bytes() == IMAGE  # the install command got the downloaded image
 
     await stop(daemon, csms)
-    daemon, cp = await connected(csms, daemons, extra=extra)
+    daemon, cp = await connected(csms, daemon_factory, extra=extra)
     await csms.wait_for(lambda: "Installed" in firmware_statuses(csms))
     assert firmware_statuses(csms) == ["Downloading", "Downloaded", "Installing", "Installed"]
     # Afterwards a triggered notification says Idle.
@@ -240,9 +216,9 @@ async def test_firmware_update_through_install_and_reboot(
 
 
 async def test_firmware_install_waits_for_the_running_transaction(
-        csms: DevCsms, daemons: Starter, tmp_path: Path) -> None:
+        csms: DevCsms, daemon_factory: DaemonFactory, tmp_path: Path) -> None:
     script, marker = install_script(tmp_path)
-    daemon, cp = await connected(csms, daemons, extra=system_table(script), connectors=2)
+    daemon, cp = await connected(csms, daemon_factory, extra=system_table(script), connectors=2)
     assert daemon.station is not None and daemon.board is not None
     sim = daemon.board.simulator
     assert sim is not None
@@ -272,10 +248,10 @@ async def test_firmware_install_waits_for_the_running_transaction(
     assert marker.read_bytes() == IMAGE
 
 
-async def test_firmware_download_failure_is_reported(csms: DevCsms, daemons: Starter,
+async def test_firmware_download_failure_is_reported(csms: DevCsms, daemon_factory: DaemonFactory,
                                                      tmp_path: Path) -> None:
     script, marker = install_script(tmp_path)
-    _daemon, cp = await connected(csms, daemons, extra=system_table(script))
+    _daemon, cp = await connected(csms, daemon_factory, extra=system_table(script))
     with HttpServer() as http:
         await cp.call(call.UpdateFirmware(location=http.url("/missing.bin"),
                                           retrieve_date=iso(time.time()), retries=0))
@@ -284,14 +260,14 @@ async def test_firmware_download_failure_is_reported(csms: DevCsms, daemons: Sta
     assert not marker.exists()
 
 
-async def test_diagnostics_upload_reaches_the_server(csms: DevCsms, daemons: Starter,
+async def test_diagnostics_upload_reaches_the_server(csms: DevCsms, daemon_factory: DaemonFactory,
                                                      tmp_path: Path) -> None:
     log_file = tmp_path / "evse.log"
     log_file.write_text("2026-01-01T10:00:00Z evse: started\n"
                         "2026-01-01T10:05:00Z evse: CSMS ws://cp:secret123@csms.example/ocpp\n")
     extra = ('[logging]\ndiagnostics_units = []\n'
              f'diagnostics_files = ["{log_file}"]\n')
-    _daemon, cp = await connected(csms, daemons, extra=extra)
+    _daemon, cp = await connected(csms, daemon_factory, extra=extra)
     with HttpServer() as http:
         answer = await cp.call(call.GetDiagnostics(location=http.url("/upload")))
         assert answer.file_name.startswith("CP-TEST-diagnostics-")
@@ -317,9 +293,9 @@ async def test_diagnostics_upload_reaches_the_server(csms: DevCsms, daemons: Sta
 
 
 async def test_switched_off_profiles_answer_not_supported_and_hide_their_keys(
-        csms: DevCsms, daemons: Starter) -> None:
+        csms: DevCsms, daemon_factory: DaemonFactory) -> None:
     _daemon, cp = await connected(
-        csms, daemons, ocpp_extra='feature_profiles = ["Core", "RemoteTrigger"]')
+        csms, daemon_factory, ocpp_extra='feature_profiles = ["Core", "RemoteTrigger"]')
     keys = {k["key"]: k for k in (await cp.call(call.GetConfiguration())).configuration_key}
     assert keys["SupportedFeatureProfiles"] == {"key": "SupportedFeatureProfiles",
                                                 "readonly": True, "value": "Core,RemoteTrigger"}
@@ -348,8 +324,8 @@ async def test_switched_off_profiles_answer_not_supported_and_hide_their_keys(
     assert csms.actions("FirmwareStatusNotification") == []
 
 
-async def test_all_profiles_by_default(csms: DevCsms, daemons: Starter) -> None:
-    _daemon, cp = await connected(csms, daemons)
+async def test_all_profiles_by_default(csms: DevCsms, daemon_factory: DaemonFactory) -> None:
+    _daemon, cp = await connected(csms, daemon_factory)
     answer = await cp.call(call.GetConfiguration(key=["SupportedFeatureProfiles",
                                                       "SupportedFileTransferProtocols",
                                                       "ReserveConnectorZeroSupported"]))

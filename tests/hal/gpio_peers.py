@@ -7,24 +7,47 @@
 * ``Timeline`` with ``LoggedPin`` / ``LoggedMirrorPin``: every level change of the pins
   under watch, across pins, in the order it happened (MockPin.states keeps one pin's history
   with relative times only), plus markers the test writes (e.g. "CP line to 9 V").
+* ``mock_pin_factory``: a ``MockFactory(pin_class=MockPWMPin)`` installed as gpiozero's
+  default for the block, torn down so that the next test starts clean.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gpiozero import Device
 from gpiozero.pins.mock import (
     MockConnectedPin,
+    MockFactory,
     MockPin,
     MockPWMPin,
     MockSPIClockPin,
     MockSPIDevice,
     MockSPISelectPin,
 )
+
+
+@contextlib.contextmanager
+def mock_pin_factory() -> Iterator[MockFactory]:
+    """gpiozero's default pin factory is a fresh ``MockFactory(pin_class=MockPWMPin)`` for
+    the block; afterwards its pins are reset and the previous factory is back."""
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        # gpiozero shares one software SPI bus per pin set across factories (class-level
+        # registry); a device of this block finalised during the next one would close the
+        # next block's bus. Finalise them here.
+        gc.collect()
+        factory.reset()
+        Device.pin_factory = previous
 
 
 class MirrorPin(MockConnectedPin, MockPWMPin):  # type: ignore[misc]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from evse.cli import main
@@ -62,16 +61,6 @@ unlock_pin = 6
 feedback_pin = 13
 timeout_s = 0.2
 """
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f
-    yield f
-    f.reset()
-    Device.pin_factory = previous
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gpiozero import MCP3008, Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero import MCP3008
+from gpiozero.pins.mock import MockFactory
 
 from hal.gpio.contactor import GpioContactor
 from hal.gpio.lock import GpioLock
@@ -19,16 +19,6 @@ from hal.gpio.temperature import AdcTemperature, Ds18b20
 from hal.lock import ConnectorLockFailure
 from hal.pilot import PilotReading, PilotState
 from tests.hal.gpio_peers import CpLine, LockMotorPin, Mcp3008Slave, MirrorPin
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f
-    yield f
-    f.reset()
-    Device.pin_factory = previous
 
 
 # -- contactor ---------------------------------------------------------------------------

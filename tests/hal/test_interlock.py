@@ -10,7 +10,6 @@ the dev CSMS). The order of events is read from the pins' own level changes
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 import time
@@ -19,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from evse.config import load_config
 from evse.daemon import Daemon, load_checked_config
@@ -85,20 +83,6 @@ rcd_self_test = "never"
 #: TMP36 output, V, for a temperature, °C (0.5 V at 0 °C, 10 mV/°C).
 def tmp36_v(celsius: float) -> float:
     return 0.5 + celsius / 100.0
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f
-    yield f
-    # gpiozero shares one software SPI bus per pin set across factories (class-level
-    # registry); a device of this test finalised during the next one would close the next
-    # test's bus. Finalise them here.
-    gc.collect()
-    f.reset()
-    Device.pin_factory = previous
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ from hal.registry import create_board
 from tests.hal.test_board_commissioning import (  # noqa: F401 - fixtures
     Wiring,
     config_file,
-    factory,
     meter_server,
 )
 
 
-def test_power_fail_pin_reports_mains_loss_and_return(factory: MockFactory,  # noqa: F811
+def test_power_fail_pin_reports_mains_loss_and_return(factory: MockFactory,
                                                       config_file: Path) -> None:  # noqa: F811
     text = config_file.read_text().replace(
         'pin_factory = "mock"\n',
@@ -51,7 +50,7 @@ def test_power_fail_pin_reports_mains_loss_and_return(factory: MockFactory,  # n
         wiring.close()
 
 
-def test_without_power_fail_pin_the_board_has_no_input(factory: MockFactory,  # noqa: F811
+def test_without_power_fail_pin_the_board_has_no_input(factory: MockFactory,
                                                        config_file: Path) -> None:  # noqa: F811
     wiring = Wiring(factory)
     config = load_config(config_file)

@@ -4,25 +4,13 @@ full run)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "safety_latency", ROOT / "benchmarks" / "safety_latency.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.script_loader import load_script
 
 
 async def test_safety_latency_gpio_smoke() -> None:
-    bench = _load()
+    bench = load_script("benchmarks/safety_latency.py")
     data = await bench.run_gpio(n=3, windows=5, stall_s=0.3)
     for kind in bench.GPIO_KINDS:
         assert len(data["results"]["load"][kind]) == 3, kind

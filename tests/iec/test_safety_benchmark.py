@@ -3,25 +3,13 @@ timing assertions (the CI figure comes from the full run)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "safety_latency", ROOT / "benchmarks" / "safety_latency.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.script_loader import load_script
 
 
 async def test_safety_latency_smoke() -> None:
-    bench = _load()
+    bench = load_script("benchmarks/safety_latency.py")
     data = await bench.run(n=20, spacing_s=0.001)
     for kind in bench.KINDS:
         assert len(data["results"][kind]) == 20, kind

@@ -6,6 +6,7 @@ Roots, intermediates and leaf certificates with EC P-256 keys (fast to generate)
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -137,3 +138,15 @@ def issue(issuer: Issued, cn: str, *, o: str | None = None, ca: bool = False,
 SERVER_AUTH = [ExtendedKeyUsageOID.SERVER_AUTH]
 CLIENT_AUTH = [ExtendedKeyUsageOID.CLIENT_AUTH]
 CODE_SIGNING = [ExtendedKeyUsageOID.CODE_SIGNING]
+
+
+def sign(signer: Issued, data: bytes) -> str:
+    """The manufacturer's firmware signing step: RSA PKCS#1 v1.5 or ECDSA over SHA-256,
+    base64 (the signature of SignedUpdateFirmware, 1.6 security whitepaper ed. 3)."""
+    key = signer.key
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return base64.b64encode(signature).decode()

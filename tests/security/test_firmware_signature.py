@@ -3,12 +3,9 @@ image, a wrong signature or a signing certificate of another root never is."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ocpp_client.security.events import SecurityEventType
 from ocpp_client.security.firmware_signature import (
@@ -17,22 +14,11 @@ from ocpp_client.security.firmware_signature import (
     verify_firmware,
 )
 from tests.security.conftest import Pki
-from tests.security.pki import CODE_SIGNING, DAY, NOW, Issued, issue
+from tests.security.pki import CODE_SIGNING, DAY, NOW, Issued, issue, sign
 
 VERIFIED = FirmwareVerification.SIGNATURE_VERIFIED
 BAD_SIGNATURE = FirmwareVerification.INVALID_SIGNATURE
 BAD_CERTIFICATE = FirmwareVerification.INVALID_CERTIFICATE
-
-
-def sign(signer: Issued, data: bytes) -> str:
-    """The manufacturer's signing step: RSA PKCS#1 v1.5 or ECDSA over SHA-256, base64."""
-    key = signer.key
-    if isinstance(key, rsa.RSAPrivateKey):
-        sig = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        sig = key.sign(data, ec.ECDSA(hashes.SHA256()))
-    return base64.b64encode(sig).decode()
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ the install command (no marker file)."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from dev_csms import DevCsms
 from ocpp.v16 import call
 
@@ -25,20 +22,10 @@ from tests.conftest import write_config
 from tests.features.servers import HttpServer
 from tests.features.test_wired_profiles import install_script, iso, system_table
 from tests.security.conftest import Pki
-from tests.security.pki import Issued
+from tests.security.pki import Issued, sign
 
 IMAGE = b"evse signed firmware 10.0 " * 4000
 PATH = "/images/evse-10.0.swu"
-
-def sign(signer: Issued, data: bytes) -> str:
-    """The manufacturer's signing step: RSA PKCS#1 v1.5 or ECDSA over SHA-256, base64."""
-    key = signer.key
-    if isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
-    return base64.b64encode(signature).decode()
 
 
 class Daemons:

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 from dev_csms import DevCsms
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 from ocpp.messages import CallError
 from ocpp.v16 import call
 
@@ -30,6 +29,7 @@ from hal.gpio.contactor import GpioContactor
 from hal.gpio.rcd import GpioRcd
 from ocpp_client.frame_log import MAX_FRAME_CHARS, FrameLogger, redact_frame
 from tests.conftest import DaemonFactory
+from tests.hal.gpio_peers import mock_pin_factory
 
 SECRET = "0123456789abcdefSECRET"
 
@@ -128,12 +128,8 @@ class StalledOutput(logging.Handler):
 
 @pytest.fixture
 def gpio() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    factory = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 def test_rcd_trip_opens_the_contactor_while_the_log_output_is_stalled(

@@ -10,8 +10,7 @@ test advances; the UTC clock moves with it after the CSMS time synchronized it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,12 +18,11 @@ from dev_csms import DevCsms
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from evse.clock import Clock
-from evse.daemon import Daemon, load_checked_config
+from evse.daemon import Daemon
 from evse.timers import ManualClock
 from hal.sim.board import SimBoard
 from ocpp_client.v16.meter_values import iso_timestamp
-from tests.conftest import EventLog, write_config
+from tests.conftest import DaemonFactory, EventLog
 from tests.hal.peers import MeterServer, f32_be
 
 DUTY_INTERVAL_S = 5.0
@@ -86,24 +84,16 @@ class Rig:
 
 
 @pytest.fixture
-async def start(csms: DevCsms, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    started: list[Daemon] = []
-
+def start(csms: DevCsms, daemon_factory: DaemonFactory) -> Callable[..., Any]:
     async def factory(**kwargs: Any) -> Rig:
-        path = write_config(tmp_path, f"ws://127.0.0.1:{csms.port}/", **kwargs)
         clock = ManualClock()
-        daemon = Daemon(load_checked_config(str(path)), clock=clock,
-                        utc_clock=Clock(monotonic=clock.monotonic))
-        await daemon.start()
-        started.append(daemon)
+        daemon = await daemon_factory(f"ws://127.0.0.1:{csms.port}/", clock=clock, **kwargs)
         rig = Rig(daemon, clock, csms)
         await csms.wait_for(lambda: "CP-TEST" in csms.stations
                             and csms.actions("StatusNotification"))
         return rig
 
-    yield factory
-    for daemon in started:
-        await daemon.shutdown()
+    return factory
 
 
 def schedule(*periods: tuple[int, float], unit: str = "A", start: float | None = None
