@@ -446,7 +446,8 @@ def test_close_refused_while_any_inhibit_holds(rig: Rig) -> None:
 def test_race_trip_edges_against_close_never_left_high(rig: Rig) -> None:
     """One thread hammers RCD trip edges (and releases once the trip is gone), another
     closes as fast as it can. While the trip input is high, the coil may only be high for
-    the instant between a close's write and its re-check, never at the end of a trip."""
+    the instant between a close's write and its re-check (bounded by the 50 ms budget),
+    and it is never left high."""
     tl = rig.wiring.timeline
     rig.ev_in_c()
     stop = threading.Event()
@@ -476,15 +477,29 @@ def test_race_trip_edges_against_close_never_left_high(rig: Rig) -> None:
         t.join(30)
     assert closes[True] > 0 and closes[False] > 0  # both sides really raced
     assert high_after_edge and not any(high_after_edge)
-    entries = tl.order("trip", "coil")
-    coil = False
-    for what, level in entries:
-        if what == "trip":
-            if not level:
-                assert not coil, "coil high at the end of a trip"
+    # A close that had passed its checks before the edge writes high once and takes it back
+    # at its re-check; that window is a thread's scheduling slice (long on a loaded host),
+    # so it is bounded by the pin-to-pin budget (50 ms, DESIGN.md), not by the 0.2 ms the
+    # trip lasts here. Every coil rise while the trip input is high falls within it.
+    marks = sorted((m for m in tl.entries if m.what in ("trip", "coil")), key=lambda m: m.t_ns)
+    tripped, coil, high_since = False, False, None  # high_since: coil high while tripped
+    for m in marks:
+        if m.what == "trip":
+            tripped = bool(m.level)
+            if tripped and coil:
+                high_since = m.t_ns
+            elif not tripped and high_since is not None:
+                assert (m.t_ns - high_since) / 1e6 < 50.0, "coil high through a trip"
+                high_since = None
         else:
-            coil = bool(level)
-    assert len([1 for w, lv in entries if w == "trip" and lv]) == 300
+            coil = bool(m.level)
+            if coil and tripped:
+                high_since = m.t_ns
+            elif not coil and high_since is not None:
+                assert (m.t_ns - high_since) / 1e6 < 50.0, "coil high too long while tripped"
+                high_since = None
+    assert high_since is None, "coil left high while tripped"
+    assert len([1 for m in marks if m.what == "trip" and m.level]) == 300
 
 
 UART_PILOT = """[connector.gpio.pilot]
