@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -205,6 +206,9 @@ class Daemon:
         log.info("station %s up: %d connector(s), CSMS %s, control socket %s",
                  config.station_id, len(self.board.connectors), redact_url(config.ocpp_url),
                  config.control_socket)
+        # Everything built so far lives as long as the process: out of the collector's full
+        # passes, which hold the GIL (the pilot sampler's too) for tens of ms on a Pi.
+        gc.freeze()
 
     def _build_file_services(self, station: Station, db: sqlite3.Connection) -> None:
         """The firmware update flow and the diagnostics upload (docs/firmware-update.md),
