@@ -25,9 +25,11 @@ from ocpp.v201.enums import Action
 import ocpp_client.v201.mapping as mapping
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.frames import FrameRules
-from ocpp_client.v201.commands import StationCommands201
+from ocpp_client.v201.commands import StationCommands201, id_token_of
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report
+from ocpp_client.v201.reservation import Reservation201, ReservationHandlers201
+from ocpp_client.v201.smart_charging import SmartCharging201, SmartChargingHandlers201
 from ocpp_client.v201.variables_requests import get_variables, set_variables
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,9 @@ def id_tag_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ChargePoint201(ChargePoint):
-    """``ocpp.v201.ChargePoint`` with this station's handlers.
+class ChargePoint201(SmartChargingHandlers201, ReservationHandlers201, ChargePoint):
+    """``ocpp.v201.ChargePoint`` with this station's handlers (Smart Charging K01–K10 and
+    Reservation H01–H04 mixed in from :mod:`.smart_charging` / :mod:`.reservation`).
 
     Args:
         station_id: the charging station identity.
@@ -74,11 +77,16 @@ class ChargePoint201(ChargePoint):
         model: the device model.
         auth: the authorization policy (local list, cache).
         response_timeout: how long a CALL of ours waits for its answer, s.
+        smart: the smart-charging port (K01–K10).
+        reservation: the reservation port (H01–H04).
     """
 
     def __init__(self, station_id: str, connection: Any, commands: StationCommands201,
                  model: DeviceModel, auth: AuthorizationPolicy,
-                 response_timeout: float) -> None:
+                 response_timeout: float, smart: SmartCharging201 | None = None,
+                 reservation: Reservation201 | None = None) -> None:
+        self.smart = smart
+        self.reservation = reservation
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.commands = commands
         self.model = model
@@ -156,10 +164,20 @@ class ChargePoint201(ChargePoint):
     # -- Remote control (F01–F06) --------------------------------------------------------
     @on(Action.request_start_transaction)
     def on_request_start(self, id_token: dict[str, Any], remote_start_id: int,
-                         evse_id: int | None = None, **_: Any
+                         evse_id: int | None = None,
+                         charging_profile: dict[str, Any] | None = None, **_: Any
                          ) -> call_result.RequestStartTransaction:
+        # F01 / K05: a chargingProfile must pass the K01 checks, and waits for the
+        # transaction this request starts.
+        token = id_token_of(id_token)
+        if self.smart is not None and charging_profile is not None and (
+                not self.smart.enabled
+                or not self.smart.check_remote_start(token, evse_id, charging_profile)):
+            return call_result.RequestStartTransaction(status="Rejected")
         accepted, transaction_id = self.commands.request_start(id_token, remote_start_id,
                                                                evse_id)
+        if not accepted and self.smart is not None and charging_profile is not None:
+            self.smart.forget_remote_start(token)
         return call_result.RequestStartTransaction(
             status="Accepted" if accepted else "Rejected", transaction_id=transaction_id)
 
