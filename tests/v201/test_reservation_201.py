@@ -50,8 +50,10 @@ async def test_reserved_evse_only_for_its_id_token(start201: Callable[..., Any])
 
     # TAG-A uses it: a transaction, the reservation ends without a ReservationStatusUpdate.
     rig.sim.swipe("TAG-A")
-    await rig.started(1)
+    started = await rig.started(1)
     await rig.station.idle()
+    # H03: the transaction names the reservation it used.
+    assert started["reservationId"] == 1
     assert rig.station.reservations.all() == []
     assert updates(rig) == []
 
@@ -66,7 +68,7 @@ async def test_group_id_token_cancel_and_disabled(start201: Callable[..., Any]) 
     await rig.csms.wait_for(lambda: rig.statuses(2)[-1:] == ["Reserved"])
     rig.sim.plug(2, 32.0, 3)
     rig.sim.swipe("DEMO01")
-    await rig.started(2)  # same group: allowed
+    assert (await rig.started(2))["reservationId"] == 3  # same group: allowed
     assert rig.station.reservations.all() == []
 
     # CancelReservation: Rejected when unknown; Accepted frees the EVSE, no status update.
