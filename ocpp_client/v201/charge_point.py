@@ -87,6 +87,7 @@ class ChargePoint201(SmartChargingHandlers201, ReservationHandlers201, ChargePoi
                  reservation: Reservation201 | None = None) -> None:
         self.smart = smart
         self.reservation = reservation
+        self._profile_reports: dict[int, list[dict[str, Any]]] = {}
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.commands = commands
         self.model = model

@@ -219,6 +219,15 @@ class SmartCharging201:
             profile = profile.with_transaction(str(tx.session_id))
         elif charging_profile.get("transaction_id") is not None:
             return _rejected("transactionId on a profile that is not a TxProfile")
+        # K01.FR.39: another id at the same purpose and stack level (and transaction) is a
+        # conflict in 2.0.1, not a replacement as in 1.6.
+        clash = [p for p in self.engine.store.all()
+                 if p.profile_id != profile.profile_id and p.evse_id == profile.evse_id
+                 and p.purpose is profile.purpose and p.stack_level == profile.stack_level
+                 and p.transaction_id == profile.transaction_id]
+        if clash:
+            return _rejected(f"profile {clash[0].profile_id} has the same purpose and "
+                             f"stackLevel on EVSE {evse_id}")
         if not self._install(profile):
             return _rejected("not stored")
         return Decision(ACCEPTED, profile)
@@ -344,6 +353,7 @@ class SmartChargingHandlers201:
 
     smart: SmartCharging201 | None
     call: Callable[..., Any]
+    #: ReportChargingProfiles parts waiting for their GetChargingProfiles answer to go out.
     _profile_reports: dict[int, list[dict[str, Any]]]
 
     def _smart(self) -> SmartCharging201:
@@ -364,14 +374,12 @@ class SmartChargingHandlers201:
                                  evse_id: int | None = None, **_: Any
                                  ) -> call_result.GetChargingProfiles:
         parts = self._smart().reports(request_id, evse_id, charging_profile)
-        if not hasattr(self, "_profile_reports"):
-            self._profile_reports = {}
         self._profile_reports[request_id] = parts
         return call_result.GetChargingProfiles(status="Accepted" if parts else "NoProfiles")
 
     @after(Action.get_charging_profiles)
     async def after_get_charging_profiles(self, request_id: int, **_: Any) -> None:
-        for part in getattr(self, "_profile_reports", {}).pop(request_id, []):
+        for part in self._profile_reports.pop(request_id, []):
             await self.call(call.ReportChargingProfiles(
                 request_id=part["requestId"], charging_limit_source=part["chargingLimitSource"],
                 evse_id=part["evseId"], charging_profile=part["chargingProfile"],

@@ -12,7 +12,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from ocpp_client.v16.meter_values import iso_timestamp
-from tests.v201.manual_rig import Rig201, csms201m, start201  # noqa: F401
+from tests.v201.manual_rig import Rig201
 
 
 def reserve(rig: Rig201, reservation_id: int, token: str, evse_id: int | None = 1,

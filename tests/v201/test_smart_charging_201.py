@@ -14,7 +14,7 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from tests.v201.manual_rig import DUTY_INTERVAL_S, Rig201, csms201m, duty, start201  # noqa: F401
+from tests.v201.manual_rig import DUTY_INTERVAL_S, Rig201, duty
 
 
 def profile(profile_id: int, purpose: str, *periods: tuple[int, float],
@@ -74,6 +74,14 @@ async def test_controller_and_set_charging_profile_rules(start201: Callable[...,
     two["chargingSchedule"].append({**two["chargingSchedule"][0], "id": 2})
     answer = await rig.call(set_profile(1, two))
     assert answer.status == "Rejected" and answer.status_info["reason_code"]
+    assert await get_variable(rig, "SmartChargingCtrlr", "Entries", "ChargingProfiles") == "1"
+    # Same purpose and stack level under another id: Rejected (2.0.1 K01.FR.39); the same
+    # id replaces.
+    other = profile(8, "ChargingStationMaxProfile", (0, 16.0), kind="Absolute",
+                    start="2020-01-01T00:00:00Z")
+    assert (await rig.call(set_profile(0, other))).status == "Rejected"
+    station_max["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] = 18.0
+    assert (await rig.call(set_profile(0, station_max))).status == "Accepted"
     assert await get_variable(rig, "SmartChargingCtrlr", "Entries", "ChargingProfiles") == "1"
 
     # Switched off: nothing more is accepted.
