@@ -28,7 +28,7 @@ from evse.config import Config, ConfigError, load_config, redact_url
 from evse.control import ControlServer
 from evse.diagnostics import Diagnostics, LogSources
 from evse.domain import DomainEvent, StopCause, TransactionStarted, TransactionStopped
-from evse.firmware_update import FirmwareUpdate
+from evse.firmware_update import FirmwareUpdate, FirmwareUpdateRequest
 from evse.logging_setup import configure_logging, stop_logging
 from evse.sd_notify import Notifier
 from evse.state_db import SchemaVersionError, open_state_db
@@ -215,7 +215,7 @@ class Daemon:
             wall=station.clock.now, install=self.actions.install_firmware,
             reboot=self._firmware_reboot, transaction_running=station.transaction_running,
             on_status=station.publish_firmware_status, running_version=__version__,
-            hold_transactions=station.hold_transactions)
+            hold_transactions=station.hold_transactions, verify=self._verify_firmware)
         logging_settings = config.logging
         self.diagnostics = Diagnostics(
             work_dir=config.state_dir / "diagnostics",
@@ -231,6 +231,17 @@ class Daemon:
                 firmware.transactions_changed()
 
         station.subscribe(transactions_changed)
+
+    async def _verify_firmware(self, path: Path, request: FirmwareUpdateRequest) -> bool:
+        """The firmware flow's ``verify`` port for a signed update: the protocol adapter's
+        verifier (e.g. the 1.6 security extensions: signing certificate against the
+        ManufacturerRootCertificate, then the signature). The adapter is built after the
+        flow, so it is looked up here; without one a signed image is never installed."""
+        verify = getattr(self.adapter, "verify_firmware", None)
+        if verify is None:
+            log.error("signed firmware update but the protocol adapter cannot verify it")
+            return False
+        return bool(await verify(path, request))
 
     async def _firmware_reboot(self) -> None:
         """The firmware flow's reboot port: as a Reset Hard, transactions stopped (none runs

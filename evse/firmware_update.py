@@ -214,6 +214,12 @@ class FirmwareUpdate:
         return self._status
 
     @property
+    def request_id(self) -> int | None:
+        """The CSMS's id of the running update (signed update / 2.0.1), None when idle or
+        for an unsigned 1.6 UpdateFirmware."""
+        return None if self._status is FirmwareStatus.IDLE else self._request_id
+
+    @property
     def busy(self) -> bool:
         """True while an update is scheduled, downloading, waiting or installing."""
         return self._task is not None and not self._task.done()

@@ -645,6 +645,12 @@ class IecMachine:
             if was_plugged:
                 self.listener.ev_disconnected()
             return
+        if (self.state == SUPPLY and reading.state in self._energy_states
+                and not self.hw.contactor.commanded_closed
+                and (self.hw.lock is None or self.hw.lock.locked)):
+            # The interlock opened on an excursion its debounce then did not confirm
+            # (noise on the line): the pilot says C again, so the supply is restored.
+            self._energize()
         if not was_plugged:
             self.listener.ev_connected()
         else:

@@ -7,7 +7,9 @@ No ``evse`` code needs to run for it to act. Per connector, :class:`ConnectorInt
 input (thread that sees it)                  inhibit                 cleared
 ==========================================  ======================  ======================
 pilot not C (D only with ventilation),      PILOT_NOT_READY         by the interlock when
-or a diode fault (pilot listener)                                   the pilot reads C/D
+or a diode fault (pilot listener; leaving                           the debounced pilot
+C/D: the pilot's trip listener, before                              reads C/D
+debounce)
 pilot E; F not driven by us; diode fault    PILOT_FAULT             ``release()`` once the
 (pilot listener; IEC 61851-1 A.2.3)                                 pilot reads no fault
 RCD trip edge (RCD listener)                RCD_TRIP                ``release()`` once the
@@ -126,6 +128,9 @@ class ConnectorInterlock:
         self._liveness_reported = False
         self._gone_sent: set[InhibitCause] = set()
         self._attached = False
+        #: An undebounced reading that left C/D (the pilot's trip listener), until the
+        #: debounced reading confirms or re-affirms (any debounced reading clears it).
+        self._early: PilotReading | None = None
 
     # -- wiring ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -135,6 +140,7 @@ class ConnectorInterlock:
             return
         self._attached = True
         self.contactor.set_interlock(self._permit, self.still_present)
+        self.pilot.add_trip_listener(self._on_pilot_trip)
         self.pilot.add_listener(self._on_pilot)
         self.pilot.add_fault_listener(self._on_pilot_fault)
         self.rcd.add_trip_listener(self._on_rcd_trip)
@@ -178,6 +184,14 @@ class ConnectorInterlock:
             return frozenset({PilotState.C, PilotState.D})
         return frozenset({PilotState.C})
 
+    def _not_ready_now(self) -> str | None:
+        """Why the pilot permits no close now: the debounced reading, or an early trip the
+        debounce has not resolved yet."""
+        early = self._early
+        if early is not None:
+            return f"{self._not_ready(early)} (first samples, awaiting debounce)"
+        return self._not_ready(self.pilot.read())
+
     def _not_ready(self, reading: PilotReading) -> str | None:
         if reading.diode_fault:
             return "pilot diode fault"
@@ -196,7 +210,20 @@ class ConnectorInterlock:
             return "pilot state F not driven by the EVSE"
         return None
 
+    def _on_pilot_trip(self, reading: PilotReading) -> None:
+        """The pilot saw the line leave C/D before its debounce confirmed it: output low at
+        once (PILOT_NOT_READY). The fault itself (PILOT_FAULT, reported) waits for the
+        debounced reading, so a noisy conversion pair never latches a fault."""
+        not_ready = self._not_ready(reading)
+        if not_ready is None:
+            return
+        # Booked before the output goes low, so a close racing on another thread sees it
+        # in its permit check after writing.
+        self._early = reading
+        self._trip(InhibitCause.PILOT_NOT_READY, f"{not_ready} (first samples, unconfirmed)")
+
     def _on_pilot(self, reading: PilotReading) -> None:
+        self._early = None
         fault = self._pilot_fault(reading)
         if fault is not None:
             self._trip(InhibitCause.PILOT_FAULT, fault)
@@ -268,7 +295,7 @@ class ConnectorInterlock:
     def _permit(self) -> tuple[InhibitCause, str] | None:
         if self.rcd.tripped:
             return InhibitCause.RCD_TRIP, "RCD reports a trip"
-        not_ready = self._not_ready(self.pilot.read())
+        not_ready = self._not_ready_now()
         if not_ready is not None:
             return InhibitCause.PILOT_NOT_READY, not_ready
         return None
@@ -276,7 +303,7 @@ class ConnectorInterlock:
     def still_present(self, cause: InhibitCause) -> str | None:
         """Why ``cause`` cannot be released yet, or None when it is gone."""
         if cause is InhibitCause.PILOT_NOT_READY:
-            return self._not_ready(self.pilot.read())
+            return self._not_ready_now()
         if cause is InhibitCause.PILOT_FAULT:
             return self._pilot_fault(self.pilot.read())
         if cause is InhibitCause.RCD_TRIP:

@@ -103,6 +103,7 @@ class ControlPilot(ABC):
     def __init__(self) -> None:
         self._listeners: list[PilotListener] = []
         self._fault_listeners: list[PilotFaultListener] = []
+        self._trip_listeners: list[PilotListener] = []
 
     def add_listener(self, listener: PilotListener) -> None:
         """Register ``listener(reading)``, called on the driver's thread on every change."""
@@ -110,6 +111,20 @@ class ControlPilot(ABC):
 
     def _emit(self, reading: PilotReading) -> None:
         for listener in self._listeners:
+            listener(reading)
+
+    def add_trip_listener(self, listener: PilotListener) -> None:
+        """Register ``listener(reading)`` for the safe direction *before* debounce: called on
+        the driver's thread as soon as the line shows that the EV left C/D (a state A, B, E
+        or F, or a diode fault) while the debounced reading still says C/D. Debounce only
+        protects against *closing* on noise (IEC 61851-1 A.2.3: E, F and a diode fault open
+        at once). The reading may yet turn out to be noise: then the driver re-emits the
+        unchanged debounced reading to the :meth:`add_listener` listeners. Drivers that
+        report every change at once (no debounce) never call it."""
+        self._trip_listeners.append(listener)
+
+    def _emit_trip(self, reading: PilotReading) -> None:
+        for listener in self._trip_listeners:
             listener(reading)
 
     def add_fault_listener(self, listener: PilotFaultListener) -> None:

@@ -234,6 +234,24 @@ class CsmsChargePoint201(ChargePoint201):
     def on_reservation_status_update(self, **_: Any) -> result201.ReservationStatusUpdate:
         return result201.ReservationStatusUpdate()
 
+    # -- 2.0.1 firmware, diagnostics and security (L01, N01, A02, A04) ----------------------
+    @on(Action201.firmware_status_notification)
+    def on_firmware_status(self, status: str, **_: Any) -> result201.FirmwareStatusNotification:
+        return result201.FirmwareStatusNotification()
+
+    @on(Action201.log_status_notification)
+    def on_log_status(self, status: str, **_: Any) -> result201.LogStatusNotification:
+        return result201.LogStatusNotification()
+
+    @on(Action201.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **_: Any
+                          ) -> result201.SecurityEventNotification:
+        return result201.SecurityEventNotification()
+
+    @on(Action201.sign_certificate)
+    def on_sign_certificate(self, csr: str, **_: Any) -> result201.SignCertificate:
+        return result201.SignCertificate(status="Accepted")
+
 
 class DevCsms:
     """The server: ``await start()``, connected charge points in ``stations``.

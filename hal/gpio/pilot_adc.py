@@ -11,8 +11,23 @@ running, the highest sample is the positive plateau (the EV's state) and the low
 negative plateau (diode check: it must be ≈ −12 V, IEC 61851-1 A.2.3); with a constant
 output the median is the level. Levels are classified A–F with hysteresis (IEC 61851-1
 Table A.4 ranges) and a new state must be seen in ``debounce`` consecutive bursts before
-listeners hear of it — on the sampling thread, so a C→B or state E opens the contactor
-without any queue in between.
+listeners hear of it — on the sampling thread, without any queue in between.
+
+Debounce is asymmetric: it protects against *closing* on noise, never delays opening. While
+the debounced reading is C or D, every conversion is checked as it arrives; two consecutive
+positive-plateau samples in the same band outside C/D (A, B, E, F), or two consecutive
+negative-plateau samples above ``diode_max_v`` (diode fault), reach the pilot's *trip*
+listeners (:meth:`hal.pilot.ControlPilot.add_trip_listener`: the board's interlock, which
+inhibits the contactor) at once, mid-burst. A single noisy conversion never trips. The
+debounced reading alone drives the listeners of :meth:`~hal.pilot.ControlPilot.add_listener`
+(the session logic); if it never confirms the excursion (``debounce`` bursts agree with the
+old reading again), it is re-emitted unchanged so the interlock lifts its inhibit and the
+core may close again through the normal path.
+
+The sampler thread needs the GIL back within a fraction of a millisecond of its wait
+ending, also while the event loop thread is busy: constructing an :class:`AdcPilot` lowers
+the interpreter's switch interval (:func:`sys.setswitchinterval`) to
+:data:`SWITCH_INTERVAL_S` (CPython's default, 5 ms, would add up to 5 ms per GIL hand-over).
 
 Sampling is not synchronised with the PWM edges: at low duty a burst can miss the positive
 plateau, in which case the burst is not classified. Boards that need edge-synchronous
@@ -21,9 +36,13 @@ sampling use the pilot co-processor (:mod:`hal.gpio.pilot_uart`).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import logging
 import math
+import os
 import statistics
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +57,12 @@ log = logging.getLogger(__name__)
 
 #: PWM frequency of the CP signal (IEC 61851-1 A.2.2: 1 kHz ± 0.5 %), Hz.
 PWM_FREQUENCY_HZ = 1000
+#: Interpreter switch interval set by :class:`AdcPilot`, s: the longest a busy thread keeps
+#: the GIL from the sampler once the sampler wants it.
+SWITCH_INTERVAL_S = 0.0005
+#: Nice value the sampler thread asks for (Linux: a per-thread priority; lowering it needs
+#: CAP_SYS_NICE or root, and without it the thread keeps the process's priority).
+SAMPLER_NICE = -10
 #: Chance accepted of calling F on a healthy line because bursts missed the positive plateau
 #: by bad luck (unsynchronised sampling).
 BLIND_F_FALSE_ALARM = 1e-9
@@ -81,8 +106,19 @@ class PilotThresholds:
 
 
 _ORDER = (PilotState.A, PilotState.B, PilotState.C, PilotState.D, PilotState.E, PilotState.F)
+#: States that allow energy (pilot-wise; the interlock decides on D and ventilation).
+_ENERGY = (PilotState.C, PilotState.D)
+#: Band index (``bisect_right`` over :func:`_bounds`) → state.
+_BY_BOUND = (PilotState.F, PilotState.E, PilotState.D, PilotState.C, PilotState.B, PilotState.A)
 
 
+@functools.lru_cache(maxsize=16)
+def _bounds(t: PilotThresholds) -> tuple[float, ...]:
+    """Ascending lower bounds of E, D, C, B, A (V), for ``bisect_right`` → :data:`_BY_BOUND`."""
+    return (t.f_max_v, t.d_min_v, t.c_min_v, t.b_min_v, t.a_min_v)
+
+
+@functools.lru_cache(maxsize=16)
 def _bands(t: PilotThresholds) -> dict[PilotState, tuple[float, float]]:
     inf = float("inf")
     return {
@@ -146,10 +182,12 @@ class AdcPilot(ControlPilot):
         adc_divider: CP volts per ADC volt.
         samples: conversions per burst.
         period_s: time between bursts, s.
-        debounce: consecutive bursts that must agree before a change is reported.
+        debounce: consecutive bursts that must agree before a change is reported (a change
+            out of C/D trips the interlock earlier: see the module docstring).
         thresholds: classification bands.
         pwm_active_high: pin level that gives +12 V on the CP line.
         pin_factory: gpiozero pin factory.
+        thread_nice: nice value for the sampler thread where permitted (None: leave it).
     """
 
     def __init__(
@@ -165,6 +203,7 @@ class AdcPilot(ControlPilot):
         thresholds: PilotThresholds | None = None,
         pwm_active_high: bool = True,
         pin_factory: Factory | None = None,
+        thread_nice: int | None = SAMPLER_NICE,
     ) -> None:
         super().__init__()
         self._pwm = PWMOutputDevice(
@@ -191,7 +230,18 @@ class AdcPilot(ControlPilot):
         self._candidate_count = 0
         #: Consecutive PWM bursts with no sample on the positive plateau.
         self._blind = 0
+        #: An early trip is out and the debounced reading has not caught up yet.
+        self._early = False
+        #: Bursts agreeing with the debounced reading since the early trip.
+        self._agree = 0
+        #: The state of the last positive-plateau sample outside C/D (None: in C/D).
+        self._pos_prev: PilotState | None = None
+        #: The last negative-plateau sample was above ``diode_max_v``.
+        self._neg_bad = False
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._last_cycle = time.monotonic()
+        self.thread_nice = thread_nice
         self._volts: tuple[float, float | None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pilot-adc", daemon=True)
@@ -221,15 +271,24 @@ class AdcPilot(ControlPilot):
         adc_v = counts / self._full_scale * self.adc_vref_v
         return (adc_v - self.adc_offset_v) * self.adc_divider
 
-    def _burst(self) -> list[float]:
-        return [self.to_volts(int(self._adc.raw_value)) for _ in range(self.samples)]
+    def _raise_priority(self) -> None:
+        """Ask for :data:`SAMPLER_NICE` on this thread, so a busy machine hands the CPU to
+        the sampler as soon as its wait ends (docs/hardware.md: grant the service
+        CAP_SYS_NICE); silently kept at the process's priority where not permitted."""
+        if self.thread_nice is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.thread_nice)
+        except (OSError, AttributeError):  # not permitted, or no per-thread priority here
+            log.debug("pilot sampler: no permission for nice %d", self.thread_nice)
 
     def _run(self) -> None:
+        self._raise_priority()
         while not self._stop.is_set():
             try:
                 duty = self._duty
-                samples = self._burst()
                 pwm_running = 0.0 < duty < 100.0
+                samples = self._burst(pwm_running)
                 # For ``evse status`` only (one tuple, replaced whole: read without a lock).
                 self._volts = ((max(samples), min(samples)) if pwm_running
                                else (statistics.median(samples), None))
@@ -246,12 +305,68 @@ class AdcPilot(ControlPilot):
                 log.exception("pilot sampler: ADC read failed")
             self._stop.wait(self.period_s)
 
+    def _burst(self, pwm_running: bool) -> list[float]:
+        """One burst of conversions (V). While the debounced reading is C/D and no early
+        trip is out, each conversion is checked on arrival (see the module docstring)."""
+        # Per-burst constants, so the per-conversion work is a multiply-add and compares.
+        gain = self.adc_vref_v * self.adc_divider / self._full_scale
+        bias = -self.adc_offset_v * self.adc_divider
+        adc = self._adc
+        samples: list[float] = []
+        append = samples.append
+        current = self._reading
+        watch = current.state in _ENERGY and not current.diode_fault and not self._early
+        if not watch:
+            for _ in range(self.samples):
+                append(adc.raw_value * gain + bias)
+            return samples
+        t = self.thresholds
+        bounds = _bounds(t)
+        low, high = _bands(t)[current.state]
+        low, high = low - t.hysteresis_v, high + t.hysteresis_v
+        plateau_min, diode_max = t.plateau_min_v, t.diode_max_v
+        for _ in range(self.samples):
+            volts = adc.raw_value * gain + bias
+            append(volts)
+            if self._early:
+                continue
+            if pwm_running and volts < plateau_min:  # negative plateau: the diode check
+                bad = volts > diode_max
+                if bad and self._neg_bad:
+                    self._trip_early(PilotReading(current.state, True))
+                self._neg_bad = bad
+            elif low <= volts < high:
+                self._pos_prev = None
+            else:
+                state = _BY_BOUND[bisect.bisect_right(bounds, volts)]
+                if state in _ENERGY:
+                    self._pos_prev = None
+                elif state is self._pos_prev:
+                    self._trip_early(PilotReading(state))
+                else:
+                    self._pos_prev = state
+        return samples
+
+    def _trip_early(self, reading: PilotReading) -> None:
+        self._early = True
+        self._agree = 0
+        self._emit_trip(reading)
+
     def _step(self, reading: PilotReading | None) -> None:
         if reading is None:
             return
         if reading == self._reading:
             self._candidate, self._candidate_count = None, 0
+            if self._early:
+                self._agree += 1
+                if self._agree >= self.debounce:
+                    # The excursion was noise: say the unchanged reading again, so the
+                    # interlock lifts its inhibit and the core may close as usual.
+                    self._early = False
+                    self._pos_prev, self._neg_bad = None, False
+                    self._emit(self._reading)
             return
+        self._agree = 0
         if reading == self._candidate:
             self._candidate_count += 1
         else:
@@ -259,6 +374,8 @@ class AdcPilot(ControlPilot):
         if self._candidate_count >= self.debounce:
             self._reading = reading
             self._candidate, self._candidate_count = None, 0
+            self._early = False
+            self._pos_prev, self._neg_bad = None, False
             self._emit(reading)
 
     def read(self) -> PilotReading:

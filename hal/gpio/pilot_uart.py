@@ -20,8 +20,10 @@ Payloads, host → MCU
 
 Payloads, MCU → host
     ``S <state> <diode>``  pilot state letter A–F and diode fault 0/1, sent on every change
-                           (after the MCU's own debounce) and at least every 100 ms as a
-                           heartbeat
+                           and at least every 100 ms as a heartbeat. The MCU debounces only
+                           changes *into* C/D; leaving C/D (A, B, E, F, diode fault) is sent
+                           on the first conversions that show it (debounce protects against
+                           closing on noise, never delays opening)
     ``K <command>``        command accepted (echo of the payload)
     ``E <text>``           command refused or MCU fault
 

@@ -86,10 +86,11 @@ class SecurityLog:
         return entry
 
     def export(self, path: Path, since: float | None = None,
-               until: float | None = None) -> int:
+               until: float | None = None, v201_names: bool = False) -> int:
         """Write the entries in [since, until] to ``path`` for GetLog (logType SecurityLog)
-        upload: one line each, ``<ISO 8601 UTC>\t<1.6 type name>\t<techInfo>``. Returns
-        the number of entries written.
+        upload: one line each, ``<ISO 8601 UTC>\t<type name>\t<techInfo>`` with the 1.6
+        type names (the 2.0.1 ones when ``v201_names``). Returns the number of entries
+        written.
 
         Raises:
             OSError: the file cannot be written.
@@ -99,7 +100,8 @@ class SecurityLog:
             for e in entries:
                 when = dt.datetime.fromtimestamp(e.timestamp, dt.UTC).isoformat()
                 info = (e.tech_info or "").replace("\n", " ")
-                f.write(f"{when}\t{e.type.v16_name}\t{info}\n")
+                name = e.type.v201_name if v201_names else e.type.v16_name
+                f.write(f"{when}\t{name}\t{info}\n")
         return len(entries)
 
     def entries(self, since: float | None = None,

@@ -26,6 +26,7 @@ import sqlite3
 import ssl
 import time
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from ocpp.v16 import call
@@ -35,7 +36,8 @@ from evse import __version__
 from evse.authorization import AuthResult
 from evse.clock import Clock
 from evse.config import Config, redact_url
-from evse.domain import IdToken, IdTokenType
+from evse.domain import DomainEvent, FirmwareStatusChanged, IdToken, IdTokenType
+from evse.firmware_update import FirmwareUpdateRequest
 from evse.state_db import transaction
 from evse.station import Station
 from evse.tx_policy import TxPolicy
@@ -69,6 +71,7 @@ _CALLS: dict[str, Any] = {
     "MeterValues": call.MeterValues,
     "SecurityEventNotification": call.SecurityEventNotification,
     "FirmwareStatusNotification": call.FirmwareStatusNotification,
+    "SignedFirmwareStatusNotification": call.SignedFirmwareStatusNotification,
     "DiagnosticsStatusNotification": call.DiagnosticsStatusNotification,
 }
 
@@ -191,10 +194,21 @@ class Ocpp16Adapter:
         station.authorizer = self
         self._clock.on_first_sync(self._clock_corrected)
         station.subscribe(self.events.on_event)
+        station.subscribe(self._firmware_event)
         self.configuration.on_change(lambda _k, _v: self._apply_configuration())
         self._apply_configuration()
 
     # -- the daemon's view (evse.daemon.ProtocolAdapter) -----------------------------------
+    async def verify_firmware(self, path: Path, request: FirmwareUpdateRequest) -> bool:
+        """The firmware engine's ``verify`` port for a signed update (the daemon passes it
+        to :class:`evse.firmware_update.FirmwareUpdate`): signing certificate and signature,
+        see :meth:`Security16.verify_firmware`."""
+        return await self.security.verify_firmware(path, request)
+
+    def _firmware_event(self, event: DomainEvent) -> None:
+        if isinstance(event, FirmwareStatusChanged):
+            self.security.firmware_status_changed(event.status, event.request_id)
+
     @property
     def on_reset(self) -> Any:
         """The daemon's hook for Reset (kind "Hard" / "Soft")."""

@@ -35,6 +35,7 @@ from ocpp.v16.enums import (
     ResetStatus,
     TriggerMessageStatus,
     UnlockStatus,
+    UpdateFirmwareStatus,
     UpdateStatus,
 )
 
@@ -346,6 +347,22 @@ class ChargePoint16(ChargePoint):
                 TriggerMessageStatus.accepted:
             await security.triggered(str(requested_message), connector_id)
 
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                  retries: int | None = None, retry_interval: int | None = None
+                                  ) -> call_result.SignedUpdateFirmware:
+        if not self.commands.feature_enabled("FirmwareManagement"):
+            return call_result.SignedUpdateFirmware(UpdateFirmwareStatus.rejected)
+        return call_result.SignedUpdateFirmware(self._security().signed_update_firmware(
+            request_id, firmware, retries, retry_interval))
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                     retries: int | None = None,
+                                     retry_interval: int | None = None) -> None:
+        # After the answer: the first SignedFirmwareStatusNotification never precedes it.
+        self._security().after_signed_update_firmware()
+
     @on(Action.get_log)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int,
                    retries: int | None = None, retry_interval: int | None = None
@@ -358,7 +375,8 @@ class ChargePoint16(ChargePoint):
 #: CSMS → charge point actions of the security extensions.
 _SECURITY_ACTIONS = (Action.certificate_signed, Action.install_certificate,
                      Action.get_installed_certificate_ids, Action.delete_certificate,
-                     Action.extended_trigger_message, Action.get_log)
+                     Action.extended_trigger_message, Action.get_log,
+                     Action.signed_update_firmware)
 
 
 def frame_rules(cp: ChargePoint16, max_frame_bytes: int = 1024 * 1024) -> FrameRules:

@@ -32,6 +32,7 @@ from evse.domain import (
     TransactionStarted,
     TransactionStopped,
 )
+from evse.firmware_update import FirmwareStatus
 from evse.station import Station
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.queue import (
@@ -132,10 +133,14 @@ class EventMapper16:
             self.outbox.put("StopTransaction", payload, event.connector_id, event.session_id,
                             KIND_STOP, synced)
         elif isinstance(event, FirmwareStatusChanged):
-            # A signed update (request id set) is reported by the security profile's
-            # SignedFirmwareStatusNotification instead.
+            # A signed update (request id set) is reported by the security extensions'
+            # SignedFirmwareStatusNotification (whitepaper ed. 3) instead; Idle only when
+            # triggered.
             if event.request_id is None:
                 self.queue_call(v16_firmware.firmware_status_notification(event.status))
+            elif event.status is not FirmwareStatus.IDLE:
+                self.queue_call(v16_firmware.signed_firmware_status_notification(
+                    event.status, event.request_id))
         elif isinstance(event, DiagnosticsStatusChanged) and event.request_id is None:
             self.queue_call(v16_firmware.diagnostics_status_notification(event.status))
 

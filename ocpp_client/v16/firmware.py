@@ -8,7 +8,8 @@
   name; DiagnosticsStatusNotification.req (§4.4);
 - the TriggerMessage answers (§5.17) for both notifications: the current status, Idle when
   nothing runs (§4.4 / §4.5: Idle only in a triggered notification);
-- the SignedFirmwareStatusNotification statuses of the 1.6 security whitepaper;
+- SignedUpdateFirmware.req → the engine's request and the SignedUpdateFirmware.conf
+  decision; the SignedFirmwareStatusNotification statuses of the 1.6 security whitepaper;
 - the ``SupportedFileTransferProtocols`` configuration value (§9.1).
 
 Conversion only: the handlers (``@on`` / ``@after``) call these functions.
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from ocpp.v16 import call, call_result, enums
 
 from evse.diagnostics import Diagnostics, DiagnosticsStatus
-from evse.file_transfer import SUPPORTED_SCHEMES, TransferError
+from evse.file_transfer import SUPPORTED_SCHEMES, TransferError, check_url
 from evse.firmware_update import (
     FirmwareStatus,
     FirmwareUpdate,
@@ -157,6 +159,68 @@ def triggered_firmware_status_notification(status: FirmwareStatus
     """TriggerMessage(FirmwareStatusNotification) (§5.17): the current status, Idle when no
     update runs."""
     return call.FirmwareStatusNotification(_TRIGGER_STATUS[status])
+
+
+def signed_firmware_request(request_id: int, firmware: dict[str, Any],
+                            retries: int | None = None, retry_interval: int | None = None
+                            ) -> FirmwareUpdateRequest:
+    """SignedUpdateFirmware.req fields (1.6 security whitepaper ed. 3, "Signed firmware
+    update"; ``firmware`` is FirmwareType with snake_case keys) → the engine's request.
+    ``installDateTime`` is not honoured: the image is installed once it is verified and no
+    transaction runs.
+
+    Raises:
+        ValueError: retrieveDateTime is not an ISO 8601 date-time.
+        KeyError: a required FirmwareType field is missing.
+    """
+    return FirmwareUpdateRequest(
+        location=str(firmware["location"]),
+        retrieve_at_s=parse_timestamp(str(firmware["retrieve_date_time"])),
+        retries=DEFAULT_RETRIES if retries is None else max(0, retries),
+        retry_interval_s=float(DEFAULT_RETRY_INTERVAL_S if retry_interval is None
+                               else max(0, retry_interval)),
+        request_id=request_id,
+        signature=str(firmware["signature"]),
+        signing_certificate=str(firmware["signing_certificate"]),
+    )
+
+
+def signed_update_answer(engine: FirmwareUpdate | None, request: FirmwareUpdateRequest,
+                         certificate_ok: bool) -> enums.UpdateFirmwareStatus:
+    """SignedUpdateFirmware.conf status (whitepaper ed. 3): InvalidCertificate when the
+    signing certificate does not chain to a ManufacturerRootCertificate (nothing is
+    downloaded), Rejected when no engine runs, the location cannot be used or an image is
+    being installed, AcceptedCanceled when a running update will be replaced, else Accepted.
+    Decides only: :meth:`FirmwareUpdate.update` runs after the answer is sent."""
+    if not certificate_ok:
+        return enums.UpdateFirmwareStatus.invalid_certificate
+    if engine is None:
+        return enums.UpdateFirmwareStatus.rejected
+    try:
+        check_url(request.location)
+    except TransferError as exc:
+        log.warning("SignedUpdateFirmware %s rejected: %s", request.request_id, exc)
+        return enums.UpdateFirmwareStatus.rejected
+    if engine.busy and engine.status in (FirmwareStatus.INSTALLING,
+                                         FirmwareStatus.INSTALL_REBOOTING):
+        log.warning("SignedUpdateFirmware %s rejected: an image is being installed",
+                    request.request_id)
+        return enums.UpdateFirmwareStatus.rejected
+    return (enums.UpdateFirmwareStatus.accepted_canceled if engine.busy
+            else enums.UpdateFirmwareStatus.accepted)
+
+
+def triggered_signed_firmware_status_notification(
+        status: FirmwareStatus, request_id: int | None
+        ) -> call.SignedFirmwareStatusNotification:
+    """ExtendedTriggerMessage(FirmwareStatusNotification) (whitepaper ed. 3): the current
+    status of a signed update with its requestId; Idle (no requestId) when none runs. A
+    plain UpdateFirmware in progress is reported with the same words, without requestId."""
+    if status is FirmwareStatus.IDLE or request_id is None:
+        mapped = (enums.FirmwareStatus.idle if status is FirmwareStatus.IDLE
+                  else SIGNED_FIRMWARE_STATUS[status])
+        return call.SignedFirmwareStatusNotification(mapped, None)
+    return call.SignedFirmwareStatusNotification(SIGNED_FIRMWARE_STATUS[status], request_id)
 
 
 # --- diagnostics ---------------------------------------------------------------------------

@@ -10,9 +10,11 @@ As in :mod:`.commands`, each CSMS command is a *decision* returned at once (the
 CALLRESULT) and an *action* started once the CALLRESULT is out (a reconnect with new
 credentials, a SignCertificate, an upload).
 
-SignedUpdateFirmware is not routed yet (answered NotSupported): the firmware engine
-(:mod:`evse.firmware_update`) is not built by the adapter yet. :meth:`Security16.verify_firmware`
-is its ``verify`` port; docs/security.md lists the remaining wiring.
+SignedUpdateFirmware runs on the station's firmware engine (:mod:`evse.firmware_update`,
+built by the daemon): the signing certificate is checked at request time
+(InvalidCertificate, nothing downloaded), :meth:`Security16.verify_firmware` is the engine's
+``verify`` port (the daemon passes it in through the adapter), and the engine's statuses of
+a signed update go out as SignedFirmwareStatusNotification (:mod:`.events`); docs/security.md.
 """
 
 from __future__ import annotations
@@ -32,28 +34,35 @@ from ocpp.v16.enums import (
     DeleteCertificateStatus,
     GetInstalledCertificateStatus,
     TriggerMessageStatus,
+    UpdateFirmwareStatus,
     UploadLogStatus,
 )
 
+from evse import __version__
 from evse.clock import Clock
 from evse.config import Config
-from evse.file_transfer import TransferError, check_url, upload, with_retries
-from evse.firmware_update import FirmwareUpdateRequest
+from evse.file_transfer import TransferError, check_url
+from evse.firmware_update import FirmwareStatus, FirmwareUpdateBusy, FirmwareUpdateRequest
 from ocpp_client.configuration import ConfigurationStore
 from ocpp_client.link import LINK_ERRORS
 from ocpp_client.queue import Outbox
 from ocpp_client.secure_link import SecureConnect
-from ocpp_client.security.authorization_key import AuthorizationKeyStore
 from ocpp_client.security.certificate_hash import CertificateHashData
-from ocpp_client.security.certificate_store import CertificateStore
 from ocpp_client.security.certificate_store import CertificateUse as StoreUse
-from ocpp_client.security.charge_point_certificate import ChargePointCertificate, TlsFiles
 from ocpp_client.security.events import SecurityEventType
-from ocpp_client.security.firmware_signature import FirmwareVerification, verify_firmware
+from ocpp_client.security.firmware_signature import verify_signing_certificate
 from ocpp_client.security.link_security import LinkSecurity
 from ocpp_client.security.profiles import SecurityProfile, SecurityProfileSwitch
 from ocpp_client.security.security_log import SecurityLogEntry
 from ocpp_client.security_events import SecurityEvents
+from ocpp_client.security_services import (
+    SecurityStores,
+    security_log_file_name,
+    security_paths,
+    upload_security_log,
+    verify_signed_firmware,
+)
+from ocpp_client.v16 import firmware as v16_firmware
 from ocpp_client.v16.commands import StationCommands16
 from ocpp_client.v16.meter_values import iso_timestamp, parse_timestamp
 
@@ -64,17 +73,6 @@ _PLAIN_TRIGGERS = frozenset({"BootNotification", "Heartbeat", "MeterValues",
                              "StatusNotification"})
 #: A clock correction larger than this is a SettingSystemTime security event, s.
 LARGE_CLOCK_CORRECTION_S = 60.0
-
-
-def security_paths(config: Config) -> dict[str, Path | None]:
-    """``[security]`` file paths, relative ones resolved against the config file's
-    directory; None where not configured."""
-    base = config.path.parent
-    out: dict[str, Path | None] = {}
-    for name in ("authorization_key_file", "csms_root_ca", "client_cert", "client_key"):
-        text = getattr(config.security, name)
-        out[name] = (base / text) if text else None
-    return out
 
 
 def security_event_call(entry: SecurityLogEntry) -> tuple[str, dict[str, Any]]:
@@ -112,16 +110,12 @@ class Security16:
         self._current_cp = current_cp
         self._reconnect = reconnect
         self._state_dir = config.state_dir
-        paths = security_paths(config)
-        self.keys = AuthorizationKeyStore(config.state_dir, paths["authorization_key_file"])
-        self.certificates = CertificateStore(
-            config.state_dir, commissioning_csms_roots=paths["csms_root_ca"],
-            max_length=configuration.get_int("CertificateStoreMaxLength"),
+        stores = SecurityStores.open(
+            config, max_length=configuration.get_int("CertificateStoreMaxLength"),
             additional_root_check=configuration.get_bool("AdditionalRootCertificateCheck"))
-        cert, key = paths["client_cert"], paths["client_key"]
-        self.charge_point_certificate = ChargePointCertificate(
-            config.state_dir,
-            commissioning=TlsFiles(cert, key) if cert is not None and key is not None else None)
+        self.keys = stores.keys
+        self.certificates = stores.certificates
+        self.charge_point_certificate = stores.charge_point_certificate
         self.switch = SecurityProfileSwitch(configuration.get_int("SecurityProfile"))
         self.link_security = LinkSecurity(self.station_id, self.switch, self.keys,
                                           self.certificates, self.charge_point_certificate)
@@ -135,6 +129,8 @@ class Security16:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upload: asyncio.Task[Any] | None = None
         self._log_status: tuple[UploadLogStatus, int | None] = (UploadLogStatus.idle, None)
+        #: The SignedUpdateFirmware accepted by the last answer, started after it.
+        self._signed_update: FirmwareUpdateRequest | None = None
 
     def _system_store(self, profile: SecurityProfile) -> bool:
         # Profile 0 over wss:// without CSMS roots keeps the TLS default (system roots).
@@ -305,18 +301,55 @@ class Security16:
         downloaded file (whitepaper "Signed firmware update"). A refusal records
         InvalidFirmwareSigningCertificate or InvalidFirmwareSignature; True only for
         SignatureVerified (the install command runs only then)."""
+        return await verify_signed_firmware(path, request, self.certificates, self.record)
+
+    def signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                               retries: int | None, retry_interval: int | None
+                               ) -> UpdateFirmwareStatus:
+        """SignedUpdateFirmware.req (whitepaper ed. 3): the answer. The signing certificate
+        is checked here, against the ManufacturerRootCertificate roots: refused →
+        InvalidCertificate and the security event InvalidFirmwareSigningCertificate, nothing
+        is downloaded. (RevokedCertificate is never answered: no revocation list is kept.)
+        An accepted request starts with :meth:`after_signed_update_firmware`."""
+        self._signed_update = None
         try:
-            result = await asyncio.to_thread(
-                verify_firmware, path, request.signing_certificate or "",
-                request.signature or "",
-                self.certificates.roots(StoreUse.MANUFACTURER_ROOT), dt.datetime.now(dt.UTC))
-        except OSError as exc:
-            logger.error("signed firmware: cannot read %s: %s", path, exc)
-            return False
-        event = result.security_event
-        if event is not None:
-            self.record(event, f"{result.value}: {path.name}")
-        return result is FirmwareVerification.SIGNATURE_VERIFIED
+            request = v16_firmware.signed_firmware_request(request_id, firmware, retries,
+                                                           retry_interval)
+        except (KeyError, ValueError) as exc:
+            logger.warning("SignedUpdateFirmware %d rejected: %s", request_id, exc)
+            return UpdateFirmwareStatus.rejected
+        certificate_ok = verify_signing_certificate(
+            request.signing_certificate or "",
+            self.certificates.roots(StoreUse.MANUFACTURER_ROOT),
+            dt.datetime.now(dt.UTC)) is not None
+        if not certificate_ok:
+            self.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
+                        f"SignedUpdateFirmware {request_id}: signing certificate refused")
+        status = v16_firmware.signed_update_answer(self.commands.station.firmware, request,
+                                                   certificate_ok)
+        if status in (UpdateFirmwareStatus.accepted, UpdateFirmwareStatus.accepted_canceled):
+            self._signed_update = request
+        logger.info("SignedUpdateFirmware %d: %s", request_id, status.value)
+        return status
+
+    def after_signed_update_firmware(self) -> None:
+        """After an Accepted / AcceptedCanceled answer: start (or replace) the update, so
+        its first SignedFirmwareStatusNotification never precedes the answer."""
+        request, self._signed_update = self._signed_update, None
+        engine = self.commands.station.firmware
+        if request is None or engine is None:
+            return
+        try:
+            engine.update(request)
+        except FirmwareUpdateBusy as exc:  # an install began between answer and start
+            logger.warning("SignedUpdateFirmware %s not started: %s", request.request_id, exc)
+
+    def firmware_status_changed(self, status: FirmwareStatus, request_id: int | None) -> None:
+        """A firmware engine status: Installed of a signed update (reported once, after
+        the install reboot) records the security event FirmwareUpdated."""
+        if status is FirmwareStatus.INSTALLED and request_id is not None:
+            self.record(SecurityEventType.FIRMWARE_UPDATED,
+                        f"signed firmware update {request_id} installed; running {__version__}")
 
     # -- ExtendedTriggerMessage ---------------------------------------------------------
     def trigger_answer(self, requested: str, connector_id: int | None) -> TriggerMessageStatus:
@@ -339,8 +372,10 @@ class Security16:
             status, request_id = self._log_status
             await self._send_log_status(status, request_id)
         elif requested == "FirmwareStatusNotification":
-            # No signed firmware update runs (SignedUpdateFirmware is not supported yet).
-            await self._send(call.SignedFirmwareStatusNotification(status="Idle"))
+            engine = self.commands.station.firmware
+            await self._send(v16_firmware.triggered_signed_firmware_status_notification(
+                FirmwareStatus.IDLE if engine is None else engine.status,
+                None if engine is None else engine.request_id))
 
     # -- GetLog -------------------------------------------------------------------------
     def get_log(self, log_type: str, request_id: int, log: dict[str, Any],
@@ -357,8 +392,7 @@ class Security16:
         except TransferError as exc:
             logger.warning("GetLog %d rejected: %s", request_id, exc)
             return "Rejected", None
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        filename = f"{self.station_id}-SecurityLog-{stamp}.log"
+        filename = security_log_file_name(self.station_id, dt.datetime.now(dt.UTC))
         status = "Accepted"
         if self._upload is not None and not self._upload.done():
             self._upload.cancel()
@@ -373,22 +407,12 @@ class Security16:
     async def _upload_security_log(self, filename: str, location: str, request_id: int,
                                    since: float | None, until: float | None, retries: int,
                                    interval: int) -> None:
-        await asyncio.sleep(0)  # the GetLog answer goes first
-        directory = self._state_dir / "logs"
-        directory.mkdir(mode=0o700, exist_ok=True)
-        path = directory / filename
+        async def set_status(status: str) -> None:
+            await self._set_log_status(UploadLogStatus(status), request_id)
         try:
-            await asyncio.to_thread(self.events.log.export, path, since, until)
-            await self._set_log_status(UploadLogStatus.uploading, request_id)
-            try:
-                await with_retries(lambda: upload(location, path), f"GetLog {request_id}",
-                                   retries, float(interval), asyncio.sleep)
-            except TransferError:
-                await self._set_log_status(UploadLogStatus.upload_failure, request_id)
-            else:
-                await self._set_log_status(UploadLogStatus.uploaded, request_id)
+            await upload_security_log(self.events.log, self._state_dir, filename, location,
+                                      since, until, retries, float(interval), set_status)
         finally:
-            path.unlink(missing_ok=True)
             if self._log_status[0] is UploadLogStatus.uploading:
                 self._log_status = (UploadLogStatus.idle, None)
 
@@ -415,4 +439,4 @@ def _epoch(text: str | None) -> float | None:
     return None if text is None else parse_timestamp(text)
 
 
-__all__ = ["Security16", "security_event_call"]
+__all__ = ["Security16", "security_event_call", "security_paths"]

@@ -19,6 +19,7 @@ import ssl
 import time
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
@@ -30,6 +31,7 @@ from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
 from evse.config import Config
 from evse.domain import IdToken, IdTokenType
+from evse.firmware_update import FirmwareUpdateRequest
 from evse.state_db import transaction
 from evse.station import Station
 from evse.tx_policy import TxPolicy
@@ -40,12 +42,16 @@ from ocpp_client.link import BootAnswer, LinkKeeper, LinkSettings
 from ocpp_client.local_list import LocalList
 from ocpp_client.outbox_sender import OutboxSender
 from ocpp_client.queue import Outbox, QueuedMessage
+from ocpp_client.security.events import SecurityEventType
+from ocpp_client.security.profiles import check_url_scheme
 from ocpp_client.v16.meter_values import shift_timestamps
 from ocpp_client.v201.charge_point import ChargePoint201, frame_rules, id_tag_info
 from ocpp_client.v201.commands import StationCommands201
 from ocpp_client.v201.device_model import DeviceModel, VariableRef
 from ocpp_client.v201.events import EventMapper201, aligned_delay, id_token_payload
+from ocpp_client.v201.firmware import Firmware201
 from ocpp_client.v201.reservation import Reservation201
+from ocpp_client.v201.security import Security201
 from ocpp_client.v201.smart_charging import SmartCharging201
 from ocpp_client.v201.standard_components import (
     ConnectorInfo,
@@ -60,6 +66,13 @@ log = logging.getLogger(__name__)
 
 #: ConnectorEnumType of every configured connector (what ReserveNow's connectorType may name).
 CONNECTOR_TYPES = ("sType2",)
+#: The CALL dataclass of each queued action.
+_QUEUED_CALLS: dict[str, Any] = {
+    "TransactionEvent": call.TransactionEvent,
+    "FirmwareStatusNotification": call.FirmwareStatusNotification,
+    "LogStatusNotification": call.LogStatusNotification,
+    "SecurityEventNotification": call.SecurityEventNotification,
+}
 
 #: Longest frame accepted from the CSMS, bytes (the ``websockets`` default frame limit).
 MAX_FRAME_BYTES = 1024 * 1024
@@ -82,12 +95,19 @@ def _definitions(station: Station | None, config: Config) -> list[Any]:
 
 
 def check_config(config: Config) -> list[str]:
-    """``[ocpp201.variables]`` problems, file-prefixed (the 1.6 table is ignored)."""
+    """``[ocpp201.variables]`` problems, file-prefixed (the 1.6 table is ignored), and the
+    ``[ocpp] url`` scheme against SecurityCtrlr.SecurityProfile (1: ws://, 2 and 3:
+    wss://)."""
     try:
-        parse_variable_defaults(config.ocpp201.variables, _definitions(None, config))
+        defaults = parse_variable_defaults(config.ocpp201.variables,
+                                           _definitions(None, config))
     except VariableDefaultsError as exc:
         return [f"{config.path}: {e}" for e in exc.errors]
-    return []
+    profile = next((int(text) for (component, variable, _a), text in defaults.items()
+                    if (component.name, variable.name) == ("SecurityCtrlr", "SecurityProfile")),
+                   0)
+    problem = check_url_scheme(profile, config.ocpp_url)
+    return [f"{config.path}: {problem}"] if problem else []
 
 
 def _now_text(clock: Clock) -> str:
@@ -127,12 +147,18 @@ class Ocpp201Adapter:
         self.auth = AuthorizationPolicy(self.local_list, self.cache, self.auth_settings,
                                         lambda: self.clock.now(), mapping.AUTH_STATUS)
         self._live: asyncio.Queue[Any] = asyncio.Queue()
+        #: Security (A00, A02–A04): the link's security side, certificates, the SecurityLog.
+        self.security = Security201(config, db, self.outbox, self._clock, self.model,
+                                    current_cp=lambda: self.cp,
+                                    reconnect=lambda: self.link.reconnect())
+        static = ssl_context is not None or bool(headers)
         self.link = LinkKeeper(LinkSettings(
             url=self.url, subprotocol="ocpp2.0.1",
             reconnect_min_s=config.ocpp.reconnect_min_s,
             reconnect_max_s=config.ocpp.reconnect_max_s,
             max_frame_bytes=MAX_FRAME_BYTES, ssl=ssl_context,
             headers=(lambda: headers) if headers else None,
+            security=None if static else self.security.connect,
         ), self)
         self.events = EventMapper201(station, config, self.model, self.outbox, self.store,
                                      self._clock, lambda: self.online, self._live)
@@ -140,7 +166,15 @@ class Ocpp201Adapter:
             station, self.model, self.auth, self.events, self._clock,
             authorize=self.authorize, send_boot=self._triggered_boot,
             send_heartbeat=self._triggered_heartbeat)
-        self.commands.on_reset_accepted = lambda: self._set_boot_reason("RemoteReset")
+        self.commands.on_reset_accepted = self._reset_accepted
+        #: Firmware (L01–L03) and GetLog (N01).
+        self.firmware = Firmware201(station, self.security)
+        station.subscribe(self.firmware.on_event)
+        self.commands.more_triggers.update({
+            "FirmwareStatusNotification": self.firmware.triggered_firmware_status,
+            "LogStatusNotification": self.firmware.triggered_log_status,
+            "SignChargingStationCertificate": self.security.sign_certificate,
+        })
         # -- Smart Charging (K01–K10) and Reservation (H01–H04) on the core's engines --
         self.smart = SmartCharging201(station, self.model, self.store)
         self.reservation = Reservation201(station, self.model, CONNECTOR_TYPES,
@@ -192,14 +226,24 @@ class Ocpp201Adapter:
         return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
-                "version": "2.0.1"}
+                "version": "2.0.1", "security_profile": int(self.security.switch.active),
+                "network_profile_slot": self.security.network.slot,
+                "security_log_entries": len(self.security.events.log)}
 
     def transaction_ref(self, session_id: int) -> str | None:
         """The transactionId (generated here) of local session ``session_id``."""
         return self.store.transaction_id_of(session_id)
 
+    async def verify_firmware(self, path: Path, request: FirmwareUpdateRequest) -> bool:
+        """The firmware engine's ``verify`` port for a signed UpdateFirmware (the daemon
+        looks it up on the adapter): see :meth:`Security201.verify_firmware`."""
+        return await self.security.verify_firmware(path, request)
+
     async def run(self) -> None:
-        """Keep the link up and send clock-aligned meter values, forever (cancel to stop)."""
+        """Keep the link up and send clock-aligned meter values, forever (cancel to stop);
+        StartupOfTheDevice is logged (and queued) first."""
+        self.security.record(SecurityEventType.STARTUP_OF_THE_DEVICE,
+                             f"firmware {__version__}")
         self._aligned = asyncio.ensure_future(self._clock_aligned())
         try:
             await self.link.run()
@@ -213,6 +257,7 @@ class Ocpp201Adapter:
             await asyncio.sleep(0.05)
         self.outbox.flush()
         self.commands.cancel_all()
+        self.security.cancel_all()
         if self._aligned is not None:
             self._aligned.cancel()
 
@@ -276,6 +321,10 @@ class Ocpp201Adapter:
                 self.events.end_without_session(tx, mapping.Trigger.abnormal_condition.value,
                                                 mapping.Reason.power_loss.value)
 
+    def _reset_accepted(self) -> None:
+        self._set_boot_reason("RemoteReset")
+        self.security.record(SecurityEventType.RESET_OR_REBOOT, "Reset")
+
     def _set_boot_reason(self, reason: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO ocpp201_boot VALUES ('reason', ?)", (reason,))
 
@@ -311,10 +360,12 @@ class Ocpp201Adapter:
     def open_charge_point(self, ws: Any) -> ChargePoint201:
         """The guarded 2.0.1 ChargePoint over ``ws``."""
         guard = FrameGuard(ws, FrameRules(known_actions=(), routed=(),
-                                          validator=lambda _a: None), self.config.station_id)
+                                          validator=lambda _a: None), self.config.station_id,
+                           on_refused=self.security.events.invalid_message)
         cp = ChargePoint201(self.config.station_id, guard, self.commands, self.model,
                             self.auth, response_timeout=self.config.ocpp.call_timeout_s,
                             smart=self.smart, reservation=self.reservation)
+        cp.firmware, cp.security = self.firmware, self.security
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
 
@@ -414,13 +465,14 @@ class Ocpp201Adapter:
                           VariableRef("MessageAttemptInterval", "TransactionEvent")))
 
     def _prepare(self, message: QueuedMessage) -> Any:
-        return call.TransactionEvent(**message.payload)
+        return _QUEUED_CALLS[message.action](**message.payload)
 
     def _delivered(self, message: QueuedMessage, result: Any) -> None:
         info = getattr(result, "id_token_info", None)
         token = message.payload.get("id_token")
         if not info or not token:
-            self.outbox.done(message, commit_now=message.payload["event_type"] != "Updated")
+            self.outbox.done(message,
+                             commit_now=message.payload.get("event_type") != "Updated")
             return
         # The cache update and the acknowledgement: one commit.
         with transaction(self._db):

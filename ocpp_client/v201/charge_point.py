@@ -29,6 +29,7 @@ from ocpp_client.v201.commands import StationCommands201, id_token_of
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report
 from ocpp_client.v201.reservation import Reservation201, ReservationHandlers201
+from ocpp_client.v201.security_handlers import SecurityHandlers201
 from ocpp_client.v201.smart_charging import SmartCharging201, SmartChargingHandlers201
 from ocpp_client.v201.variables_requests import get_variables, set_variables
 
@@ -66,9 +67,11 @@ def id_tag_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ChargePoint201(SmartChargingHandlers201, ReservationHandlers201, ChargePoint):
-    """``ocpp.v201.ChargePoint`` with this station's handlers (Smart Charging K01–K10 and
-    Reservation H01–H04 mixed in from :mod:`.smart_charging` / :mod:`.reservation`).
+class ChargePoint201(SmartChargingHandlers201, ReservationHandlers201, SecurityHandlers201,
+                     ChargePoint):
+    """``ocpp.v201.ChargePoint`` with this station's handlers (firmware, diagnostics and
+    security ones in :class:`~.security_handlers.SecurityHandlers201`; Smart Charging K01–K10
+    and Reservation H01–H04 mixed in from :mod:`.smart_charging` / :mod:`.reservation`).
 
     Args:
         station_id: the charging station identity.

@@ -71,6 +71,9 @@ class StationCommands201:
         self.on_reset_accepted: Callable[[], None] = lambda: None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reset_waiting = False
+        #: More requestedMessage values and their senders, registered by other ports
+        #: (FirmwareStatusNotification, LogStatusNotification, SignChargingStationCertificate).
+        self.more_triggers: dict[str, Callable[[], Awaitable[None]]] = {}
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` as a task this object keeps (and :meth:`cancel_all` ends)."""
@@ -197,7 +200,8 @@ class StationCommands201:
         """"Accepted", "Rejected" (no such EVSE) or "NotImplemented"."""
         if evse is not None and self._evse(int(evse.get("id", 0))) is None:
             return "Rejected"
-        return "Accepted" if requested in TRIGGERABLE else "NotImplemented"
+        return ("Accepted" if requested in TRIGGERABLE or requested in self.more_triggers
+                else "NotImplemented")
 
     async def triggered(self, requested: str, evse: dict[str, Any] | None) -> None:
         """Send the message a TriggerMessage asked for (after the CALLRESULT)."""
@@ -219,6 +223,8 @@ class StationCommands201:
                                                       timestamp=self.clock.now())
                         self.events.on_event(MeterSample(conn.id, sid, reading,
                                                          ReadingContext.TRIGGER, conn.evse_id))
+            elif requested in self.more_triggers:
+                await self.more_triggers[requested]()
             elif requested == "TransactionEvent":
                 for evse_id, tx in list(self.events.store.open.items()):
                     if wanted in (None, evse_id):

@@ -10,6 +10,7 @@
   ReadingContextEnumType;
 * ChargingProfilePurposeEnumType (K01), ReserveNowStatusEnumType (H01) and
   ReservationUpdateStatusEnumType (H04).
+* FirmwareStatusEnumType, UploadLogStatusEnumType and the certificate uses (L01, N01, A02–A03).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ocpp.v201.enums import TriggerReasonEnumType as Trigger
 
 from evse.authorization import AuthorizationStatus
 from evse.charging_profiles import ProfilePurpose
+from evse.diagnostics import DiagnosticsStatus
 from evse.domain import Fault, IdTokenType, ReadingContext, StopCause
+from evse.firmware_update import FirmwareStatus
 from evse.reservations import ReservationAnswer
 from evse.session_machine import (
     ENDED,
@@ -36,6 +39,7 @@ from evse.session_machine import (
     SUSPENDED_BY_EVSE,
 )
 from evse.tx_policy import TxPoint
+from ocpp_client.security.certificate_store import CertificateUse
 
 #: Session machine state → connectorStatus (G01, StatusNotification).
 CONNECTOR_STATUS: dict[str, Status] = {
@@ -213,3 +217,41 @@ RESERVATION_UPDATE_STATUS: dict[str, enums.ReservationUpdateStatusEnumType] = {
     "expired": enums.ReservationUpdateStatusEnumType.expired,
     "withdrawn": enums.ReservationUpdateStatusEnumType.removed,
 }
+
+# --- Firmware (L01–L03), Diagnostics (N01), Security (A02–A04) -------------------------------
+
+#: Neutral firmware status → FirmwareStatusEnumType (FirmwareStatusNotification, L01): every
+#: neutral status has a 2.0.1 word.
+FIRMWARE_STATUS: dict[FirmwareStatus, enums.FirmwareStatusEnumType] = {
+    FirmwareStatus.IDLE: enums.FirmwareStatusEnumType.idle,
+    FirmwareStatus.DOWNLOAD_SCHEDULED: enums.FirmwareStatusEnumType.download_scheduled,
+    FirmwareStatus.DOWNLOADING: enums.FirmwareStatusEnumType.downloading,
+    FirmwareStatus.DOWNLOADED: enums.FirmwareStatusEnumType.downloaded,
+    FirmwareStatus.DOWNLOAD_FAILED: enums.FirmwareStatusEnumType.download_failed,
+    FirmwareStatus.SIGNATURE_VERIFIED: enums.FirmwareStatusEnumType.signature_verified,
+    FirmwareStatus.INVALID_SIGNATURE: enums.FirmwareStatusEnumType.invalid_signature,
+    FirmwareStatus.INSTALLING: enums.FirmwareStatusEnumType.installing,
+    FirmwareStatus.INSTALL_REBOOTING: enums.FirmwareStatusEnumType.install_rebooting,
+    FirmwareStatus.INSTALLED: enums.FirmwareStatusEnumType.installed,
+    FirmwareStatus.INSTALLATION_FAILED: enums.FirmwareStatusEnumType.installation_failed,
+}
+
+#: Neutral diagnostics upload status → UploadLogStatusEnumType (LogStatusNotification, N01).
+LOG_STATUS: dict[DiagnosticsStatus, enums.UploadLogStatusEnumType] = {
+    DiagnosticsStatus.IDLE: enums.UploadLogStatusEnumType.idle,
+    DiagnosticsStatus.UPLOADING: enums.UploadLogStatusEnumType.uploading,
+    DiagnosticsStatus.UPLOADED: enums.UploadLogStatusEnumType.uploaded,
+    DiagnosticsStatus.UPLOAD_FAILED: enums.UploadLogStatusEnumType.upload_failure,
+}
+
+#: InstallCertificateUseEnumType / GetCertificateIdUseEnumType → the certificate store's
+#: use. V2GRootCertificate, MORootCertificate and V2GCertificateChain (ISO 15118) have no
+#: store here: InstallCertificate Rejected, GetInstalledCertificateIds NotFound.
+CERTIFICATE_USE: dict[str, CertificateUse] = {
+    enums.InstallCertificateUseEnumType.csms_root_certificate.value: CertificateUse.CSMS_ROOT,
+    enums.InstallCertificateUseEnumType.manufacturer_root_certificate.value:
+        CertificateUse.MANUFACTURER_ROOT,
+}
+
+#: The store's use → GetCertificateIdUseEnumType (certificateHashDataChain.certificateType).
+CERTIFICATE_TYPE: dict[CertificateUse, str] = {v: k for k, v in CERTIFICATE_USE.items()}

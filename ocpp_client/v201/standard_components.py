@@ -214,11 +214,15 @@ def controller_definitions(identity: str) -> list[VariableDef]:
              persistent=False, runtime=True, default="0"),
         _var("SecurityCtrlr", "Identity", S, mutability=RO, max_limit=48, required=True,
              constant=True, runtime=True, default=identity),
-        _var("SecurityCtrlr", "SecurityProfile", INT, mutability=RO, min_limit=1, max_limit=3,
-             required=True, runtime=True, default="1"),
-        # A01: the password is 16–40 characters; WriteOnly, never reported.
+        # 0 (below A00's 1–3): no credentials, ws:// or wss:// as the URL says (as in 1.6).
+        # The commissioning profile comes from [ocpp201.variables]; the station stores a
+        # raised profile once it connected with it (ocpp_client.v201.security).
+        _var("SecurityCtrlr", "SecurityProfile", INT, mutability=RO, min_limit=0, max_limit=3,
+             required=True, default="0"),
+        # A01: the password is 16–40 characters; WriteOnly, never reported; kept as the
+        # AuthorizationKey file, not in the device model table (ocpp_client.v201.security).
         _var("SecurityCtrlr", "BasicAuthPassword", S, mutability=WO, min_limit=16,
-             max_limit=40),
+             max_limit=40, persistent=False),
         _var("SecurityCtrlr", "CertSigningWaitMinimum", INT, unit="s", min_limit=1,
              default="60"),
         _var("SecurityCtrlr", "CertSigningRepeatTimes", INT, min_limit=0, default="3"),

@@ -47,12 +47,43 @@ class Timeline:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self.entries: list[Mark] = []
 
     def record(self, what: str, level: object = None) -> None:
         mark = Mark(what, level, threading.current_thread().name, time.perf_counter_ns())
         with self._lock:
             self.entries.append(mark)
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        """Forget every entry (indexes from :meth:`__len__` restart at 0)."""
+        with self._lock:
+            self.entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.entries)
+
+    def wait_first(self, what: str, level: object, start: int,
+                   timeout_s: float) -> Mark | None:
+        """The first entry about ``what`` at ``level`` from index ``start`` on, waiting up to
+        ``timeout_s`` for it without polling (a benchmark's injector must not take the GIL
+        from the thread under test)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            index = start
+            while True:
+                entries = self.entries
+                while index < len(entries):
+                    e = entries[index]
+                    index += 1
+                    if e.what == what and e.level == level:
+                        return e
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
 
     def mark(self, what: str) -> None:
         """A test marker (e.g. the CP line voltage changed)."""
@@ -132,10 +163,19 @@ class LockMotorPin(MockPWMPin):  # type: ignore[misc]
 
 
 class _BoolPWMPin(MockPWMPin):  # type: ignore[misc]
-    """PWM-capable mock pin whose level stays a bool (SPI lines on a MockPWMPin factory)."""
+    """PWM-capable mock pin whose level stays a bool (SPI lines on a MockPWMPin factory).
+
+    It keeps no level history (``MockPin.states`` stays at its first entry): a sampler
+    clocking ~50 bits per conversion would pile up millions of records, and the garbage
+    collector's full passes over them stall every thread for up to seconds (a test-rig
+    artifact: spidev keeps no history); it also halves this peer's Python per bit."""
 
     def _change_state(self, value: object) -> bool:
-        return bool(MockPin._change_state(self, bool(value)))
+        level = bool(value)
+        if self._state != level:
+            self._state = level
+            return True
+        return False
 
 
 class SpiClockPin(MockSPIClockPin, _BoolPWMPin):  # type: ignore[misc]

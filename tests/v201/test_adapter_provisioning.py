@@ -108,7 +108,8 @@ async def test_availability_and_status(csms201: DevCsms, run201: Any) -> None:
     trig = await cp.call(call.TriggerMessage(requested_message="StatusNotification",
                                              evse={"id": 1}))
     assert trig.status == "Accepted"
-    not_impl = await cp.call(call.TriggerMessage(requested_message="LogStatusNotification"))
+    not_impl = await cp.call(call.TriggerMessage(
+        requested_message="PublishFirmwareStatusNotification"))
     assert not_impl.status == "NotImplemented"
     data = await cp.call(call.DataTransfer(vendor_id="com.example"))
     assert data.status == "UnknownVendorId"
