@@ -343,6 +343,9 @@ class ReservationExpired:
     connector_id: int
     reservation_id: int
     timestamp: float
+    #: How it ended: "expired", "cancelled" (by the CSMS) or "withdrawn" (its EVSE became
+    #: faulted or unavailable); OCPP 2.0.1 H04 reports Expired / Removed apart.
+    ended_by: str = "expired"
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ def domain_event(event: ReservationEvent, timestamp: float, connector_id: int | 
                                  r.expires_at_s, timestamp)
     if event.kind is ReservationEventKind.USED:
         return ReservationUsed(r.evse_id, connector, r.reservation_id, timestamp)
-    return ReservationExpired(r.evse_id, connector, r.reservation_id, timestamp)
+    return ReservationExpired(r.evse_id, connector, r.reservation_id, timestamp,
+                              ended_by=event.kind.value)
 
 
 _TABLE = "reservations"

@@ -222,6 +222,15 @@ class CsmsChargePoint201(_CsmsLink, ChargePoint201):
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="UnknownVendorId")
 
+    # -- Smart Charging (K09) and Reservation (H04) reports --------------------------------
+    @on(Action201.report_charging_profiles)
+    def on_report_charging_profiles(self, **_: Any) -> result201.ReportChargingProfiles:
+        return result201.ReportChargingProfiles()
+
+    @on(Action201.reservation_status_update)
+    def on_reservation_status_update(self, **_: Any) -> result201.ReservationStatusUpdate:
+        return result201.ReservationStatusUpdate()
+
     # -- 2.0.1 firmware, diagnostics and security (L01, N01, A02, A04) ----------------------
     @on(Action201.firmware_status_notification)
     def on_firmware_status(self, status: str, **_: Any) -> result201.FirmwareStatusNotification:

@@ -251,7 +251,7 @@ def profile_to_payload(profile: ChargingProfile) -> dict[str, Any]:
     return out
 
 
-def _check_limits(profile: ChargingProfile, limits: SmartChargingLimits,
+def check_limits(profile: ChargingProfile, limits: SmartChargingLimits,
                   installed: Sequence[ChargingProfile]) -> str:
     """Why ``profile`` breaks a §9.4 limit, or "" when it does not."""
     if profile.stack_level > limits.max_stack_level:
@@ -306,7 +306,7 @@ def check_set_charging_profile(connector_id: int, cs_charging_profiles: Mapping[
             return _rejected(f"TxProfile for transaction {profile.transaction_id}, running is "
                              f"{running_transaction_id}")
         profile = profile.with_transaction(str(running_transaction_id))
-    reason = _check_limits(profile, limits, installed)
+    reason = check_limits(profile, limits, installed)
     return _rejected(reason) if reason else Decision(ACCEPTED, profile)
 
 
@@ -329,7 +329,7 @@ def check_remote_start_profile(connector_id: int | None, charging_profile: Mappi
     if profile.purpose is not ProfilePurpose.TX:
         return _rejected(f"a RemoteStartTransaction profile must be a TxProfile, got "
                          f"{PURPOSE_NAMES[profile.purpose]}")
-    reason = _check_limits(profile, limits, installed)
+    reason = check_limits(profile, limits, installed)
     if reason:
         return _rejected(reason)
     # The transaction id, if the CSMS sent one, cannot be known yet: it is replaced when

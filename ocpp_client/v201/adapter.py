@@ -50,7 +50,9 @@ from ocpp_client.v201.commands import StationCommands201
 from ocpp_client.v201.device_model import DeviceModel, VariableRef
 from ocpp_client.v201.events import EventMapper201, aligned_delay, id_token_payload
 from ocpp_client.v201.firmware import Firmware201
+from ocpp_client.v201.reservation import Reservation201
 from ocpp_client.v201.security import Security201
+from ocpp_client.v201.smart_charging import SmartCharging201
 from ocpp_client.v201.standard_components import (
     ConnectorInfo,
     EvseInfo,
@@ -62,6 +64,8 @@ from ocpp_client.v201.transactions import TransactionStore
 
 log = logging.getLogger(__name__)
 
+#: ConnectorEnumType of every configured connector (what ReserveNow's connectorType may name).
+CONNECTOR_TYPES = ("sType2",)
 #: The CALL dataclass of each queued action.
 _QUEUED_CALLS: dict[str, Any] = {
     "TransactionEvent": call.TransactionEvent,
@@ -84,9 +88,10 @@ def _definitions(station: Station | None, config: Config) -> list[Any]:
         evse_id = conn.evse_id if conn.evse_id is not None else conn.id
         power = 230.0 * conn.max_current_a * conn.phases
         evses.append(EvseInfo(evse_id, power, conn.phases,
-                              (ConnectorInfo(1, "sType2", conn.phases),)))
+                              (ConnectorInfo(1, CONNECTOR_TYPES[0], conn.phases),)))
     phases = max((c.phases for c in config.connectors), default=3)
-    return all_definitions(config.station_id, phases, evses, Features())
+    return all_definitions(config.station_id, phases, evses,
+                           Features(smart_charging=True, reservations=True))
 
 
 def check_config(config: Config) -> list[str]:
@@ -170,6 +175,10 @@ class Ocpp201Adapter:
             "LogStatusNotification": self.firmware.triggered_log_status,
             "SignChargingStationCertificate": self.security.sign_certificate,
         })
+        # -- Smart Charging (K01–K10) and Reservation (H01–H04) on the core's engines --
+        self.smart = SmartCharging201(station, self.model, self.store)
+        self.reservation = Reservation201(station, self.model, CONNECTOR_TYPES,
+                                          self._send_live_call)
         self.sender = OutboxSender(self.outbox, self._prepare, self._delivered, self._retry)
         self._aligned: asyncio.Task[None] | None = None
         station.authorizer = self
@@ -280,12 +289,15 @@ class Ocpp201Adapter:
         self.station.tx_policy = TxPolicy.ocpp16(m.get_bool("TxCtrlr", "StopTxOnEVSideDisconnect"))
         self.station.unlock_on_ev_disconnect = m.get_bool("OCPPCommCtrlr",
                                                           "UnlockOnEVSideDisconnect")
+        self.reservation.apply_variables()
 
     def _live_values(self) -> None:
         """Run-time variables read from their source on every get."""
         m = self.model
         m.provide("ClockCtrlr", "DateTime", lambda: _now_text(self.clock))
         m.provide("LocalAuthListCtrlr", "Entries", lambda: str(len(self.local_list)))
+        m.provide("SmartChargingCtrlr", VariableRef("Entries", "ChargingProfiles"),
+                  lambda: str(self.smart.entries()))
 
     def heartbeat_interval(self) -> int:
         return self.model.get_int("OCPPCommCtrlr", "HeartbeatInterval")
@@ -351,7 +363,8 @@ class Ocpp201Adapter:
                                           validator=lambda _a: None), self.config.station_id,
                            on_refused=self.security.events.invalid_message)
         cp = ChargePoint201(self.config.station_id, guard, self.commands, self.model,
-                            self.auth, response_timeout=self.config.ocpp.call_timeout_s)
+                            self.auth, response_timeout=self.config.ocpp.call_timeout_s,
+                            smart=self.smart, reservation=self.reservation)
         cp.firmware, cp.security = self.firmware, self.security
         guard.rules = frame_rules(cp, MAX_FRAME_BYTES)
         return cp
@@ -418,6 +431,12 @@ class Ocpp201Adapter:
         if rows:
             log.info("clock synchronized: %d queued message(s) re-stamped by %+.3f s",
                      rows, correction_s)
+
+    def _send_live_call(self, payload: Any) -> None:
+        """Hand a CALL to the live sender (dropped while offline: it reports a state the
+        CSMS reads again after a reconnect)."""
+        if self.online:
+            self._live.put_nowait(payload)
 
     async def _send_live(self, cp: ChargePoint201) -> None:
         while True:

@@ -25,10 +25,12 @@ from ocpp.v201.enums import Action
 import ocpp_client.v201.mapping as mapping
 from ocpp_client.authorization import AuthorizationPolicy
 from ocpp_client.frames import FrameRules
-from ocpp_client.v201.commands import StationCommands201
+from ocpp_client.v201.commands import StationCommands201, id_token_of
 from ocpp_client.v201.device_model import DeviceModel
 from ocpp_client.v201.reports import ReportAnswer, get_base_report, get_report
+from ocpp_client.v201.reservation import Reservation201, ReservationHandlers201
 from ocpp_client.v201.security_handlers import SecurityHandlers201
+from ocpp_client.v201.smart_charging import SmartCharging201, SmartChargingHandlers201
 from ocpp_client.v201.variables_requests import get_variables, set_variables
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,11 @@ def id_tag_info(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ChargePoint201(SecurityHandlers201, ChargePoint):
+class ChargePoint201(SmartChargingHandlers201, ReservationHandlers201, SecurityHandlers201,
+                     ChargePoint):
     """``ocpp.v201.ChargePoint`` with this station's handlers (firmware, diagnostics and
-    security ones in :class:`~.security_handlers.SecurityHandlers201`).
+    security ones in :class:`~.security_handlers.SecurityHandlers201`; Smart Charging K01–K10
+    and Reservation H01–H04 mixed in from :mod:`.smart_charging` / :mod:`.reservation`).
 
     Args:
         station_id: the charging station identity.
@@ -76,11 +80,17 @@ class ChargePoint201(SecurityHandlers201, ChargePoint):
         model: the device model.
         auth: the authorization policy (local list, cache).
         response_timeout: how long a CALL of ours waits for its answer, s.
+        smart: the smart-charging port (K01–K10).
+        reservation: the reservation port (H01–H04).
     """
 
     def __init__(self, station_id: str, connection: Any, commands: StationCommands201,
                  model: DeviceModel, auth: AuthorizationPolicy,
-                 response_timeout: float) -> None:
+                 response_timeout: float, smart: SmartCharging201 | None = None,
+                 reservation: Reservation201 | None = None) -> None:
+        self.smart = smart
+        self.reservation = reservation
+        self._profile_reports: dict[int, list[dict[str, Any]]] = {}
         super().__init__(station_id, connection, response_timeout=response_timeout)
         self.commands = commands
         self.model = model
@@ -158,10 +168,20 @@ class ChargePoint201(SecurityHandlers201, ChargePoint):
     # -- Remote control (F01–F06) --------------------------------------------------------
     @on(Action.request_start_transaction)
     def on_request_start(self, id_token: dict[str, Any], remote_start_id: int,
-                         evse_id: int | None = None, **_: Any
+                         evse_id: int | None = None,
+                         charging_profile: dict[str, Any] | None = None, **_: Any
                          ) -> call_result.RequestStartTransaction:
+        # F01 / K05: a chargingProfile must pass the K01 checks, and waits for the
+        # transaction this request starts.
+        token = id_token_of(id_token)
+        if self.smart is not None and charging_profile is not None and (
+                not self.smart.enabled
+                or not self.smart.check_remote_start(token, evse_id, charging_profile)):
+            return call_result.RequestStartTransaction(status="Rejected")
         accepted, transaction_id = self.commands.request_start(id_token, remote_start_id,
                                                                evse_id)
+        if not accepted and self.smart is not None and charging_profile is not None:
+            self.smart.forget_remote_start(token)
         return call_result.RequestStartTransaction(
             status="Accepted" if accepted else "Rejected", transaction_id=transaction_id)
 

@@ -97,6 +97,9 @@ class EventMapper201:
         self._live = live
         #: RequestStartTransaction remoteStartId waiting for its transaction, by EVSE id.
         self.remote_start_ids: dict[int, int] = {}
+        #: The reservation a session used, by EVSE id, for the next TransactionEvent of its
+        #: transaction (H03: reservationId).
+        self._reservation_ids: dict[int, int] = {}
         #: The IdToken the open transaction was authorized with, by EVSE id (sent once).
         self._id_token_sent: dict[int, bool] = {}
         self._begin_readings: dict[int, MeterReading] = {}
@@ -146,6 +149,8 @@ class EventMapper201:
         elif isinstance(event, EnergyTransferResumed):
             self._charging_state(event.evse_id, event.timestamp)
         elif isinstance(event, TransactionStarted):
+            if event.reservation_id is not None:
+                self._reservation_ids[event.evse_id] = event.reservation_id
             self._session_started(event)
         elif isinstance(event, MeterSample):
             self._sample(event)
@@ -212,6 +217,9 @@ class EventMapper201:
             }
             if event_type == "Started":
                 payload["evse"] = {"id": tx.evse_id, "connector_id": 1}
+            reservation_id = self._reservation_ids.pop(tx.evse_id, None)
+            if reservation_id is not None:
+                payload["reservation_id"] = reservation_id
             if id_token is not None:
                 payload["id_token"] = id_token_payload(id_token)
             if meter_values:

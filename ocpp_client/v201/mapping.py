@@ -8,6 +8,8 @@
 * TxStartPoint / TxStopPoint values (TxCtrlr) ↔ :class:`~evse.tx_policy.TxPoint`;
 * IdTokenEnumType ↔ :class:`~evse.domain.IdTokenType`, AuthorizationStatusEnumType,
   ReadingContextEnumType;
+* ChargingProfilePurposeEnumType (K01), ReserveNowStatusEnumType (H01) and
+  ReservationUpdateStatusEnumType (H04).
 * FirmwareStatusEnumType, UploadLogStatusEnumType and the certificate uses (L01, N01, A02–A03).
 """
 
@@ -20,9 +22,11 @@ from ocpp.v201.enums import ReasonEnumType as Reason
 from ocpp.v201.enums import TriggerReasonEnumType as Trigger
 
 from evse.authorization import AuthorizationStatus
+from evse.charging_profiles import ProfilePurpose
 from evse.diagnostics import DiagnosticsStatus
 from evse.domain import Fault, IdTokenType, ReadingContext, StopCause
 from evse.firmware_update import FirmwareStatus
+from evse.reservations import ReservationAnswer
 from evse.session_machine import (
     ENDED,
     ENERGY_TRANSFER,
@@ -175,6 +179,44 @@ def stopped_reason(cause: StopCause, fault: Fault | None) -> Reason:
         return FAULT_REASON[fault]
     return STOPPED_REASON[cause]
 
+
+# -- Smart Charging (K01–K10) and Reservation (H01–H04) ----------------------------------
+
+#: ChargingProfilePurposeEnumType (2.0.1) → the core's purpose. ChargingStationExternalConstraints
+#: is set by the station's own external limits, never by the CSMS (K01.FR.22): not here.
+PROFILE_PURPOSE: dict[str, ProfilePurpose] = {
+    enums.ChargingProfilePurposeEnumType.charging_station_max_profile.value:
+        ProfilePurpose.STATION_MAXIMUM,
+    enums.ChargingProfilePurposeEnumType.tx_default_profile.value: ProfilePurpose.TX_DEFAULT,
+    enums.ChargingProfilePurposeEnumType.tx_profile.value: ProfilePurpose.TX,
+}
+PROFILE_PURPOSE_NAME: dict[ProfilePurpose, str] = {v: k for k, v in PROFILE_PURPOSE.items()}
+
+#: The same purposes as OCPP 1.6 spells them (ChargingProfilePurposeType), for the shared
+#: profile conversion in :mod:`ocpp_client.v16.smart_charging`.
+PURPOSE_16: dict[str, str] = {
+    enums.ChargingProfilePurposeEnumType.charging_station_max_profile.value:
+        "ChargePointMaxProfile",
+    enums.ChargingProfilePurposeEnumType.tx_default_profile.value: "TxDefaultProfile",
+    enums.ChargingProfilePurposeEnumType.tx_profile.value: "TxProfile",
+}
+
+#: The reservation engine's answer → ReserveNowStatusEnumType (H01).
+RESERVE_NOW_STATUS: dict[ReservationAnswer, enums.ReserveNowStatusEnumType] = {
+    ReservationAnswer.ACCEPTED: enums.ReserveNowStatusEnumType.accepted,
+    ReservationAnswer.OCCUPIED: enums.ReserveNowStatusEnumType.occupied,
+    ReservationAnswer.FAULTED: enums.ReserveNowStatusEnumType.faulted,
+    ReservationAnswer.UNAVAILABLE: enums.ReserveNowStatusEnumType.unavailable,
+    ReservationAnswer.REJECTED: enums.ReserveNowStatusEnumType.rejected,
+}
+
+#: How a reservation ended without a transaction (ReservationEventKind value) →
+#: ReservationUpdateStatusEnumType (H04). A CancelReservation of the CSMS is answered, not
+#: reported; a used reservation goes into the TransactionEvent.
+RESERVATION_UPDATE_STATUS: dict[str, enums.ReservationUpdateStatusEnumType] = {
+    "expired": enums.ReservationUpdateStatusEnumType.expired,
+    "withdrawn": enums.ReservationUpdateStatusEnumType.removed,
+}
 
 # --- Firmware (L01–L03), Diagnostics (N01), Security (A02–A04) -------------------------------
 

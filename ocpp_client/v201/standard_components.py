@@ -11,8 +11,9 @@ the same meaning they match the 1.6 defaults in :mod:`ocpp_client.v16.configurat
 station behaves the same under both versions. valuesList entries are the values this
 firmware supports, not every value the specification lists.
 
-Switchable: SmartChargingCtrlr (engine in ``evse/smart_charging.py``) and ReservationCtrlr
-(engine arriving) are included when their feature flag is set.
+Switchable: SmartChargingCtrlr (engine in ``evse/smart_charging.py``, K01–K10 in
+:mod:`.smart_charging`) and ReservationCtrlr (engine in ``evse/reservations.py``, H01–H04 in
+:mod:`.reservation`) are included when their feature flag is set (both are by default).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.I
 #: ParkingBayOccupancy and DataSigned have no sensor / signing behind them.
 TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")
 
+#: The most charging profiles installed at once: SmartChargingCtrlr.Entries(ChargingProfiles)
+#: maxLimit (K01: beyond it SetChargingProfile is Rejected).
+MAX_CHARGING_PROFILES = 32
+
 #: AvailabilityState values (ConnectorStatusEnumType-like option list, G01–G04).
 AVAILABILITY_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 
@@ -70,7 +75,7 @@ class Features:
     """Optional controllers (declared, switched on when the feature exists)."""
 
     smart_charging: bool = True
-    reservations: bool = False
+    reservations: bool = True
 
 
 def _var(component: ComponentRef | str, name: str, data_type: DataType, *,
@@ -288,7 +293,8 @@ def optional_definitions(features: Features) -> list[VariableDef]:
             _flag("SmartChargingCtrlr", "Enabled", "true"),
             _flag("SmartChargingCtrlr", "Available", "true", mutability=RO),
             _var("SmartChargingCtrlr", "Entries", INT, instance="ChargingProfiles",
-                 mutability=RO, required=True, persistent=False, runtime=True, default="0"),
+                 mutability=RO, required=True, persistent=False, runtime=True, default="0",
+                 max_limit=MAX_CHARGING_PROFILES),
             _var("SmartChargingCtrlr", "LimitChangeSignificance", D, unit="Percent",
                  min_limit=0, max_limit=100, required=True, default="10"),
             _var("SmartChargingCtrlr", "PeriodsPerSchedule", INT, mutability=RO, min_limit=1,

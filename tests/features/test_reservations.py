@@ -210,5 +210,5 @@ def test_domain_events(rig: Rig) -> None:
         ReservationPlaced(1, 1, 1, T("A"), EPOCH + 60, EPOCH),
         ReservationUsed(1, 1, 1, EPOCH),
         ReservationPlaced(2, 2, 2, T("B"), EPOCH + 60, EPOCH),
-        ReservationExpired(2, 2, 2, EPOCH),
+        ReservationExpired(2, 2, 2, EPOCH, ended_by="cancelled"),
     ]

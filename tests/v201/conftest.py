@@ -21,6 +21,7 @@ from ocpp_client.v201.standard_components import (
     Features,
     all_definitions,
 )
+from tests.v201.manual_rig import csms201m, start201  # noqa: F401  (fixtures)
 from tests.v201.rig import csms201, run201  # noqa: F401  (fixtures)
 
 SCHEMAS = Path(ocpp.__file__).parent / "v201" / "schemas"

@@ -104,8 +104,13 @@ def test_optional_controllers_follow_their_feature_switch(open_model: ModelFacto
     request = {"getVariableData": [
         {"component": {"name": "SmartChargingCtrlr"}, "variable": {"name": "Enabled"}},
         {"component": {"name": "ReservationCtrlr"}, "variable": {"name": "Enabled"}}]}
+    # Both features exist in the core: both controllers by default.
     default = get_variables(open_model(), request)["getVariableResult"]
-    assert [r["attributeStatus"] for r in default] == ["Accepted", "UnknownComponent"]
+    assert [r["attributeStatus"] for r in default] == ["Accepted", "Accepted"]
+    off = get_variables(open_model(features=Features(smart_charging=False,
+                                                     reservations=False)),
+                        request)["getVariableResult"]
+    assert [r["attributeStatus"] for r in off] == ["UnknownComponent", "UnknownComponent"]
     switched = get_variables(open_model(features=Features(smart_charging=False,
                                                           reservations=True)),
                              request)["getVariableResult"]
