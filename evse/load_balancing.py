@@ -237,7 +237,9 @@ class LoadBalancer:
         elif c.drawing_a < c.offered_a - self.headroom_a:
             if c.under_since is None:
                 c.under_since = now
-            if now - c.under_since >= self.settle_s:
+            # Tolerance: the review fires at exactly under_since + settle_s, and the float
+            # difference may come out a hair short (which re-armed the review at once).
+            if now - c.under_since >= self.settle_s - 1e-6:
                 c.cap_a = max(self.min_a, c.drawing_a + self.headroom_a)
         else:
             c.under_since = None

@@ -179,3 +179,22 @@ def test_four_connectors_start_pause_under_draw_stop() -> None:
     assert lb.split(32.0).offers_a == {2: 19.0, 3: 6.0, 4: 7.0}
     lb.update(3, max_a=32.0)                      # EV 3 resumes
     assert lb.split(32.0).offers_a == {2: 12.5, 3: 12.5, 4: 7.0}
+
+
+def test_the_review_instant_settles_the_under_draw_despite_float_rounding() -> None:
+    # 1000.1 + 30 − 1000.1 is 29.999999999999886 in floats: at its own review instant the
+    # under-draw must count as settled (it once re-armed the review at 0 s, forever).
+    clock = Clock()
+    clock.now = 1000.1
+    lb = LoadBalancer(clock, settle_s=30.0, headroom_a=2.0, ramp_a=1.0)
+    lb.update(1, max_a=32.0)
+    lb.update(2, max_a=32.0)
+    lb.split(32.0)
+    lb.update(1, max_a=32.0, drawing_a=8.0)
+    lb.update(2, max_a=32.0, drawing_a=15.8)
+    first = lb.split(32.0)
+    assert first.review_at is not None
+    clock.now = first.review_at
+    settled = lb.split(32.0)
+    assert settled.offers_a == {1: 10.0, 2: 22.0}
+    assert settled.review_at is None
