@@ -18,7 +18,7 @@ SRC_URI = "${EVSE_GIT_URI} \
            file://0001-pyproject.toml-build-with-scarthgap-s-setuptools-69.patch \
            file://run-ptest \
 "
-SRCREV = "35866191e310cb6ffb19530c468c8b1a528c8bfa"
+SRCREV = "77c94b477cbffb62c5fe00975fb59b40ecdfddad"
 
 S = "${WORKDIR}/git"
 
