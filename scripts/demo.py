@@ -79,17 +79,17 @@ def main() -> int:
 
         step("evse sim plug 1 --max-current 16   (an EV plugs in: pilot A → B)")
         evse("sim", "plug", "1", "--max-current", "16", "--config", config)
-        wait_status(config, lambda s: s["connectors"][0]["status"] == "preparing", 10)
+        wait_status(config, lambda s: s["connectors"][0]["state"] == "pending", 10)
         step("evse sim swipe DEMO01   (a card; the CSMS authorizes it)")
         evse("sim", "swipe", "DEMO01", "--config", config)
-        wait_status(config, lambda s: s["connectors"][0]["status"] == "charging", 15)
+        wait_status(config, lambda s: s["connectors"][0]["state"] == "energy_transfer", 15)
         print(evse("status", "--config", config), end="")
         step(f"charging for {args.charge_seconds:.0f} s ...")
         time.sleep(args.charge_seconds)
         print(evse("status", "--config", config), end="")
         step("evse sim unplug 1   (the EV leaves: pilot → A)")
         evse("sim", "unplug", "1", "--config", config)
-        wait_status(config, lambda s: s["connectors"][0]["status"] == "available"
+        wait_status(config, lambda s: s["connectors"][0]["state"] == "idle"
                     and s["csms"]["queued"] == 0, 15)
     finally:
         if daemon is not None:
