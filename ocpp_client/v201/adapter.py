@@ -29,7 +29,7 @@ import ocpp_client.v201.mapping as mapping
 from evse import __version__
 from evse.authorization import AuthorizationStatus, AuthResult
 from evse.clock import Clock
-from evse.config import Config
+from evse.config import Config, redact_url
 from evse.domain import IdToken, IdTokenType
 from evse.firmware_update import FirmwareUpdateRequest
 from evse.state_db import transaction
@@ -223,7 +223,9 @@ class Ocpp201Adapter:
 
     def describe(self) -> dict[str, Any]:
         """JSON-able link state for ``evse status``."""
-        return {"state": self.link.state, "url": self.url, "queued": len(self.outbox),
+        # The URL may carry a Basic-auth password (user:password@host): never shown.
+        return {"state": self.link.state, "url": redact_url(self.url),
+                "queued": len(self.outbox),
                 "queued_bytes": self.outbox.size_bytes, "dropped": self.outbox.dropped,
                 "thinned": self.outbox.thinned, "clock_synced": self.clock.synced,
                 "version": "2.0.1", "security_profile": int(self.security.switch.active),
